@@ -1,0 +1,189 @@
+//! The resolved configuration model: what the Caddyfile adapter produces and what
+//! `gojinn adapt` prints. Every field is plain data with units already resolved
+//! (bytes, milliseconds, absolute paths), so the server never parses text again.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Default deadline of a function call (Gojinn's default).
+pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// Default memory limit of one sandbox: 128 MB (decimal, as Caddy's units are).
+pub const DEFAULT_MEMORY_LIMIT: u64 = 128_000_000;
+/// Default maximum number of concurrent sandboxes of one route.
+pub const DEFAULT_POOL_SIZE: u32 = 64;
+/// Default cap on a request body handed to a function: 32 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 32 << 20;
+/// Default cap on what a function may write to stdout: 16 MiB.
+pub const DEFAULT_MAX_OUTPUT_SIZE: u64 = 16 << 20;
+/// Default admin listener address.
+pub const DEFAULT_ADMIN_ADDR: &str = "localhost:2019";
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Admin listener address; `None` when `admin off`.
+    #[serde(default = "default_admin")]
+    pub admin: Option<String>,
+    /// `debug` global option: verbose logging.
+    #[serde(default)]
+    pub debug: bool,
+    /// Site blocks, in file order.
+    #[serde(default)]
+    pub sites: Vec<Site>,
+}
+
+fn default_admin() -> Option<String> {
+    Some(DEFAULT_ADMIN_ADDR.to_owned())
+}
+
+/// One site block: the addresses it answers on and its routes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// Addresses of the block (`:8080`, `localhost:8080`, `example.com:9000`).
+    pub addresses: Vec<Address>,
+    /// Routes, already sorted in Caddy's directive order; evaluated first to last.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// A site address. Gojinn listens on all interfaces at `port` (as Caddy does);
+/// `host`, when present, restricts the block to requests whose `Host` matches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    /// Host name to match (case-insensitive), or `None` for any host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// TCP port; `0` asks the OS for a free port (used by tests).
+    pub port: u16,
+}
+
+/// A route: an optional path matcher and the handler it leads to.
+///
+/// Routes sharing a `group` are mutually exclusive (Caddy's `handle` semantics):
+/// once one of them matched, the others of the group are skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Mutual-exclusion group name, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Path pattern (`/exact`, `/prefix*`, `*suffix`, `*`), Caddy semantics:
+    /// case-insensitive; `None` matches every request.
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub matcher: Option<String>,
+    /// What to do with a matching request.
+    pub handle: Handler,
+}
+
+/// A route's handler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "handler", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Handler {
+    /// Nested routes (`handle`, `handle_path`, `route`). When none of them answers,
+    /// evaluation continues after this route.
+    Subroute {
+        /// Prefix removed from the request path before the nested routes see it
+        /// (`handle_path`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        strip_prefix: Option<String>,
+        /// The nested routes, in evaluation order.
+        routes: Vec<Route>,
+    },
+    /// `respond`: a fixed status and body.
+    StaticResponse {
+        /// HTTP status.
+        status: u16,
+        /// Response body.
+        #[serde(default)]
+        body: String,
+    },
+    /// `file_server`: static files below `root`.
+    FileServer {
+        /// Absolute directory served.
+        root: PathBuf,
+    },
+    /// `gojinn`: a WebAssembly function.
+    Gojinn(Function),
+}
+
+/// One `gojinn` directive: a module and its sandbox limits and grants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Function {
+    /// Absolute path of the `.wasm` or `.wat` module.
+    pub module: PathBuf,
+    /// Deadline of one call, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Maximum linear memory of one sandbox, in bytes.
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit: u64,
+    /// Environment variables given to the guest, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Arguments given to the guest after `argv[0]` (the module file name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Maximum number of concurrent sandboxes of this route.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// Request body cap, in bytes (past it: 413).
+    #[serde(default = "default_max_body_size")]
+    pub max_body_size: u64,
+    /// Guest stdout cap, in bytes (past it: 502).
+    #[serde(default = "default_max_output_size")]
+    pub max_output_size: u64,
+    /// Where the directive was written (`file:line:col`), for error messages about
+    /// the module; not part of the JSON form.
+    #[serde(skip)]
+    pub origin: Option<String>,
+}
+
+/// One `env KEY VALUE` grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvVar {
+    /// Variable name.
+    pub name: String,
+    /// Value, placeholders already substituted.
+    pub value: String,
+}
+
+fn default_timeout_ms() -> u64 {
+    DEFAULT_TIMEOUT_MS
+}
+fn default_memory_limit() -> u64 {
+    DEFAULT_MEMORY_LIMIT
+}
+fn default_pool_size() -> u32 {
+    DEFAULT_POOL_SIZE
+}
+fn default_max_body_size() -> u64 {
+    DEFAULT_MAX_BODY_SIZE
+}
+fn default_max_output_size() -> u64 {
+    DEFAULT_MAX_OUTPUT_SIZE
+}
+
+impl Config {
+    /// Every function of the config, in file order (depth first).
+    pub fn functions(&self) -> Vec<&Function> {
+        fn walk<'a>(routes: &'a [Route], out: &mut Vec<&'a Function>) {
+            for r in routes {
+                match &r.handle {
+                    Handler::Gojinn(f) => out.push(f),
+                    Handler::Subroute { routes, .. } => walk(routes, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for s in &self.sites {
+            walk(&s.routes, &mut out);
+        }
+        out
+    }
+}
