@@ -1,0 +1,346 @@
+//! One function: a compiled, pre-linked module and the per-call sandbox.
+
+use crate::engine::Runtime;
+use crate::limits::Limits;
+use crate::pipes::CappedSink;
+use bytes::Bytes;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use wasmtime::{Engine, InstancePre, Module, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+/// How much of a guest's stderr is kept per call; the rest is dropped (and counted).
+pub const DEFAULT_MAX_STDERR_BYTES: usize = 64 << 10;
+
+/// How long a request may wait for a free sandbox when its route is at `pool_size`
+/// before it is turned away (503). Long enough to smooth a burst, short enough that
+/// an overloaded route answers quickly instead of piling up connections.
+pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_millis(200);
+
+/// Everything needed to load and run one function.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// The module file (`.wasm` or `.wat`).
+    pub module: PathBuf,
+    /// Deadline of one call (instantiation included).
+    pub timeout: Duration,
+    /// Maximum linear memory, in bytes.
+    pub memory_limit: u64,
+    /// Environment given to the guest; nothing else is inherited.
+    pub env: Vec<(String, String)>,
+    /// Arguments after `argv[0]` (the module's file name).
+    pub args: Vec<String>,
+    /// Maximum concurrent sandboxes of this function.
+    pub pool_size: u32,
+    /// Guest stdout cap, in bytes.
+    pub max_output_bytes: usize,
+    /// Guest stderr bytes kept per call.
+    pub max_stderr_bytes: usize,
+    /// How long a call may wait for a free sandbox.
+    pub queue_wait: Duration,
+}
+
+/// Why a function could not be loaded. Each message names the module.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The engine itself could not be set up.
+    #[error("cannot set up the wasm engine: {0}")]
+    Engine(String),
+    /// The module file could not be read.
+    #[error("cannot read module `{path}`: {source}")]
+    Read {
+        /// The module path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not valid wasm/wat, or rejected by the compiler.
+    #[error("module `{path}` is not valid WebAssembly: {detail}")]
+    Compile {
+        /// The module path.
+        path: PathBuf,
+        /// The compiler's message.
+        detail: String,
+    },
+    /// An import the host does not provide.
+    #[error("module `{path}` cannot be linked: {detail}")]
+    Link {
+        /// The module path.
+        path: PathBuf,
+        /// The linker's message, naming the import.
+        detail: String,
+    },
+    /// Not a WASI command (no `_start` taking and returning nothing).
+    #[error("module `{path}` is not a WASI command: it must export a function `_start` with no parameters and no results")]
+    NotCommand {
+        /// The module path.
+        path: PathBuf,
+    },
+}
+
+/// Why a call produced no usable stdout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The deadline passed (in wasm code or blocked in a host call).
+    Timeout,
+    /// The guest trapped (panic, unreachable, stack overflow, bad memory access…).
+    Trap(String),
+    /// The guest exited with a non-zero code.
+    Exit(i32),
+    /// The guest asked for more memory than its limit.
+    Memory(String),
+    /// The guest wrote more than the stdout cap.
+    OutputCap {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// No sandbox became free within the queue wait.
+    Overload,
+}
+
+impl Fault {
+    /// A short stable name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Timeout => "timeout",
+            Fault::Trap(_) => "trap",
+            Fault::Exit(_) => "exit",
+            Fault::Memory(_) => "memory",
+            Fault::OutputCap { .. } => "output_cap",
+            Fault::Overload => "overload",
+        }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Timeout => f.write_str("deadline exceeded"),
+            Fault::Trap(msg) => write!(f, "trap: {msg}"),
+            Fault::Exit(code) => write!(f, "exited with code {code}"),
+            Fault::Memory(msg) => write!(f, "memory limit: {msg}"),
+            Fault::OutputCap { limit } => write!(f, "stdout exceeded {limit} bytes"),
+            Fault::Overload => f.write_str("no free sandbox within the queue wait"),
+        }
+    }
+}
+
+/// What one call produced.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// Guest stdout on a clean exit, or the fault.
+    pub result: Result<Vec<u8>, Fault>,
+    /// The kept part of the guest's stderr (also on faults).
+    pub stderr: Vec<u8>,
+    /// Stderr bytes dropped past the cap.
+    pub stderr_dropped: u64,
+    /// Time spent instantiating.
+    pub instantiate_time: Duration,
+    /// Time from instantiation to the end of the run (or fault).
+    pub run_time: Duration,
+}
+
+/// Store data of one sandbox.
+pub(crate) struct Host {
+    pub(crate) wasi: WasiP1Ctx,
+    limits: Limits,
+}
+
+/// A loaded function. Cheap to share (`Arc` inside); every [`call`](Self::call)
+/// builds a fresh store and instance.
+#[derive(Clone)]
+pub struct Function {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    pre: InstancePre<Host>,
+    spec: FunctionSpec,
+    argv: Vec<String>,
+    permits: Semaphore,
+}
+
+impl Function {
+    pub(crate) fn load(runtime: &Runtime, spec: FunctionSpec) -> Result<Self, LoadError> {
+        let bytes = std::fs::read(&spec.module).map_err(|source| LoadError::Read {
+            path: spec.module.clone(),
+            source,
+        })?;
+        let module = Module::new(&runtime.engine, &bytes).map_err(|e| LoadError::Compile {
+            path: spec.module.clone(),
+            detail: format!("{e:#}"),
+        })?;
+        let is_command = module
+            .get_export("_start")
+            .and_then(|e| e.func().cloned())
+            .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0);
+        if !is_command {
+            return Err(LoadError::NotCommand {
+                path: spec.module.clone(),
+            });
+        }
+        let pre = runtime
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::Link {
+                path: spec.module.clone(),
+                detail: format!("{e:#}"),
+            })?;
+        let program = spec
+            .module
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "main.wasm".to_owned());
+        let mut argv = vec![program];
+        argv.extend(spec.args.iter().cloned());
+        Ok(Function {
+            inner: Arc::new(Inner {
+                engine: runtime.engine.clone(),
+                pre,
+                permits: Semaphore::new(spec.pool_size.max(1) as usize),
+                argv,
+                spec,
+            }),
+        })
+    }
+
+    /// The spec this function was loaded from.
+    pub fn spec(&self) -> &FunctionSpec {
+        &self.inner.spec
+    }
+
+    /// Runs the function once in a fresh sandbox with `stdin` as its input.
+    pub async fn call(&self, stdin: Vec<u8>) -> CallOutcome {
+        let inner = &*self.inner;
+        let spec = &inner.spec;
+        let stderr = CappedSink::new(spec.max_stderr_bytes);
+        let no_output = |result| CallOutcome {
+            result,
+            stderr: Vec::new(),
+            stderr_dropped: 0,
+            instantiate_time: Duration::ZERO,
+            run_time: Duration::ZERO,
+        };
+
+        let Ok(Ok(_permit)) =
+            tokio::time::timeout(spec.queue_wait, inner.permits.acquire()).await
+        else {
+            return no_output(Err(Fault::Overload));
+        };
+
+        let started = Instant::now();
+        let mut timings = (Duration::ZERO, Duration::ZERO);
+        let run = inner.run(stdin, stderr.clone(), started, &mut timings);
+        let result = match tokio::time::timeout(spec.timeout, run).await {
+            Ok(result) => result,
+            Err(_) => {
+                timings.1 = started.elapsed().saturating_sub(timings.0);
+                Err(Fault::Timeout)
+            }
+        };
+        let (stderr, stderr_dropped) = stderr.take();
+        CallOutcome {
+            result,
+            stderr,
+            stderr_dropped,
+            instantiate_time: timings.0,
+            run_time: timings.1,
+        }
+    }
+}
+
+impl Inner {
+    async fn run(
+        &self,
+        stdin: Vec<u8>,
+        stderr: CappedSink,
+        started: Instant,
+        timings: &mut (Duration, Duration),
+    ) -> Result<Vec<u8>, Fault> {
+        let spec = &self.spec;
+        // One byte past the cap, so "exactly at the cap" and "over it" differ.
+        let stdout = MemoryOutputPipe::new(spec.max_output_bytes.saturating_add(1));
+        let wasi = WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new(Bytes::from(stdin)))
+            .stdout(stdout.clone())
+            .stderr(stderr)
+            .envs(&spec.env)
+            .args(&self.argv)
+            .build_p1();
+        let mut store = Store::new(
+            &self.engine,
+            Host {
+                wasi,
+                limits: Limits {
+                    memory_bytes: usize::try_from(spec.memory_limit).unwrap_or(usize::MAX),
+                    table_elements: crate::engine::TABLE_ELEMENTS,
+                    memory_exceeded: false,
+                },
+            },
+        );
+        store.limiter(|host| &mut host.limits);
+        // Backstop for the async timeout in `call`: even if the executor were too
+        // busy to fire the timer, wasm code stops at the deadline. Until then a
+        // guest that runs across a tick yields, so it shares its worker thread.
+        let hard_deadline = started + spec.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= hard_deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let outcome = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => {
+                timings.0 = started.elapsed();
+                match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+                    Ok(start) => start.call_async(&mut store, ()).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => {
+                timings.0 = started.elapsed();
+                Err(e)
+            }
+        };
+        timings.1 = started.elapsed().saturating_sub(timings.0);
+        let memory_exceeded = store.data().limits.memory_exceeded;
+        drop(store);
+
+        // The store, and with it the WASI context's handle on the pipe, is gone:
+        // we hold the only handle, so this takes the buffer without a copy. `None`
+        // would mean a handle escaped the store; treat it as an empty stdout.
+        let stdout: Vec<u8> = stdout.try_into_inner().map(Vec::from).unwrap_or_default();
+        if stdout.len() > spec.max_output_bytes {
+            return Err(Fault::OutputCap {
+                limit: spec.max_output_bytes,
+            });
+        }
+        match outcome {
+            Ok(()) => Ok(stdout),
+            Err(e) => {
+                if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                    return if exit.0 == 0 {
+                        Ok(stdout)
+                    } else {
+                        Err(Fault::Exit(exit.0))
+                    };
+                }
+                if memory_exceeded {
+                    return Err(Fault::Memory(format!("{e:#}")));
+                }
+                if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    return Err(Fault::Timeout);
+                }
+                Err(Fault::Trap(format!("{e:#}")))
+            }
+        }
+    }
+}
