@@ -1,1 +1,155 @@
-fn main() {}
+//! The `gojinn` command: serve, validate and adapt a Caddyfile; print the version.
+//!
+//! `main` stays thin: it parses the command line, runs one command and turns an
+//! error into a message on stderr and exit code 1.
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "gojinn", version, about = "Runs WebAssembly functions inside the HTTP request lifecycle")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve in the foreground.
+    Run {
+        /// Caddyfile (or `.json` config) to serve.
+        #[arg(long, short, default_value = "Caddyfile")]
+        config: PathBuf,
+    },
+    /// Parse the config and compile every module, without binding any socket.
+    Validate {
+        /// Caddyfile (or `.json` config) to check.
+        #[arg(long, short, default_value = "Caddyfile")]
+        config: PathBuf,
+    },
+    /// Print the resolved config as JSON.
+    Adapt {
+        /// Caddyfile to adapt.
+        #[arg(long, short, default_value = "Caddyfile")]
+        config: PathBuf,
+    },
+    /// Print the version of gojinn and of its wasm engine.
+    Version,
+}
+
+/// The wasmtime release this binary is built against (kept in step with the
+/// workspace's pinned dependency).
+const WASMTIME_VERSION: &str = "48";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Version => {
+            println!(
+                "gojinn {} (wasmtime {WASMTIME_VERSION})",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(())
+        }
+        Command::Adapt { config } => {
+            let loaded = load_config(&config)?;
+            println!("{}", serde_json::to_string_pretty(&loaded)?);
+            Ok(())
+        }
+        Command::Validate { config } => {
+            let loaded = load_config(&config)?;
+            load_app(&loaded)?;
+            println!(
+                "{}: valid ({} site(s), {} function(s))",
+                config.display(),
+                loaded.sites.len(),
+                loaded.functions().len()
+            );
+            Ok(())
+        }
+        Command::Run { config } => serve(&config),
+    }
+}
+
+/// Loads and validates the config, printing its warnings to stderr.
+fn load_config(path: &Path) -> anyhow::Result<gojinn_config::Config> {
+    let loaded = gojinn_config::load_file(path)?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(loaded.config)
+}
+
+fn load_app(config: &gojinn_config::Config) -> anyhow::Result<gojinn_http::App> {
+    gojinn_http::App::load(config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
+}
+
+fn init_logging(debug: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GOJINN_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(if debug { "debug" } else { "info" }));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .init();
+}
+
+fn serve(config_path: &Path) -> anyhow::Result<()> {
+    let loaded = gojinn_config::load_file(config_path)?;
+    // The config's `debug` option sets the level, so logging starts after parsing.
+    init_logging(loaded.config.debug);
+    for warning in &loaded.warnings {
+        tracing::warn!(target: "gojinn::config", "{warning}");
+    }
+    let config = loaded.config;
+    if config.sites.is_empty() {
+        bail!("{}: no site blocks to serve", config_path.display());
+    }
+    let app = Arc::new(load_app(&config)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listeners = gojinn_http::bind(&app).await?;
+        tracing::info!(
+            functions = config.functions().len(),
+            "gojinn {} ready",
+            env!("CARGO_PKG_VERSION")
+        );
+        gojinn_http::serve(app, listeners, shutdown_signal()).await;
+        tracing::info!("shutting down");
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

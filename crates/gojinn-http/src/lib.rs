@@ -1,1 +1,32 @@
-//! placeholder
+//! The Gojinn HTTP server: how a URL finds a function and how a function's output
+//! becomes a response.
+//!
+//! This crate owns the listeners and accept loop (hyper on tokio), site selection by
+//! port and `Host`, route matching with Caddy's semantics, the handlers (`respond`,
+//! `file_server`, `gojinn`), body and header limits, and the one place where every
+//! failure is mapped to an HTTP status ([`error`]). It leaves parsing the config to
+//! `gojinn-config`, running guests to `gojinn-runtime` and the JSON shapes to
+//! `gojinn-contract`.
+//!
+//! Typical use, as the `gojinn` binary does it:
+//!
+//! ```no_run
+//! # async fn demo(config: gojinn_config::Config) -> Result<(), Box<dyn std::error::Error>> {
+//! let app = std::sync::Arc::new(gojinn_http::App::load(&config).map_err(|e| e.join("\n"))?);
+//! let listeners = gojinn_http::bind(&app).await?;
+//! gojinn_http::serve(app, listeners, std::future::pending()).await;
+//! # Ok(()) }
+//! ```
+
+mod app;
+pub mod error;
+mod handler;
+mod matcher;
+mod server;
+mod trace;
+
+pub use app::App;
+pub use server::{
+    bind, serve, BoundListener, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_HEAD_BYTES,
+};

@@ -1,0 +1,198 @@
+//! The loaded application: every site's routes with their functions compiled, ready
+//! to serve. Built completely before any socket is bound.
+
+use crate::matcher::PathPattern;
+use bytes::Bytes;
+use gojinn_config::{Config, Function as FunctionConfig, Handler, Route};
+use gojinn_runtime::{
+    Function, FunctionSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::services::ServeDir;
+
+/// A configuration, loaded: sites grouped by port, functions compiled.
+pub struct App {
+    /// Configured port → the sites answering on it.
+    pub(crate) ports: BTreeMap<u16, Vec<Arc<SiteRt>>>,
+    /// Kept alive for the functions' engine and its epoch ticker.
+    _runtime: Runtime,
+}
+
+pub(crate) struct SiteRt {
+    /// Hosts this site answers for on its ports; empty means any host.
+    pub(crate) hosts: Vec<String>,
+    pub(crate) routes: Vec<RouteRt>,
+}
+
+pub(crate) struct RouteRt {
+    pub(crate) group: Option<String>,
+    pub(crate) matcher: Option<PathPattern>,
+    pub(crate) node: Node,
+}
+
+pub(crate) enum Node {
+    Subroute {
+        strip_prefix: Option<String>,
+        routes: Vec<RouteRt>,
+    },
+    Respond {
+        status: http::StatusCode,
+        body: Bytes,
+    },
+    Files(ServeDir),
+    Function(Arc<FunctionRoute>),
+}
+
+/// A `gojinn` route: the function plus what the HTTP side needs to know about it.
+pub(crate) struct FunctionRoute {
+    pub(crate) function: Function,
+    /// The route's matcher as configured (a bounded label for logs, never the URI).
+    pub(crate) label: String,
+    pub(crate) max_body_size: u64,
+}
+
+impl App {
+    /// Compiles every function of `config` (in parallel) and builds the route tables.
+    /// On failure, returns one message per broken function or route, each starting
+    /// with the `file:line:col` of its directive when known.
+    pub fn load(config: &Config) -> Result<App, Vec<String>> {
+        let functions = config.functions();
+        let specs: Vec<FunctionSpec> = functions.iter().map(|f| spec_of(f)).collect();
+        let runtime =
+            Runtime::new(&RuntimeOptions::for_functions(&specs)).map_err(|e| vec![e.to_string()])?;
+
+        // Compile in parallel: modules are independent and compilation is CPU-bound.
+        let loaded: Vec<Result<Function, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = functions
+                .iter()
+                .zip(specs)
+                .map(|(f, spec)| {
+                    let runtime = &runtime;
+                    scope.spawn(move || {
+                        runtime.load(spec).map_err(|e| match &f.origin {
+                            Some(origin) => format!("{origin}: {e}"),
+                            None => e.to_string(),
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("module compilation panicked".to_owned()))
+                })
+                .collect()
+        });
+        let errors: Vec<String> = loaded
+            .iter()
+            .filter_map(|r| r.as_ref().err().cloned())
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut compiled = loaded.into_iter().flatten();
+
+        let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
+        for site in &config.sites {
+            let routes = build_routes(&site.routes, &mut compiled, "*")?;
+            let hosts = site
+                .addresses
+                .iter()
+                .filter_map(|a| a.host.as_ref().map(|h| h.to_ascii_lowercase()))
+                .collect::<Vec<_>>();
+            // A block with both host-specific and hostless addresses answers any host.
+            let any_host = site.addresses.iter().any(|a| a.host.is_none());
+            let rt = Arc::new(SiteRt {
+                hosts: if any_host { Vec::new() } else { hosts },
+                routes,
+            });
+            for port in site.addresses.iter().map(|a| a.port) {
+                let list = ports.entry(port).or_default();
+                if !list.iter().any(|s| Arc::ptr_eq(s, &rt)) {
+                    list.push(rt.clone());
+                }
+            }
+        }
+        Ok(App {
+            ports,
+            _runtime: runtime,
+        })
+    }
+
+    /// The site for a request on `port` with `host` (lower-case, without port):
+    /// a site naming the host wins over a site for any host.
+    pub(crate) fn site(&self, port: u16, host: Option<&str>) -> Option<&SiteRt> {
+        let sites = self.ports.get(&port)?;
+        host.and_then(|h| sites.iter().find(|s| s.hosts.iter().any(|x| x == h)))
+            .or_else(|| sites.iter().find(|s| s.hosts.is_empty()))
+            .map(|s| &**s)
+    }
+}
+
+fn spec_of(f: &FunctionConfig) -> FunctionSpec {
+    FunctionSpec {
+        module: f.module.clone(),
+        timeout: Duration::from_millis(f.timeout_ms),
+        memory_limit: f.memory_limit,
+        env: f
+            .env
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect(),
+        args: f.args.clone(),
+        pool_size: f.pool_size,
+        max_output_bytes: usize::try_from(f.max_output_size).unwrap_or(usize::MAX),
+        max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
+        queue_wait: DEFAULT_QUEUE_WAIT,
+    }
+}
+
+/// Builds the runtime tree, taking compiled functions in the order
+/// [`Config::functions`] listed them (depth first, file order).
+///
+/// `label` is the nearest enclosing matcher, so a function inside `handle /api/*`
+/// is labelled `/api/*` in logs.
+fn build_routes(
+    routes: &[Route],
+    compiled: &mut impl Iterator<Item = Function>,
+    label: &str,
+) -> Result<Vec<RouteRt>, Vec<String>> {
+    let mut out = Vec::with_capacity(routes.len());
+    for route in routes {
+        let label = route.matcher.as_deref().unwrap_or(label);
+        let node = match &route.handle {
+            Handler::Subroute {
+                strip_prefix,
+                routes,
+            } => Node::Subroute {
+                strip_prefix: strip_prefix.clone(),
+                routes: build_routes(routes, compiled, label)?,
+            },
+            Handler::StaticResponse { status, body } => Node::Respond {
+                status: http::StatusCode::from_u16(*status)
+                    .map_err(|_| vec![format!("invalid status `{status}` in respond")])?,
+                body: Bytes::from(body.clone()),
+            },
+            Handler::FileServer { root } => Node::Files(ServeDir::new(root)),
+            Handler::Gojinn(f) => {
+                let function = compiled
+                    .next()
+                    .ok_or_else(|| vec!["internal error: function count mismatch".to_owned()])?;
+                Node::Function(Arc::new(FunctionRoute {
+                    function,
+                    label: label.to_owned(),
+                    max_body_size: f.max_body_size,
+                }))
+            }
+        };
+        out.push(RouteRt {
+            group: route.group.clone(),
+            matcher: route.matcher.as_deref().map(PathPattern::new),
+            node,
+        });
+    }
+    Ok(out)
+}

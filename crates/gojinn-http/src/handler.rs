@@ -1,0 +1,365 @@
+//! Request dispatch: site and route selection, then the handlers.
+
+use crate::app::{App, FunctionRoute, Node, RouteRt};
+use crate::error::Failure;
+use bytes::Bytes;
+use gojinn_contract::{decode_response, encode_request, Request as GuestRequest};
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use std::time::Instant;
+use tower::ServiceExt;
+
+/// The response body type of every handler.
+pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// Longest guest stderr line logged as one event; the rest of the line is cut.
+const MAX_LOG_LINE_BYTES: usize = 4096;
+
+/// How much of a guest's bad stdout is quoted in the log.
+const MAX_QUOTED_STDOUT_CHARS: usize = 200;
+
+/// Headers that frame the message; the server computes them, a guest's values are
+/// ignored so a function cannot desynchronise the connection.
+const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+];
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// Handles one request. Infallible toward hyper: every failure becomes a response.
+pub(crate) async fn dispatch(app: &App, port: u16, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let host = request_host(&req);
+    let path = req.uri().path().to_owned();
+    let hit = app
+        .site(port, host.as_deref())
+        .and_then(|site| find(&site.routes, &path));
+    let Some((node, inner_path)) = hit else {
+        return failure_response(&Failure::NotFound, None);
+    };
+    match node {
+        Node::Respond { status, body } => {
+            let mut resp = Response::new(full(body.clone()));
+            *resp.status_mut() = *status;
+            if !body.is_empty() {
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+            }
+            resp
+        }
+        Node::Files(dir) => {
+            let req = with_path(req, &inner_path, &path);
+            match dir.clone().oneshot(req).await {
+                Ok(resp) => resp.map(|b| b.boxed_unsync()),
+                Err(never) => match never {},
+            }
+        }
+        Node::Function(route) => {
+            let uri = if inner_path == path {
+                req.uri()
+                    .path_and_query()
+                    .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned())
+            } else {
+                match req.uri().query() {
+                    Some(q) => format!("{inner_path}?{q}"),
+                    None => inner_path,
+                }
+            };
+            call_function(route, req, uri, started).await
+        }
+        // `find` only returns leaves.
+        Node::Subroute { .. } => failure_response(&Failure::NotFound, None),
+    }
+}
+
+/// The host a request is for, lower-case and without a port.
+fn request_host(req: &Request<Incoming>) -> Option<String> {
+    let raw = req
+        .uri()
+        .host()
+        .map(str::to_owned)
+        .or_else(|| req.headers().get(HOST)?.to_str().ok().map(str::to_owned))?;
+    let host = if raw.starts_with('[') {
+        // IPv6 literal: keep the brackets, drop a port after them.
+        raw.split_inclusive(']').next().unwrap_or(&raw).to_owned()
+    } else {
+        raw.split(':').next().unwrap_or(&raw).to_owned()
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+/// The first leaf that matches `path`, with the path as the leaf sees it (after any
+/// `handle_path` stripping). Routes sharing a group are mutually exclusive; a
+/// subroute whose children all miss lets evaluation continue after it.
+fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a Node, String)> {
+    let mut groups_done: Vec<&str> = Vec::new();
+    for route in routes {
+        if let Some(group) = route.group.as_deref() {
+            if groups_done.contains(&group) {
+                continue;
+            }
+        }
+        if route.matcher.as_ref().is_some_and(|m| !m.matches(path)) {
+            continue;
+        }
+        if let Some(group) = route.group.as_deref() {
+            groups_done.push(group);
+        }
+        match &route.node {
+            Node::Subroute {
+                strip_prefix,
+                routes,
+            } => {
+                let inner = match strip_prefix {
+                    Some(prefix) => strip_path(path, prefix),
+                    None => path.to_owned(),
+                };
+                if let Some(hit) = find(routes, &inner) {
+                    return Some(hit);
+                }
+            }
+            leaf => return Some((leaf, path.to_owned())),
+        }
+    }
+    None
+}
+
+/// `path` without `prefix` (compared case-insensitively, as matching is), never empty.
+fn strip_path(path: &str, prefix: &str) -> String {
+    let rest = match path.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => &path[prefix.len()..],
+        _ => path,
+    };
+    if rest.starts_with('/') {
+        rest.to_owned()
+    } else {
+        format!("/{rest}")
+    }
+}
+
+/// `req` with its path replaced by `inner` when `handle_path` stripped a prefix.
+fn with_path(mut req: Request<Incoming>, inner: &str, original: &str) -> Request<Incoming> {
+    if inner != original {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{inner}?{q}"),
+            None => inner.to_owned(),
+        };
+        if let Ok(uri) = pq.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+async fn call_function(
+    route: &FunctionRoute,
+    req: Request<Incoming>,
+    uri: String,
+    started: Instant,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let trace_id = crate::trace::trace_id(&parts.headers);
+    let log_failure = |failure: &Failure, detail: Option<&str>| {
+        tracing::warn!(
+            target: "gojinn::fault",
+            route = %route.label,
+            trace_id = %trace_id,
+            fault = failure.kind(),
+            detail = detail.unwrap_or_default(),
+            "{failure}"
+        );
+    };
+
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let limit = route.max_body_size;
+    let body = if declared.is_some_and(|n| n > limit) {
+        Err(Failure::BodyTooLarge { limit })
+    } else {
+        let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+        match limited.collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                Err(Failure::BodyTooLarge { limit })
+            }
+            Err(e) => Err(Failure::BadBody(e.to_string())),
+        }
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(failure) => {
+            log_failure(&failure, None);
+            let resp = failure_response(&failure, None);
+            access_log(route, &parts.method, &uri, resp.status(), started, None, &trace_id);
+            return resp;
+        }
+    };
+
+    let guest_request = GuestRequest::new(
+        parts.method.as_str(),
+        &uri,
+        parts
+            .headers
+            .iter()
+            // Go keeps `Host` out of the header map (it is `r.Host`); so do we.
+            .filter(|(name, _)| *name != HOST)
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        &body,
+        trace_id.clone(),
+    );
+    drop(body);
+    let outcome = route.function.call(encode_request(&guest_request)).await;
+    drop(guest_request);
+
+    log_guest_stderr(route, &trace_id, &outcome.stderr, outcome.stderr_dropped);
+    let sandbox = outcome.instantiate_time + outcome.run_time;
+
+    let resp = match outcome.result {
+        Err(fault) => {
+            let failure = Failure::Fault(fault);
+            log_failure(&failure, None);
+            failure_response(&failure, Some(&trace_id))
+        }
+        Ok(stdout) => match decode_response(&stdout) {
+            Ok(decoded) => build_response(decoded).unwrap_or_else(|failure| {
+                log_failure(&failure, None);
+                failure_response(&failure, Some(&trace_id))
+            }),
+            Err(e) => {
+                let failure = Failure::Contract(e);
+                let quoted: String = String::from_utf8_lossy(&stdout)
+                    .chars()
+                    .take(MAX_QUOTED_STDOUT_CHARS)
+                    .collect();
+                log_failure(&failure, Some(&quoted));
+                failure_response(&failure, Some(&trace_id))
+            }
+        },
+    };
+    access_log(
+        route,
+        &parts.method,
+        &uri,
+        resp.status(),
+        started,
+        Some(sandbox),
+        &trace_id,
+    );
+    resp
+}
+
+fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, Failure> {
+    let mut resp = Response::new(full(decoded.body));
+    // `decode_response` allows only 100–599, which `from_u16` accepts.
+    *resp.status_mut() = StatusCode::from_u16(decoded.status).unwrap_or(StatusCode::OK);
+    let headers = resp.headers_mut();
+    for (name, value) in decoded.headers {
+        let contract_err = |reason: &str| {
+            Failure::Contract(gojinn_contract::ContractError::HeaderValue {
+                name: name.clone(),
+                reason: reason.to_owned(),
+            })
+        };
+        let name_l = name.to_ascii_lowercase();
+        if FRAMING_HEADERS.contains(&name_l.as_str()) {
+            continue;
+        }
+        let hname = HeaderName::from_bytes(name_l.as_bytes())
+            .map_err(|_| contract_err("invalid header name"))?;
+        let hvalue =
+            HeaderValue::from_str(&value).map_err(|_| contract_err("invalid header value"))?;
+        headers.append(hname, hvalue);
+    }
+    Ok(resp)
+}
+
+/// The client side of [`Failure::status`]: short fixed body, `Retry-After` on 503.
+fn failure_response(failure: &Failure, _trace_id: Option<&str>) -> Response<Body> {
+    let (status, body) = failure.status();
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+fn log_guest_stderr(route: &FunctionRoute, trace_id: &str, stderr: &[u8], dropped: u64) {
+    for line in stderr.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let cut = &line[..line.len().min(MAX_LOG_LINE_BYTES)];
+        tracing::info!(
+            target: "gojinn::guest",
+            route = %route.label,
+            trace_id = %trace_id,
+            "{}",
+            String::from_utf8_lossy(cut)
+        );
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            target: "gojinn::guest",
+            route = %route.label,
+            trace_id = %trace_id,
+            dropped_bytes = dropped,
+            "guest stderr over its cap; the rest was dropped"
+        );
+    }
+}
+
+fn access_log(
+    route: &FunctionRoute,
+    method: &http::Method,
+    uri: &str,
+    status: StatusCode,
+    started: Instant,
+    sandbox: Option<std::time::Duration>,
+    trace_id: &str,
+) {
+    tracing::info!(
+        target: "gojinn::access",
+        route = %route.label,
+        method = %method,
+        uri = %uri,
+        status = status.as_u16(),
+        duration_us = started.elapsed().as_micros() as u64,
+        sandbox_us = sandbox.map_or(0, |d| d.as_micros() as u64),
+        trace_id = %trace_id,
+        "request"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_path_keeps_a_leading_slash() {
+        assert_eq!(strip_path("/api/x", "/api"), "/x");
+        assert_eq!(strip_path("/api", "/api"), "/");
+        assert_eq!(strip_path("/API/x", "/api"), "/x");
+        assert_eq!(strip_path("/other", "/api"), "/other");
+    }
+}
