@@ -101,7 +101,11 @@ impl Cursor {
 /// Splits `src` into tokens.
 pub(crate) fn lex(src: &str) -> PResult<Vec<Token>> {
     let mut cur = Cursor {
-        chars: src.strip_prefix('\u{feff}').unwrap_or(src).chars().collect(),
+        chars: src
+            .strip_prefix('\u{feff}')
+            .unwrap_or(src)
+            .chars()
+            .collect(),
         i: 0,
         line: 1,
         col: 1,
@@ -233,6 +237,7 @@ fn backtick(cur: &mut Cursor, line: usize) -> PResult<Token> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
 
@@ -279,7 +284,10 @@ mod tests {
 
     #[test]
     fn double_quotes_and_escapes() {
-        assert_eq!(texts(r#""a b" "say \"hi\"" "c:\\d""#), vec!["a b", "say \"hi\"", "c:\\\\d"]);
+        assert_eq!(
+            texts(r#""a b" "say \"hi\"" "c:\\d""#),
+            vec!["a b", "say \"hi\"", "c:\\\\d"]
+        );
         let t = lex("\"line1\nline2\" next\nafter").unwrap();
         assert_eq!(t[0].text, "line1\nline2");
         // `next` is on the line where the string ended: same logical line.
@@ -303,7 +311,11 @@ mod tests {
         let t = toks("gojinn a.wasm \\\n  b\nc");
         assert_eq!(t[2].0, "b");
         assert_eq!(t[2].2, 1, "continued line keeps the logical line");
-        assert_eq!((t[2].3, t[2].4), (2, 3), "but reports the physical position");
+        assert_eq!(
+            (t[2].3, t[2].4),
+            (2, 3),
+            "but reports the physical position"
+        );
         assert_eq!(t[3].2, 2);
         // A backslash glued to the word also continues the line.
         assert_eq!(texts("a\\\r\nb"), vec!["a", "b"]);

@@ -12,7 +12,9 @@ use crate::lexer::{Kind, Token};
 /// `*` or `@`. Quoting a word makes it plain text (`respond "/not-a-matcher"`).
 pub(crate) fn is_matcher_token(token: &Token) -> bool {
     token.kind == Kind::Word
-        && (token.text.starts_with('/') || token.text.starts_with('*') || token.text.starts_with('@'))
+        && (token.text.starts_with('/')
+            || token.text.starts_with('*')
+            || token.text.starts_with('@'))
 }
 
 /// Parses an inline matcher into the model's form: `None` matches everything.
@@ -56,7 +58,9 @@ pub(crate) fn check_pattern(p: &str) -> Result<(), String> {
         ));
     }
     if p.chars().any(char::is_control) {
-        return Err(format!("invalid path matcher `{p}`: it contains a control character"));
+        return Err(format!(
+            "invalid path matcher `{p}`: it contains a control character"
+        ));
     }
     Ok(())
 }
@@ -81,6 +85,7 @@ pub(crate) fn specificity(matcher: Option<&str>) -> (Reverse<usize>, bool) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
     use crate::lexer::lex;
@@ -101,16 +106,32 @@ mod tests {
         for bad in ["/a/*/b", "**", "*a*", "api", "/a\u{7}"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-        assert!(parse("@api").unwrap_err().starts_with("named matchers (`@api`) are not supported by gojinn"));
+        assert!(parse("@api")
+            .unwrap_err()
+            .starts_with("named matchers (`@api`) are not supported by gojinn"));
     }
 
     #[test]
     fn sorting_keys() {
-        let mut v = vec![None, Some("/api/*"), Some("/a"), Some("/api/v1/*"), Some("/api"), Some("*.json")];
+        let mut v = vec![
+            None,
+            Some("/api/*"),
+            Some("/a"),
+            Some("/api/v1/*"),
+            Some("/api"),
+            Some("*.json"),
+        ];
         v.sort_by_key(|m| specificity(*m));
         assert_eq!(
             v,
-            vec![Some("/api/v1/*"), Some("*.json"), Some("/api/*"), Some("/api"), Some("/a"), None]
+            vec![
+                Some("/api/v1/*"),
+                Some("*.json"),
+                Some("/api/*"),
+                Some("/api"),
+                Some("/a"),
+                None
+            ]
         );
         // exact before wildcard for the same trimmed path
         let mut v = vec![Some("/foo*"), Some("/foo")];

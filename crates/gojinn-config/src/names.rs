@@ -171,7 +171,13 @@ pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
     let word = word.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|c| (*c, strsim::levenshtein(&word, c), strsim::jaro_winkler(&word, c)))
+        .map(|c| {
+            (
+                *c,
+                strsim::levenshtein(&word, c),
+                strsim::jaro_winkler(&word, c),
+            )
+        })
         .filter(|&(c, lev, jw)| (lev <= 2 && lev < c.len().max(word.len())) || jw >= 0.9)
         .min_by(|a, b| a.1.cmp(&b.1).then(b.2.total_cmp(&a.2)))
         .map(|(c, _, _)| c)
@@ -186,18 +192,28 @@ pub(crate) fn hint(word: &str, lists: &[&[&'static str]]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
 
     #[test]
     fn near_misses() {
         assert_eq!(suggest("timeot", GOJINN_SUBDIRECTIVES), Some("timeout"));
-        assert_eq!(suggest("max_bdy_size", GOJINN_SUBDIRECTIVES), Some("max_body_size"));
-        assert_eq!(suggest("memorylimit", GOJINN_SUBDIRECTIVES), Some("memory_limit"));
+        assert_eq!(
+            suggest("max_bdy_size", GOJINN_SUBDIRECTIVES),
+            Some("max_body_size")
+        );
+        assert_eq!(
+            suggest("memorylimit", GOJINN_SUBDIRECTIVES),
+            Some("memory_limit")
+        );
         assert_eq!(suggest("gojin", DIRECTIVES), Some("gojinn"));
         assert_eq!(suggest("Respond", DIRECTIVES), Some("respond"));
         assert_eq!(suggest("admn", GLOBAL_OPTIONS), Some("admin"));
-        assert_eq!(suggest("reverse_prxy", UNSUPPORTED_DIRECTIVES), Some("reverse_proxy"));
+        assert_eq!(
+            suggest("reverse_prxy", UNSUPPORTED_DIRECTIVES),
+            Some("reverse_proxy")
+        );
     }
 
     #[test]

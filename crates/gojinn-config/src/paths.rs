@@ -43,15 +43,22 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
 
     #[test]
     fn lexical() {
         let base = Path::new("/srv/app");
-        assert_eq!(resolve(base, Path::new("./fn/a.wasm")), Path::new("/srv/app/fn/a.wasm"));
+        assert_eq!(
+            resolve(base, Path::new("./fn/a.wasm")),
+            Path::new("/srv/app/fn/a.wasm")
+        );
         assert_eq!(resolve(base, Path::new("../x/./y")), Path::new("/srv/x/y"));
-        assert_eq!(resolve(base, Path::new("/abs/m.wat")), Path::new("/abs/m.wat"));
+        assert_eq!(
+            resolve(base, Path::new("/abs/m.wat")),
+            Path::new("/abs/m.wat")
+        );
         assert_eq!(resolve(base, Path::new("../../../..")), Path::new("/"));
         assert_eq!(normalize(Path::new("a/../../b")), Path::new("../b"));
     }
@@ -60,6 +67,9 @@ mod tests {
     fn base_is_absolute() {
         assert!(base_dir(Path::new("Caddyfile")).is_absolute());
         assert!(base_dir(Path::new("conf/Caddyfile")).ends_with("conf"));
-        assert_eq!(base_dir(Path::new("/etc/gojinn/Caddyfile")), Path::new("/etc/gojinn"));
+        assert_eq!(
+            base_dir(Path::new("/etc/gojinn/Caddyfile")),
+            Path::new("/etc/gojinn")
+        );
     }
 }

@@ -14,7 +14,10 @@ pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Replaces the placeholders of all `tokens`; warnings are pushed to `warnings`.
 pub(crate) fn substitute(tokens: &mut [Token], env: Env<'_>, warnings: &mut Vec<(Pos, String)>) {
-    for token in tokens.iter_mut().filter(|t| t.is_text() && !t.braces.is_empty()) {
+    for token in tokens
+        .iter_mut()
+        .filter(|t| t.is_text() && !t.braces.is_empty())
+    {
         let text = std::mem::take(&mut token.text);
         token.text = substitute_text(&text, token, env, warnings);
         token.braces.clear();
@@ -39,10 +42,13 @@ fn substitute_text(
                     (Some(v), _) => v,
                     (None, Some(d)) => d.to_owned(),
                     (None, None) => {
+                        // `braces` is in text order: a binary search keeps
+                        // tokens full of placeholders linear.
                         let pos = token
                             .braces
-                            .iter()
-                            .find(|(o, _)| *o == offset + start)
+                            .binary_search_by_key(&(offset + start), |(o, _)| *o)
+                            .ok()
+                            .and_then(|i| token.braces.get(i))
                             .map_or(token.pos, |(_, p)| *p);
                         warnings.push((
                             pos,
@@ -90,6 +96,7 @@ fn parse_placeholder(s: &str) -> Option<(usize, &str, Option<&str>)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
     use crate::lexer::lex;
@@ -137,7 +144,10 @@ mod tests {
     #[test]
     fn other_placeholders_stay() {
         let (t, w) = run("{http.request.uri} {env.} {$} {env.A {x}} {");
-        assert_eq!(t, vec!["{http.request.uri}", "{env.}", "{$}", "{env.A", "{x}}", "{"]);
+        assert_eq!(
+            t,
+            vec!["{http.request.uri}", "{env.}", "{$}", "{env.A", "{x}}", "{"]
+        );
         assert!(w.is_empty());
     }
 

@@ -80,9 +80,10 @@ impl Parser {
     fn node(&mut self, depth: usize) -> PResult<Node> {
         let mut words = Vec::new();
         let mut line = None;
-        while let Some(t) = self.tokens.next_if(|t| {
-            t.is_text() && line.is_none_or(|l| t.line == l)
-        }) {
+        while let Some(t) = self
+            .tokens
+            .next_if(|t| t.is_text() && line.is_none_or(|l| t.line == l))
+        {
             line = Some(t.line);
             words.push(t);
         }
@@ -108,6 +109,7 @@ impl Parser {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
     use crate::lexer::lex;
@@ -129,13 +131,19 @@ mod tests {
         assert_eq!(words(site), vec![":8080"]);
         let handle = &site.block.as_ref().unwrap().nodes[0];
         assert_eq!(words(handle), vec!["handle", "/a*"]);
-        assert_eq!(words(&handle.block.as_ref().unwrap().nodes[0]), vec!["respond", "x", "200"]);
+        assert_eq!(
+            words(&handle.block.as_ref().unwrap().nodes[0]),
+            vec!["respond", "x", "200"]
+        );
     }
 
     #[test]
     fn one_line_blocks() {
         let t = tree(":80 { respond hi }\n:81 {\n}").unwrap();
-        assert_eq!(words(&t[0].block.as_ref().unwrap().nodes[0]), vec!["respond", "hi"]);
+        assert_eq!(
+            words(&t[0].block.as_ref().unwrap().nodes[0]),
+            vec!["respond", "hi"]
+        );
         assert!(t[1].block.as_ref().unwrap().nodes.is_empty());
     }
 

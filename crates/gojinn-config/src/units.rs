@@ -97,6 +97,9 @@ fn scale(num: &Decimal<'_>, unit: u128) -> Option<(u128, bool)> {
 
 /// Parses a size into bytes.
 pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    if text.is_empty() {
+        return Err("invalid size: the value is empty; expected a number with an optional unit, e.g. `128MB`".to_owned());
+    }
     let example = "expected a number with an optional unit, e.g. `128MB`";
     let Some((num, unit)) = leading_decimal(text) else {
         return Err(format!("invalid size `{text}`: {example}"));
@@ -108,8 +111,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         ));
     };
     match scale(&num, mult) {
-        Some((bytes, false)) => u64::try_from(bytes)
-            .map_err(|_| format!("invalid size `{text}`: it is too large")),
+        Some((bytes, false)) => {
+            u64::try_from(bytes).map_err(|_| format!("invalid size `{text}`: it is too large"))
+        }
         Some((_, true)) => Err(format!(
             "invalid size `{text}`: it is not a whole number of bytes"
         )),
@@ -123,7 +127,15 @@ pub(crate) fn parse_duration_ns(text: &str) -> Result<u128, String> {
         return Ok(0);
     }
     if text.starts_with('-') {
-        return Err(format!("invalid duration `{text}`: it must not be negative"));
+        return Err(format!(
+            "invalid duration `{text}`: it must not be negative"
+        ));
+    }
+    if text.is_empty() {
+        return Err(
+            "invalid duration: the value is empty; expected a number with a unit, e.g. `30s`"
+                .to_owned(),
+        );
     }
     let mut rest = text.strip_prefix('+').unwrap_or(text);
     if rest.is_empty() {
@@ -170,10 +182,12 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
             "invalid duration `{text}`: gojinn durations have millisecond precision"
         ));
     }
-    u64::try_from(ns / NANOS_PER_MS).map_err(|_| format!("invalid duration `{text}`: it is too large"))
+    u64::try_from(ns / NANOS_PER_MS)
+        .map_err(|_| format!("invalid duration `{text}`: it is too large"))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
 
@@ -213,10 +227,18 @@ mod tests {
         for bad in ["", "-1MB", "1 MB", "1.2.3MB", "1..2", "."] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-        assert!(parse_size("0.3B").unwrap_err().contains("not a whole number"));
-        assert!(parse_size("1.0000000000000000001KB").unwrap_err().contains("not a whole number"));
-        assert!(parse_size("99999999999999999999GB").unwrap_err().contains("too large"));
-        assert!(parse_size(&"9".repeat(200)).unwrap_err().contains("too large"));
+        assert!(parse_size("0.3B")
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert!(parse_size("1.0000000000000000001KB")
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert!(parse_size("99999999999999999999GB")
+            .unwrap_err()
+            .contains("too large"));
+        assert!(parse_size(&"9".repeat(200))
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]
@@ -254,10 +276,14 @@ mod tests {
             parse_duration_ms("-1s").unwrap_err(),
             "invalid duration `-1s`: it must not be negative"
         );
-        assert!(parse_duration_ms("1500us").unwrap_err().contains("millisecond precision"));
+        assert!(parse_duration_ms("1500us")
+            .unwrap_err()
+            .contains("millisecond precision"));
         for bad in ["", "+", "s", "1s2", "1.s.", "ms5", "1 s"] {
             assert!(parse_duration_ms(bad).is_err(), "{bad}");
         }
-        assert!(parse_duration_ms(&format!("{}h", "9".repeat(40))).unwrap_err().contains("too large"));
+        assert!(parse_duration_ms(&format!("{}h", "9".repeat(40)))
+            .unwrap_err()
+            .contains("too large"));
     }
 }

@@ -1,0 +1,518 @@
+//! The Caddyfile adapter's top level: global options, site blocks and site
+//! addresses. Directives inside site blocks are in `directives` and `gojinn`.
+
+use std::path::{Path, PathBuf};
+
+use crate::directives::{self, Mode};
+use crate::error::{Diagnostic, Loaded, PResult, Pos, PosError};
+use crate::lexer::{self, Token};
+use crate::model::{Address, Config, Site, DEFAULT_ADMIN_ADDR};
+use crate::names::{self, hint};
+use crate::placeholders::{self, Env};
+use crate::tree::{self, Block, Node};
+use crate::{paths, validate, ConfigError};
+
+/// State shared while adapting one file.
+pub(crate) struct Ctx<'a> {
+    /// The config file, for `Function::origin`.
+    pub(crate) file: &'a Path,
+    /// Directory relative paths resolve against.
+    pub(crate) base: PathBuf,
+    /// Directive order (Caddy's, then `gojinn`), as changed by `order`.
+    order: Vec<String>,
+    /// Next mutual-exclusion group number.
+    pub(crate) groups: usize,
+    /// The file uses Caddy's single-site form (no braces around the site).
+    pub(crate) single_site: bool,
+}
+
+impl Ctx<'_> {
+    /// Position of `directive` in the directive order; `handle_path` sorts as
+    /// `handle` (as in Caddy), unknown names last.
+    pub(crate) fn rank(&self, directive: &str) -> usize {
+        let d = if directive == "handle_path" {
+            "handle"
+        } else {
+            directive
+        };
+        self.order
+            .iter()
+            .position(|o| o == d)
+            .unwrap_or(self.order.len())
+    }
+}
+
+/// Adapts Caddyfile text.
+pub(crate) fn adapt(src: &str, file: &Path, env: Env<'_>) -> Result<Loaded, ConfigError> {
+    let mut warnings = Vec::new();
+    let config = build(src, file, env, &mut warnings).map_err(|e| e.into_config_error(file))?;
+    let warnings = warnings
+        .into_iter()
+        .map(|(pos, message)| Diagnostic::at(file, pos, message))
+        .collect();
+    Ok(Loaded { config, warnings })
+}
+
+fn build(
+    src: &str,
+    file: &Path,
+    env: Env<'_>,
+    warnings: &mut Vec<(Pos, String)>,
+) -> PResult<Config> {
+    let mut tokens = lexer::lex(src)?;
+    placeholders::substitute(&mut tokens, env, warnings);
+    let nodes = tree::parse(tokens)?;
+    let mut order: Vec<String> = names::CADDY_ORDER.iter().map(|s| (*s).to_owned()).collect();
+    // Caddy rejects a plugin directive that was not ordered; gojinn is lenient
+    // and treats it as `order gojinn last`.
+    order.push("gojinn".to_owned());
+    let mut cx = Ctx {
+        file,
+        base: paths::base_dir(file),
+        order,
+        groups: 0,
+        single_site: false,
+    };
+    let mut config = Config {
+        admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
+        debug: false,
+        sites: Vec::new(),
+    };
+
+    let mut rest = nodes.as_slice();
+    if let Some((first, tail)) = rest.split_first() {
+        if let (true, Some(block)) = (first.words.is_empty(), &first.block) {
+            global_options(&mut cx, &mut config, block)?;
+            rest = tail;
+        }
+    }
+
+    let mut addresses: Vec<(Address, Pos)> = Vec::new();
+    // Address lines ending in `,` continue on the next line.
+    let mut keys: Vec<&Token> = Vec::new();
+    let mut i = 0;
+    while let Some(node) = rest.get(i) {
+        i += 1;
+        if node.words.is_empty() {
+            return Err(PosError::new(
+                node.pos(),
+                "unexpected block: a site block needs an address before its `{` (e.g. `:8080 {`), \
+                 and the global options block must come first in the file",
+            ));
+        }
+        keys.extend(node.words.iter());
+        let directives = match &node.block {
+            Some(block) => block.nodes.as_slice(),
+            None if node.words.last().is_some_and(|w| w.text.ends_with(',')) => continue,
+            // Caddy's single-site form: an address line, then the directives
+            // of that one site until the end of the file.
+            None if config.sites.is_empty() => {
+                cx.single_site = true;
+                let all = rest.get(i..).unwrap_or(&[]);
+                i = rest.len();
+                all
+            }
+            None => return Err(outside_site(node)),
+        };
+        let site_addresses = site_keys(&keys)?;
+        keys.clear();
+        let base = cx.base.clone();
+        let routes = directives::block(&mut cx, directives, &base, Mode::Sorted)?;
+        addresses.extend(site_addresses.iter().cloned());
+        config.sites.push(Site {
+            addresses: site_addresses.into_iter().map(|(a, _)| a).collect(),
+            routes,
+        });
+    }
+    if let Some(last) = keys.last() {
+        return Err(PosError::new(
+            last.pos,
+            format!(
+                "site address list ends with `{}` but no `{{` follows",
+                last.text
+            ),
+        ));
+    }
+    validate::has_sites(config.sites.len()).map_err(|m| PosError::new(Pos::START, m))?;
+    validate::unique_addresses(addresses.iter().map(|(a, p)| (a, *p)))
+        .map_err(|(a, at, first)| validate::duplicate_address(a, at, first))?;
+    Ok(config)
+}
+
+/// The error for a line without a block after the first site.
+fn outside_site(node: &Node) -> PosError {
+    let pos = node.pos();
+    let word = node.words.first().map_or("", |w| w.text.as_str());
+    if names::DIRECTIVES.contains(&word) || names::UNSUPPORTED_DIRECTIVES.contains(&word) {
+        PosError::new(
+            pos,
+            format!("`{word}` is outside of any site block; put it inside a block such as `:8080 {{ … }}`"),
+        )
+    } else {
+        PosError::new(
+            pos,
+            format!("site address `{word}` must be followed by `{{` on the same line"),
+        )
+    }
+}
+
+fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResult<()> {
+    let mut seen: Vec<(&str, Pos)> = Vec::new();
+    for node in &block.nodes {
+        let Some((name, args)) = node.words.split_first() else {
+            return Err(PosError::new(
+                node.pos(),
+                "unexpected block in the global options",
+            ));
+        };
+        let opt = name.text.as_str();
+        if names::GLOBAL_OPTIONS.contains(&opt) {
+            if let Some(b) = &node.block {
+                return Err(PosError::new(
+                    b.open,
+                    format!("the `{opt}` global option does not take a block in gojinn"),
+                ));
+            }
+            if opt != "order" {
+                if let Some((_, first)) = seen.iter().find(|(s, _)| *s == opt) {
+                    return Err(PosError::new(
+                        name.pos,
+                        format!(
+                            "global option `{opt}` is given twice (first at line {}, column {})",
+                            first.line, first.col
+                        ),
+                    ));
+                }
+                seen.push((opt, name.pos));
+            }
+        }
+        match opt {
+            "order" => order(cx, name, args)?,
+            "debug" => {
+                if let Some(extra) = args.first() {
+                    return Err(unexpected(extra, "`debug` takes no arguments"));
+                }
+                config.debug = true;
+            }
+            "admin" => config.admin = admin(name, args)?,
+            _ if names::UNSUPPORTED_GLOBAL_OPTIONS.contains(&opt) => {
+                return Err(PosError::new(
+                    name.pos,
+                    format!("global option `{opt}` is not supported by gojinn"),
+                ))
+            }
+            _ if names::DIRECTIVES.contains(&opt) || names::UNSUPPORTED_DIRECTIVES.contains(&opt) => {
+                return Err(PosError::new(
+                    name.pos,
+                    format!("`{opt}` is a directive, not a global option: put it in a site block such as `:8080 {{ … }}`"),
+                ))
+            }
+            _ => {
+                return Err(PosError::new(
+                    name.pos,
+                    format!(
+                        "unknown global option `{opt}`{}",
+                        hint(opt, &[names::GLOBAL_OPTIONS, names::UNSUPPORTED_GLOBAL_OPTIONS])
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `admin <address>` or `admin off`.
+fn admin(name: &Token, args: &[Token]) -> PResult<Option<String>> {
+    let addr = match args {
+        [] => {
+            return Err(PosError::new(
+                name.pos,
+                "`admin` needs an address or `off`, e.g. `admin localhost:2019`",
+            ))
+        }
+        [a] => a,
+        [_, extra, ..] => return Err(unexpected(extra, "`admin` takes one address")),
+    };
+    if addr.text == "off" {
+        return Ok(None);
+    }
+    let valid = split_host_port(&addr.text)
+        .ok()
+        .and_then(|(host, port)| Some((host, port?)))
+        .is_some_and(|(host, port)| {
+            port.parse::<u16>().is_ok()
+                && (host.is_empty() || validate::host(&host.to_ascii_lowercase()).is_ok())
+        });
+    if !valid {
+        return Err(PosError::new(
+            addr.pos,
+            format!(
+                "invalid admin address `{}`: use `host:port` or `:port` (e.g. `localhost:2019`), or `off`",
+                addr.text
+            ),
+        ));
+    }
+    Ok(Some(addr.text.clone()))
+}
+
+/// `order <directive> first|last|before <d>|after <d>`.
+fn order(cx: &mut Ctx<'_>, name: &Token, args: &[Token]) -> PResult<()> {
+    let (dir, position, target) = match args {
+        [d, p] => (d, p, None),
+        [d, p, t] => (d, p, Some(t)),
+        [_, _, _, extra, ..] => {
+            return Err(unexpected(
+                extra,
+                "`order` takes a directive and a position",
+            ))
+        }
+        _ => {
+            return Err(PosError::new(
+                name.pos,
+                "`order` needs a directive and a position, e.g. `order gojinn last`",
+            ))
+        }
+    };
+    known_directive(dir)?;
+    cx.order.retain(|d| *d != dir.text);
+    let index = match (position.text.as_str(), target) {
+        ("first", None) => 0,
+        ("last", None) => cx.order.len(),
+        ("before" | "after", Some(t)) => {
+            known_directive(t)?;
+            if t.text == dir.text {
+                return Err(PosError::new(
+                    t.pos,
+                    format!("cannot order `{}` relative to itself", dir.text),
+                ));
+            }
+            let at = cx.order.iter().position(|d| *d == t.text).unwrap_or(cx.order.len());
+            if position.text == "after" { at.saturating_add(1).min(cx.order.len()) } else { at }
+        }
+        ("first" | "last", Some(t)) => {
+            return Err(unexpected(t, &format!("`order … {}` takes no directive after it", position.text)))
+        }
+        ("before" | "after", None) => {
+            return Err(PosError::new(
+                position.pos,
+                format!("`order … {}` needs a directive after it", position.text),
+            ))
+        }
+        (other, _) => {
+            return Err(PosError::new(
+                position.pos,
+                format!("invalid order position `{other}`: use `first`, `last`, `before <directive>` or `after <directive>`"),
+            ))
+        }
+    };
+    cx.order.insert(index, dir.text.clone());
+    Ok(())
+}
+
+fn known_directive(t: &Token) -> PResult<()> {
+    let d = t.text.as_str();
+    if names::DIRECTIVES.contains(&d) || names::UNSUPPORTED_DIRECTIVES.contains(&d) {
+        Ok(())
+    } else {
+        Err(PosError::new(
+            t.pos,
+            format!(
+                "unknown directive `{d}` in `order`{}",
+                hint(d, &[names::DIRECTIVES, names::UNSUPPORTED_DIRECTIVES])
+            ),
+        ))
+    }
+}
+
+/// "unexpected argument `x`: {why}" at `t`.
+pub(crate) fn unexpected(t: &Token, why: &str) -> PosError {
+    PosError::new(t.pos, format!("unexpected argument `{}`: {why}", t.text))
+}
+
+/// The addresses of one site block; several per token when comma-separated.
+fn site_keys(keys: &[&Token]) -> PResult<Vec<(Address, Pos)>> {
+    let mut out = Vec::new();
+    for key in keys {
+        let text = key.text.as_str();
+        if text.starts_with('(') && text.ends_with(')') {
+            return Err(PosError::new(
+                key.pos,
+                format!("snippets (`{text}`) are not supported by gojinn"),
+            ));
+        }
+        if text.starts_with("&(") {
+            return Err(PosError::new(
+                key.pos,
+                format!("named routes (`{text}`) are not supported by gojinn"),
+            ));
+        }
+        if names::DIRECTIVES.contains(&text) || names::UNSUPPORTED_DIRECTIVES.contains(&text) {
+            return Err(PosError::new(
+                key.pos,
+                format!("expected a site address, found the directive `{text}`; put directives in a site block such as `:8080 {{ … }}`"),
+            ));
+        }
+        let mut offset = usize::from(key.kind == lexer::Kind::Quoted);
+        for piece in text.split(',') {
+            if !piece.is_empty() {
+                let pos = Pos {
+                    line: key.pos.line,
+                    col: key.pos.col + offset,
+                };
+                let addr = parse_address(piece).map_err(|m| PosError::new(pos, m))?;
+                out.push((addr, pos));
+            }
+            offset += piece.chars().count() + 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Splits `host:port`; `[v6]:port` keeps its brackets. `Ok((host, None))` when
+/// there is no port; `Err` for an IPv6 address without brackets.
+fn split_host_port(s: &str) -> Result<(String, Option<String>), ()> {
+    if s.starts_with('[') {
+        let close = s.find(']').ok_or(())?;
+        let (host, after) = s.split_at(close + 1);
+        return match after.strip_prefix(':') {
+            Some(port) => Ok((host.to_owned(), Some(port.to_owned()))),
+            None if after.is_empty() => Ok((host.to_owned(), None)),
+            None => Err(()),
+        };
+    }
+    match s.rsplit_once(':') {
+        Some((host, _)) if host.contains(':') => Err(()),
+        Some((host, port)) => Ok((host.to_owned(), Some(port.to_owned()))),
+        None => Ok((s.to_owned(), None)),
+    }
+}
+
+/// Parses one site address.
+pub(crate) fn parse_address(text: &str) -> Result<Address, String> {
+    let auto_https = |name: &str| {
+        format!(
+            "address `{text}` needs automatic HTTPS, which is not supported by gojinn; \
+             give an explicit port, e.g. `{name}:8080`"
+        )
+    };
+    let lower = text.to_ascii_lowercase();
+    let (rest, http) = if let Some(rest) = lower.strip_prefix("http://") {
+        (rest, true)
+    } else if let Some(rest) = lower.strip_prefix("https://") {
+        let host = rest.split('/').next().unwrap_or("");
+        return Err(match split_host_port(host) {
+            Ok((h, Some(p))) if !p.is_empty() => format!(
+                "address `{text}` uses HTTPS, which is not supported by gojinn; \
+                 serve plain HTTP instead, e.g. `{h}:{p}`"
+            ),
+            Ok((h, _)) if !h.is_empty() => auto_https(&h),
+            _ => auto_https("localhost"),
+        });
+    } else if let Some((scheme, _)) = lower.split_once("://") {
+        return Err(format!(
+            "address `{text}` has the unsupported scheme `{scheme}`; gojinn serves plain HTTP: use `http://` or no scheme"
+        ));
+    } else {
+        (lower.as_str(), false)
+    };
+    if rest.contains('/') {
+        return Err(format!(
+            "address `{text}` has a path; site addresses are a host and a port only: \
+             match paths inside the block, e.g. `handle /api/* {{ … }}`"
+        ));
+    }
+    let Ok((host, port)) = split_host_port(rest) else {
+        return Err(format!(
+            "invalid address `{text}`: write IPv6 hosts in brackets, e.g. `[::1]:8080`"
+        ));
+    };
+    let port: u16 = match port {
+        None if http => 80,
+        None if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(format!(
+                "address `{text}` has no `:` before the port; did you mean `:{host}`?"
+            ))
+        }
+        None => return Err(auto_https(&host)),
+        Some(p) if p.is_empty() => return Err(format!("address `{text}` has an empty port")),
+        Some(p) => p.parse().map_err(|_| {
+            format!("invalid port `{p}` in address `{text}`: a port is a number from 0 to 65535")
+        })?,
+    };
+    if !host.is_empty() {
+        validate::host(&host)?;
+    }
+    Ok(Address {
+        host: (!host.is_empty()).then_some(host),
+        port,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> Result<(Option<String>, u16), String> {
+        parse_address(text).map(|a| (a.host, a.port))
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(addr(":8080"), Ok((None, 8080)));
+        assert_eq!(addr("localhost:8080"), Ok((Some("localhost".into()), 8080)));
+        assert_eq!(
+            addr("Example.COM:9000"),
+            Ok((Some("example.com".into()), 9000))
+        );
+        assert_eq!(addr("http://:8081"), Ok((None, 8081)));
+        assert_eq!(addr("http://a.test:1"), Ok((Some("a.test".into()), 1)));
+        assert_eq!(addr("http://a.test"), Ok((Some("a.test".into()), 80)));
+        assert_eq!(addr("[::1]:8080"), Ok((Some("[::1]".into()), 8080)));
+        assert_eq!(addr(":0"), Ok((None, 0)));
+    }
+
+    #[test]
+    fn address_errors() {
+        assert_eq!(
+            addr("example.com").unwrap_err(),
+            "address `example.com` needs automatic HTTPS, which is not supported by gojinn; \
+             give an explicit port, e.g. `example.com:8080`"
+        );
+        assert_eq!(
+            addr("https://x.test:8443").unwrap_err(),
+            "address `https://x.test:8443` uses HTTPS, which is not supported by gojinn; \
+             serve plain HTTP instead, e.g. `x.test:8443`"
+        );
+        assert!(addr("https://x.test")
+            .unwrap_err()
+            .contains("`x.test:8080`"));
+        assert!(addr("https://:8443").unwrap_err().ends_with("e.g. `:8443`"));
+        assert!(addr("https://").unwrap_err().contains("`localhost:8080`"));
+        assert_eq!(
+            addr("8080").unwrap_err(),
+            "address `8080` has no `:` before the port; did you mean `:8080`?"
+        );
+        assert!(addr(":99999")
+            .unwrap_err()
+            .starts_with("invalid port `99999`"));
+        assert!(addr("localhost:").unwrap_err().contains("empty port"));
+        assert!(addr("::1:80").unwrap_err().contains("brackets"));
+        assert!(addr("[::1").unwrap_err().contains("brackets"));
+        assert!(addr("a.test:80/api").unwrap_err().contains("has a path"));
+        assert!(addr("ftp://a:1")
+            .unwrap_err()
+            .contains("unsupported scheme `ftp`"));
+        assert!(addr("*.a.test:80")
+            .unwrap_err()
+            .starts_with("wildcard host"));
+        assert!(addr("a b:80").is_err());
+    }
+
+    #[test]
+    fn host_port_split() {
+        assert_eq!(split_host_port("[::1]"), Ok(("[::1]".into(), None)));
+        assert_eq!(split_host_port("[::1]x"), Err(()));
+        assert_eq!(split_host_port(":1"), Ok((String::new(), Some("1".into()))));
+    }
+}

@@ -1,0 +1,217 @@
+//! The `gojinn` directive: `gojinn [<matcher>] <module> [{ sub-directives }]`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::caddyfile::{unexpected, Ctx};
+use crate::directives::{no_block, one_arg, split};
+use crate::error::{PResult, Pos, PosError};
+use crate::lexer::{Kind, Token};
+use crate::matcher::{self, is_matcher_token};
+use crate::model::{
+    EnvVar, Function, Handler, Route, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_OUTPUT_SIZE,
+    DEFAULT_MEMORY_LIMIT, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT_MS,
+};
+use crate::names::{self, hint};
+use crate::tree::Node;
+use crate::{paths, units, validate};
+
+/// Parses one `gojinn` directive into a route.
+pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
+    let (name, args) = split(node)?;
+    let (matcher, module) = match args {
+        [] => {
+            return Err(PosError::new(
+                name.pos,
+                "`gojinn` needs a module path, e.g. `gojinn ./functions/hello.wasm`",
+            ))
+        }
+        [m] if m.kind == Kind::Word && m.text.starts_with('@') => {
+            return Err(PosError::new(m.pos, matcher::parse(&m.text).err().unwrap_or_default()))
+        }
+        [m] if m.kind == Kind::Word && m.text.contains('*') => {
+            return Err(PosError::new(
+                m.pos,
+                format!(
+                    "`gojinn` needs a module path after the matcher `{0}`, e.g. `gojinn {0} ./functions/hello.wasm`",
+                    m.text
+                ),
+            ))
+        }
+        // One argument is the module, even when it starts with `/`.
+        [module] => (None, module),
+        [m, module] if is_matcher_token(m) => {
+            (matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?, module)
+        }
+        [_, extra] => return Err(after_module(extra)),
+        [m, _, extra, ..] if is_matcher_token(m) => return Err(after_module(extra)),
+        [_, extra, ..] => return Err(after_module(extra)),
+    };
+    let module_path = Path::new(&module.text);
+    validate::module_path(module_path).map_err(|e| PosError::new(module.pos, e))?;
+
+    let mut f = Function {
+        module: paths::resolve(&cx.base, module_path),
+        timeout_ms: DEFAULT_TIMEOUT_MS,
+        memory_limit: DEFAULT_MEMORY_LIMIT,
+        env: Vec::new(),
+        args: Vec::new(),
+        pool_size: DEFAULT_POOL_SIZE,
+        max_body_size: DEFAULT_MAX_BODY_SIZE,
+        max_output_size: DEFAULT_MAX_OUTPUT_SIZE,
+        origin: Some(format!(
+            "{}:{}:{}",
+            cx.file.display(),
+            name.pos.line,
+            name.pos.col
+        )),
+    };
+    if let Some(block) = &node.block {
+        let mut seen: Vec<(&str, Pos)> = Vec::new();
+        let mut env_seen: HashMap<&str, Pos> = HashMap::new();
+        for sub in &block.nodes {
+            sub_directive(&mut f, sub, &mut seen, &mut env_seen)?;
+        }
+    }
+    Ok(Route {
+        group: None,
+        matcher,
+        handle: Handler::Gojinn(f),
+    })
+}
+
+fn after_module(extra: &Token) -> PosError {
+    unexpected(
+        extra,
+        "put the function's options in a block after the module, e.g. `gojinn ./fn.wasm { timeout 30s }`",
+    )
+}
+
+fn at(t: &Token) -> impl Fn(String) -> PosError + '_ {
+    move |e| PosError::new(t.pos, e)
+}
+
+fn sub_directive<'n>(
+    f: &mut Function,
+    node: &'n Node,
+    seen: &mut Vec<(&'n str, Pos)>,
+    env_seen: &mut HashMap<&'n str, Pos>,
+) -> PResult<()> {
+    let (name, args) = split(node)?;
+    let sub = name.text.as_str();
+    if !names::GOJINN_SUBDIRECTIVES.contains(&sub) {
+        return Err(unknown(name));
+    }
+    if !matches!(sub, "env" | "args") {
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == sub) {
+            return Err(PosError::new(
+                name.pos,
+                format!(
+                    "duplicate `{sub}` (first set at line {}, column {})",
+                    first.line, first.col
+                ),
+            ));
+        }
+        seen.push((sub, name.pos));
+    }
+    match sub {
+        "timeout" => {
+            let v = one_arg(node, "timeout 30s")?;
+            let ms = units::parse_duration_ms(&v.text).map_err(at(v))?;
+            validate::timeout_ms(ms, "timeout", &v.text).map_err(at(v))?;
+            f.timeout_ms = ms;
+        }
+        "memory_limit" => {
+            let v = one_arg(node, "memory_limit 128MB")?;
+            let bytes = units::parse_size(&v.text).map_err(at(v))?;
+            validate::memory_limit(bytes, &v.text).map_err(at(v))?;
+            f.memory_limit = bytes;
+        }
+        "pool_size" => {
+            let v = one_arg(node, "pool_size 16")?;
+            if v.text.is_empty() || !v.text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(PosError::new(
+                    v.pos,
+                    format!(
+                        "invalid pool_size `{}`: expected a whole number, e.g. `16`",
+                        v.text
+                    ),
+                ));
+            }
+            // All digits: the parse fails only past u32::MAX, which is out of range.
+            let n = v.text.parse::<u32>().unwrap_or(u32::MAX);
+            validate::pool_size(n, &v.text).map_err(at(v))?;
+            f.pool_size = n;
+        }
+        "max_body_size" => {
+            let v = one_arg(node, "max_body_size 10MB")?;
+            f.max_body_size = units::parse_size(&v.text).map_err(at(v))?;
+        }
+        "max_output_size" => {
+            let v = one_arg(node, "max_output_size 10MB")?;
+            f.max_output_size = units::parse_size(&v.text).map_err(at(v))?;
+        }
+        "env" => {
+            no_block(node, "env")?;
+            let (key, value) = match args {
+                [k, v] => (k, v),
+                [_, _, extra, ..] => {
+                    return Err(unexpected(
+                        extra,
+                        "`env` takes a name and one value; quote a value that has spaces",
+                    ))
+                }
+                _ => {
+                    return Err(PosError::new(
+                        name.pos,
+                        "`env` needs a name and a value, e.g. `env DB_HOST localhost`",
+                    ))
+                }
+            };
+            validate::env_name(&key.text).map_err(at(key))?;
+            validate::no_nul(&format!("the value of env `{}`", key.text), &value.text)
+                .map_err(at(value))?;
+            if let Some(first) = env_seen.insert(key.text.as_str(), key.pos) {
+                return Err(PosError::new(
+                    key.pos,
+                    format!(
+                        "env `{}` is set twice (first at line {}, column {})",
+                        key.text, first.line, first.col
+                    ),
+                ));
+            }
+            f.env.push(EnvVar {
+                name: key.text.clone(),
+                value: value.text.clone(),
+            });
+        }
+        "args" => {
+            no_block(node, "args")?;
+            if args.is_empty() {
+                return Err(PosError::new(
+                    name.pos,
+                    "`args` needs at least one argument, e.g. `args --verbose`",
+                ));
+            }
+            for a in args {
+                validate::no_nul(&format!("argument `{}`", a.text), &a.text).map_err(at(a))?;
+                f.args.push(a.text.clone());
+            }
+        }
+        _ => return Err(unknown(name)),
+    }
+    Ok(())
+}
+
+fn unknown(name: &Token) -> PosError {
+    let s = name.text.as_str();
+    let message = if names::DIRECTIVES.contains(&s) || names::UNSUPPORTED_DIRECTIVES.contains(&s) {
+        format!("`{s}` is a directive, not a gojinn sub-directive: is a `}}` missing before it?")
+    } else {
+        format!(
+            "unknown gojinn sub-directive `{s}`{}",
+            hint(s, &[names::GOJINN_SUBDIRECTIVES])
+        )
+    };
+    PosError::new(name.pos, message)
+}

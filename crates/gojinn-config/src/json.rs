@@ -1,0 +1,506 @@
+//! The JSON loader: the adapt output read back (`serde_json` with unknown fields
+//! denied), relative paths resolved against the file's directory, then the same
+//! semantic checks as the Caddyfile path. Semantic errors point at the offending
+//! value, found again in the text by [`locate`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Diagnostic, Loaded, Pos, PosError};
+use crate::model::{Config, Handler, Route};
+use crate::{matcher, paths, validate, ConfigError};
+
+/// Loads JSON text.
+pub(crate) fn load(src: &str, file: &Path) -> Result<Loaded, ConfigError> {
+    let mut config: Config = serde_json::from_str(src).map_err(|e| syntax_error(src, file, &e))?;
+    let checker = Checker {
+        src,
+        file,
+        base: paths::base_dir(file),
+        handles: index_handles(src),
+    };
+    checker
+        .config(&mut config)
+        .map_err(|e| e.into_config_error(file))?;
+    Ok(Loaded {
+        config,
+        warnings: Vec::new(),
+    })
+}
+
+fn syntax_error(src: &str, file: &Path, e: &serde_json::Error) -> ConfigError {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let mut message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    if matches!(
+        e.classify(),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+    ) {
+        message = format!("invalid JSON: {message}");
+    }
+    let offset = byte_offset(src, e.line().max(1), e.column());
+    let mut pos = pos_at(src, offset);
+    // serde reports an unknown field after its key (or at the end of a tagged
+    // object); point at the key itself.
+    if let Some(field) = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next())
+    {
+        let needle = format!("\"{field}\"");
+        let end = (offset + 1).min(src.len());
+        if let Some(found) = src.get(..end).and_then(|s| s.rfind(&needle)) {
+            pos = pos_at(src, found);
+        }
+    }
+    ConfigError::Invalid(Diagnostic::at(file, pos, message))
+}
+
+/// Byte offset of 1-based `line` and byte column `col` (serde_json's columns
+/// count bytes, 1-based, 0 right after a newline).
+fn byte_offset(src: &str, line: usize, col: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line {
+        match src.get(start..).and_then(|s| s.find('\n')) {
+            Some(nl) => start += nl + 1,
+            None => break,
+        }
+    }
+    (start + col.saturating_sub(1)).min(src.len())
+}
+
+/// The position (character column) of byte `offset`.
+fn pos_at(src: &str, offset: usize) -> Pos {
+    let mut offset = offset.min(src.len());
+    while !src.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = src.get(..offset).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    Pos { line, col }
+}
+
+/// One step of a path into the JSON document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Seg {
+    Key(&'static str),
+    Index(usize),
+}
+
+struct Checker<'a> {
+    src: &'a str,
+    file: &'a Path,
+    base: PathBuf,
+    /// Offsets of every `"handle"` value, for `Function::origin`.
+    handles: HashMap<Vec<Seg>, usize>,
+}
+
+impl Checker<'_> {
+    fn at(&self, path: &[Seg], message: impl Into<String>) -> PosError {
+        PosError::new(locate(self.src, path), message)
+    }
+
+    fn config(&self, config: &mut Config) -> Result<(), PosError> {
+        validate::has_sites(config.sites.len()).map_err(|m| self.at(&[Seg::Key("sites")], m))?;
+        let mut addresses = Vec::new();
+        for (i, site) in config.sites.iter_mut().enumerate() {
+            let here = [Seg::Key("sites"), Seg::Index(i)];
+            if site.addresses.is_empty() {
+                return Err(self.at(
+                    &[here[0], here[1], Seg::Key("addresses")],
+                    "site has no address",
+                ));
+            }
+            for (j, a) in site.addresses.iter_mut().enumerate() {
+                let path = [here[0], here[1], Seg::Key("addresses"), Seg::Index(j)];
+                if let Some(host) = &mut a.host {
+                    host.make_ascii_lowercase();
+                    validate::host(host).map_err(|m| {
+                        self.at(&[path[0], path[1], path[2], path[3], Seg::Key("host")], m)
+                    })?;
+                }
+                addresses.push((a.clone(), (i, j)));
+            }
+            self.routes(&mut site.routes, &[here[0], here[1], Seg::Key("routes")])?;
+        }
+        let address_pos = |(i, j): (usize, usize)| {
+            locate(
+                self.src,
+                &[
+                    Seg::Key("sites"),
+                    Seg::Index(i),
+                    Seg::Key("addresses"),
+                    Seg::Index(j),
+                ],
+            )
+        };
+        validate::unique_addresses(addresses.iter().map(|(a, at)| (a, *at))).map_err(
+            |(a, at, first)| validate::duplicate_address(a, address_pos(at), address_pos(first)),
+        )
+    }
+
+    fn routes(&self, routes: &mut [Route], path: &[Seg]) -> Result<(), PosError> {
+        for (k, route) in routes.iter_mut().enumerate() {
+            let mut here = path.to_vec();
+            here.push(Seg::Index(k));
+            let field = |name: &'static str| {
+                let mut p = here.clone();
+                p.push(Seg::Key(name));
+                p
+            };
+            let handle_field = |name: &'static str| {
+                let mut p = field("handle");
+                p.push(Seg::Key(name));
+                p
+            };
+            if let Some(m) = &route.matcher {
+                matcher::check_pattern(m).map_err(|e| self.at(&field("match"), e))?;
+            }
+            match &mut route.handle {
+                Handler::Subroute {
+                    strip_prefix,
+                    routes,
+                } => {
+                    if let Some(p) = strip_prefix.as_deref().filter(|p| !p.starts_with('/')) {
+                        return Err(self.at(
+                            &handle_field("strip_prefix"),
+                            format!("strip_prefix `{p}` must start with `/`"),
+                        ));
+                    }
+                    self.routes(routes, &handle_field("routes"))?;
+                }
+                Handler::StaticResponse { status, .. } => {
+                    validate::status(*status, &status.to_string())
+                        .map_err(|e| self.at(&handle_field("status"), e))?;
+                }
+                Handler::FileServer { root } => *root = paths::resolve(&self.base, root),
+                Handler::Gojinn(f) => {
+                    validate::module_path(&f.module)
+                        .map_err(|e| self.at(&handle_field("module"), e))?;
+                    f.module = paths::resolve(&self.base, &f.module);
+                    validate::timeout_ms(f.timeout_ms, "timeout_ms", &f.timeout_ms.to_string())
+                        .map_err(|e| self.at(&handle_field("timeout_ms"), e))?;
+                    validate::memory_limit(f.memory_limit, &f.memory_limit.to_string())
+                        .map_err(|e| self.at(&handle_field("memory_limit"), e))?;
+                    validate::pool_size(f.pool_size, &f.pool_size.to_string())
+                        .map_err(|e| self.at(&handle_field("pool_size"), e))?;
+                    for (e, var) in f.env.iter().enumerate() {
+                        let mut p = handle_field("env");
+                        p.push(Seg::Index(e));
+                        validate::env_name(&var.name)
+                            .and_then(|()| {
+                                validate::no_nul(
+                                    &format!("the value of env `{}`", var.name),
+                                    &var.value,
+                                )
+                            })
+                            .map_err(|m| self.at(&p, m))?;
+                    }
+                    for (a, arg) in f.args.iter().enumerate() {
+                        let mut p = handle_field("args");
+                        p.push(Seg::Index(a));
+                        validate::no_nul(&format!("argument `{arg}`"), arg)
+                            .map_err(|m| self.at(&p, m))?;
+                    }
+                    let handle = field("handle");
+                    let pos = self
+                        .handles
+                        .get(&handle)
+                        .map_or_else(|| locate(self.src, &handle), |o| pos_at(self.src, *o));
+                    f.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the value at `path` starts in the JSON text; the deepest part of the
+/// path that can be found when the whole cannot (e.g. a defaulted field), and
+/// 1:1 at worst.
+fn locate(src: &str, path: &[Seg]) -> Pos {
+    (0..=path.len())
+        .rev()
+        .find_map(|n| {
+            let mut s = Scanner {
+                b: src.as_bytes(),
+                i: 0,
+            };
+            path.get(..n).and_then(|p| s.find(p, 0))
+        })
+        .map_or(Pos::START, |offset| pos_at(src, offset))
+}
+
+/// The offset of every `"handle"` value in one pass, keyed by path: finding
+/// each function's origin with [`locate`] would be quadratic in big files.
+fn index_handles(src: &str) -> HashMap<Vec<Seg>, usize> {
+    let mut s = Scanner {
+        b: src.as_bytes(),
+        i: 0,
+    };
+    let mut out = HashMap::new();
+    let mut path = Vec::new();
+    // On malformed text the index is partial, and `locate` takes over.
+    let _ = s.index(&mut path, &mut out, 0);
+    out
+}
+
+/// A minimal JSON walker over text `serde_json` has already accepted; every
+/// step is checked, so odd input yields `None`, never a panic.
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+/// Depth bound of the walker (serde_json itself stops at 128).
+const MAX_DEPTH: usize = 256;
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// A string; returns its raw contents (escapes left as written).
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            match self.peek()? {
+                b'"' => break,
+                b'\\' => self.i += 2,
+                _ => self.i += 1,
+            }
+        }
+        let b: &'a [u8] = self.b;
+        let s = b.get(start..self.i)?;
+        self.i += 1;
+        Some(s)
+    }
+
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            open @ (b'{' | b'[') => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.i += 1;
+                if self.eat(close).is_some() {
+                    return Some(());
+                }
+                loop {
+                    if open == b'{' {
+                        self.string()?;
+                        self.eat(b':')?;
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        c if c == close => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => {
+                while self
+                    .peek()
+                    .is_some_and(|c| !matches!(c, b',' | b']' | b'}') && !c.is_ascii_whitespace())
+                {
+                    self.i += 1;
+                }
+                Some(())
+            }
+        }
+    }
+
+    /// Walks the value at the cursor (at `path`), recording `"handle"` values.
+    fn index(
+        &mut self,
+        path: &mut Vec<Seg>,
+        out: &mut HashMap<Vec<Seg>, usize>,
+        depth: usize,
+    ) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        if path.last() == Some(&Seg::Key("handle")) {
+            out.insert(path.clone(), self.i);
+        }
+        match self.peek()? {
+            b'{' => {
+                self.i += 1;
+                if self.eat(b'}').is_some() {
+                    return Some(());
+                }
+                loop {
+                    let key = self.string()?;
+                    self.eat(b':')?;
+                    // Only the model's own keys matter; others are skipped.
+                    let known = ["sites", "routes", "handle"]
+                        .into_iter()
+                        .find(|k| k.as_bytes() == key);
+                    match known {
+                        Some(k) => {
+                            path.push(Seg::Key(k));
+                            self.index(path, out, depth + 1)?;
+                            path.pop();
+                        }
+                        None => self.skip_value(depth + 1)?,
+                    }
+                    if self.eat(b',').is_none() {
+                        return self.eat(b'}');
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                for n in 0.. {
+                    path.push(Seg::Index(n));
+                    self.index(path, out, depth + 1)?;
+                    path.pop();
+                    if self.eat(b',').is_none() {
+                        return self.eat(b']');
+                    }
+                }
+                None
+            }
+            _ => self.skip_value(depth + 1),
+        }
+    }
+
+    /// Offset of the value at `path`, starting from the value at the cursor.
+    fn find(&mut self, path: &[Seg], depth: usize) -> Option<usize> {
+        self.ws();
+        let Some((first, rest)) = path.split_first() else {
+            return Some(self.i);
+        };
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match *first {
+            Seg::Key(key) => {
+                self.eat(b'{')?;
+                loop {
+                    let k = self.string()?;
+                    self.eat(b':')?;
+                    if k == key.as_bytes() {
+                        return self.find(rest, depth + 1);
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.eat(b',')?;
+                }
+            }
+            Seg::Index(n) => {
+                self.eat(b'[')?;
+                for _ in 0..n {
+                    self.skip_value(depth + 1)?;
+                    self.eat(b',')?;
+                }
+                self.find(rest, depth + 1)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_values() {
+        let src = "{\n  \"a\": [1, {\"x\\\"y\": {}, \"b\": \"s\"}],\n  \"c\": true\n}";
+        let p = |path: &[Seg]| {
+            let pos = locate(src, path);
+            (pos.line, pos.col)
+        };
+        assert_eq!(p(&[]), (1, 1));
+        assert_eq!(p(&[Seg::Key("a")]), (2, 8));
+        assert_eq!(p(&[Seg::Key("a"), Seg::Index(1), Seg::Key("b")]), (2, 30));
+        assert_eq!(p(&[Seg::Key("c")]), (3, 8));
+        // Missing parts fall back to the deepest one found.
+        assert_eq!(p(&[Seg::Key("a"), Seg::Index(7)]), (2, 8));
+        assert_eq!(p(&[Seg::Key("zz")]), (1, 1));
+    }
+
+    #[test]
+    fn indexes_handles() {
+        let src =
+            r#"{"sites": [{"routes": [{"match": "/", "handle": {"routes": [{"handle": 1}]}}]}]}"#;
+        let idx = index_handles(src);
+        let route = [
+            Seg::Key("sites"),
+            Seg::Index(0),
+            Seg::Key("routes"),
+            Seg::Index(0),
+        ];
+        let mut outer = route.to_vec();
+        outer.push(Seg::Key("handle"));
+        let mut inner = outer.clone();
+        inner.extend([Seg::Key("routes"), Seg::Index(0), Seg::Key("handle")]);
+        assert_eq!(idx.len(), 2);
+        assert_eq!(
+            idx.get(&outer).map(|o| pos_at(src, *o)),
+            Some(locate(src, &outer))
+        );
+        assert_eq!(
+            idx.get(&inner).map(|o| pos_at(src, *o)),
+            Some(locate(src, &inner))
+        );
+    }
+
+    #[test]
+    fn scanner_never_panics_on_garbage() {
+        for src in [
+            "",
+            "{",
+            "[",
+            "\"",
+            "{\"a\":",
+            "{\"a\" 1}",
+            "[1,",
+            "\\",
+            "{\"a\":[[[[",
+            "é",
+        ] {
+            let _ = locate(src, &[Seg::Key("a"), Seg::Index(3), Seg::Key("b")]);
+            let _ = index_handles(src);
+        }
+    }
+
+    #[test]
+    fn offsets_and_positions() {
+        let src = "ab\néc\nd";
+        assert_eq!(byte_offset(src, 2, 3), 5);
+        assert_eq!(pos_at(src, 5), Pos { line: 2, col: 2 });
+        assert_eq!(
+            pos_at(src, 4),
+            Pos { line: 2, col: 1 },
+            "inside a character"
+        );
+        assert_eq!(byte_offset(src, 9, 1), 7, "past the last line: its start");
+        assert_eq!(byte_offset(src, 3, 99), src.len());
+    }
+}
