@@ -22,6 +22,10 @@ fn handle(req: Request) -> Response {
         "body_bytes": req.body_bytes().len(),
         "echo": echo,
     });
-    log(&format!("rust-hello: handled {} {}", req.method, req.path()));
+    log(&format!(
+        "rust-hello: handled {} {}",
+        req.method,
+        req.path()
+    ));
     Response::json(200, &body)
 }

@@ -1,0 +1,1 @@
+//! The shipped examples (filled in below).

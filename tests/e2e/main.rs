@@ -1,0 +1,18 @@
+//! End-to-end tests: the real `gojinn` binary, real HTTP, real wasm guests.
+//!
+//! Modules:
+//! - `harness`: spawn the server on an ephemeral port, raw HTTP/1.1 client, log capture.
+//! - `contract`: the JSON request/response contract as a function sees it.
+//! - `failures`: every row of the failure → status table, and recovery after each.
+//! - `sandbox`: env/args grants, no filesystem, no network.
+//! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
+//! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
+//! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
+
+mod cli;
+mod contract;
+mod examples;
+mod failures;
+mod harness;
+mod load;
+mod sandbox;
