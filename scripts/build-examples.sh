@@ -14,6 +14,7 @@
 # what changed, and artifacts are copied only when they differ.
 #
 # Usage: scripts/build-examples.sh      (from any directory)
+# WASI_SYSROOT selects another wasi-libc sysroot for the C example (default /usr).
 
 set -euo pipefail
 
@@ -57,7 +58,7 @@ c_toolchain_works() {
     probe="$(mktemp -d)"
     local ok=0
     printf 'int main(void) { return 0; }\n' >"$probe/probe.c"
-    clang --target=wasm32-wasi --sysroot=/usr -o "$probe/probe.wasm" "$probe/probe.c" \
+    clang --target=wasm32-wasi --sysroot="${WASI_SYSROOT:-/usr}" -o "$probe/probe.wasm" "$probe/probe.c" \
         >/dev/null 2>&1 || ok=1
     rm -rf "$probe"
     return "$ok"

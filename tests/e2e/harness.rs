@@ -158,11 +158,6 @@ impl Server {
             .expect("VmRSS line")
     }
 
-    /// Whether the process is still running.
-    pub(crate) fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
     /// `GET path`.
     pub(crate) fn get(&self, path: &str) -> Resp {
         self.request("GET", path, &[], b"")

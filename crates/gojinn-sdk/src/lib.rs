@@ -41,23 +41,10 @@ use std::io::{Read, Write};
 /// on stderr, without calling the handler. I/O errors cannot be reported to the
 /// client (stdout is the only channel back), so they go to stderr.
 pub fn run(handler: impl FnOnce(Request) -> Response) {
-    let mut input = Vec::new();
-    let response = match std::io::stdin().lock().read_to_end(&mut input) {
-        Err(e) => {
-            log(&format!("gojinn-sdk: reading stdin failed: {e}"));
-            Response::error(400, "could not read the request")
-        }
-        Ok(_) => match serde_json::from_slice::<Request>(&input) {
-            Ok(request) => handler(request),
-            Err(e) => {
-                log(&format!("gojinn-sdk: request is not valid JSON: {e}"));
-                Response::error(400, "invalid request JSON")
-            }
-        },
+    let response = match read_request() {
+        Ok(request) => handler(request),
+        Err(rejection) => rejection,
     };
-    // Drop the input before serialising: a large body would otherwise stay live
-    // while the output is built, doubling the guest's peak memory.
-    drop(input);
     let mut out = std::io::stdout().lock();
     if let Err(e) = out
         .write_all(&response.to_json())
@@ -65,6 +52,21 @@ pub fn run(handler: impl FnOnce(Request) -> Response) {
     {
         log(&format!("gojinn-sdk: writing the response failed: {e}"));
     }
+}
+
+/// Reads and parses stdin, or says which 400 to send instead. The raw input is
+/// dropped on return, before the handler runs, so a large body is not held twice
+/// (raw and parsed) for the whole call.
+fn read_request() -> Result<Request, Response> {
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
+        log(&format!("gojinn-sdk: reading stdin failed: {e}"));
+        return Err(Response::error(400, "could not read the request"));
+    }
+    serde_json::from_slice(&input).map_err(|e| {
+        log(&format!("gojinn-sdk: request is not valid JSON: {e}"));
+        Response::error(400, "invalid request JSON")
+    })
 }
 
 /// Writes `line` and a newline to stderr, which the server forwards to its log.

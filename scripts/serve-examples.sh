@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the example functions and the gojinn binary (release), then serves
+# examples/Caddyfile on :8080 in the foreground. Ctrl-C stops it.
+#
+# Usage: scripts/serve-examples.sh [path/to/Caddyfile]   (default: examples/Caddyfile)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+config="${1:-$root/examples/Caddyfile}"
+
+"$root/scripts/build-examples.sh"
+echo "serve-examples: building gojinn (release; the first build takes several minutes)" >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+
+cat >&2 <<MSG
+
+  Gojinn is starting with $config
+  Send requests to:
+    curl http://localhost:8080/rust/hello?name=you
+    curl -d '{"x":1}' http://localhost:8080/c/echo
+    curl http://localhost:8080/wat/hello
+  Logs (JSON) follow. Ctrl-C stops the server.
+
+MSG
+exec "$root/target/release/gojinn" run --config "$config"
