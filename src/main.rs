@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "gojinn", version, about = "Runs WebAssembly functions inside the HTTP request lifecycle")]
+#[command(
+    name = "gojinn",
+    version,
+    about = "Runs WebAssembly functions inside the HTTP request lifecycle"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -19,7 +19,10 @@ fn version_names_gojinn_and_wasmtime() {
     let out = gojinn(&["version"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("gojinn ") && text.contains("wasmtime"), "{text}");
+    assert!(
+        text.starts_with("gojinn ") && text.contains("wasmtime"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -28,10 +31,17 @@ fn validate_accepts_a_good_config_and_compiles_its_modules() {
     let cfg = write(
         &dir,
         "Caddyfile",
-        &format!(":0 {{\n    gojinn {} {{\n        timeout 1s\n    }}\n}}\n", guest().display()),
+        &format!(
+            ":0 {{\n    gojinn {} {{\n        timeout 1s\n    }}\n}}\n",
+            guest().display()
+        ),
     );
     let out = gojinn(&["validate", "--config", &cfg]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -40,13 +50,19 @@ fn validate_reports_file_line_col_for_a_bad_directive() {
     let cfg = write(
         &dir,
         "Caddyfile",
-        &format!(":0 {{\n    gojinn {} {{\n        timeot 1s\n    }}\n}}\n", guest().display()),
+        &format!(
+            ":0 {{\n    gojinn {} {{\n        timeot 1s\n    }}\n}}\n",
+            guest().display()
+        ),
     );
     let out = gojinn(&["validate", "--config", &cfg]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{cfg}:3:9")), "{err}");
-    assert!(err.contains("`timeot`") && err.contains("`timeout`"), "{err}");
+    assert!(
+        err.contains("`timeot`") && err.contains("`timeout`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -58,19 +74,30 @@ fn validate_fails_on_modules_that_cannot_load_naming_module_and_place() {
         "unknown-import.wat",
         r#"(module (import "gojinn" "host_teleport" (func)) (memory (export "memory") 1) (func (export "_start")))"#,
     );
-    write(&dir, "reactor.wat", r#"(module (memory (export "memory") 1))"#);
+    write(
+        &dir,
+        "reactor.wat",
+        r#"(module (memory (export "memory") 1))"#,
+    );
     for (module, expect) in [
         ("missing.wasm", "cannot read module"),
         ("not-wasm.wasm", "is not valid WebAssembly"),
         ("unknown-import.wat", "host_teleport"),
         ("reactor.wat", "_start"),
     ] {
-        let cfg = write(&dir, "Caddyfile", &format!(":0 {{\n    gojinn ./{module}\n}}\n"));
+        let cfg = write(
+            &dir,
+            "Caddyfile",
+            &format!(":0 {{\n    gojinn ./{module}\n}}\n"),
+        );
         let out = gojinn(&["validate", "--config", &cfg]);
         assert_eq!(out.status.code(), Some(1), "{module}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(&format!("{cfg}:2:5")), "{module}: {err}");
-        assert!(err.contains(module) && err.contains(expect), "{module}: {err}");
+        assert!(
+            err.contains(module) && err.contains(expect),
+            "{module}: {err}"
+        );
     }
 }
 
@@ -92,7 +119,10 @@ fn run_refuses_a_bad_config_before_binding_any_port() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing.wasm"), "{err}");
-    assert!(!err.contains("listening"), "bound a socket before validating: {err}");
+    assert!(
+        !err.contains("listening"),
+        "bound a socket before validating: {err}"
+    );
 }
 
 #[test]
@@ -104,7 +134,11 @@ fn adapt_prints_the_resolved_config_as_json() {
         ":0 {\n    handle /api/* {\n        gojinn ./fn.wasm {\n            timeout 2s\n            memory_limit 64MiB\n        }\n    }\n}\n",
     );
     let out = gojinn(&["adapt", "--config", &cfg]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let route = &v["sites"][0]["routes"][0];
     assert_eq!(route["match"], "/api/*");

@@ -19,11 +19,26 @@ fn request_reaches_the_guest_in_the_exact_contract_shape() {
     assert_eq!(req["method"], "POST");
     assert_eq!(req["uri"], "/echo/path?a=1&b=two");
     assert_eq!(req["body"], r#"{"hello":"world"}"#);
-    assert_eq!(req["headers"]["X-Custom"], serde_json::json!(["first", "second"]));
-    assert_eq!(req["headers"]["Content-Type"], serde_json::json!(["application/json"]));
-    assert_eq!(req["trace_id"], "req-42", "X-Request-Id is the trace id when no traceparent");
-    assert!(req.get("body_base64").is_none(), "only for non-UTF-8 bodies");
-    assert!(req["headers"].get("Host").is_none(), "Go keeps Host out of the header map");
+    assert_eq!(
+        req["headers"]["X-Custom"],
+        serde_json::json!(["first", "second"])
+    );
+    assert_eq!(
+        req["headers"]["Content-Type"],
+        serde_json::json!(["application/json"])
+    );
+    assert_eq!(
+        req["trace_id"], "req-42",
+        "X-Request-Id is the trace id when no traceparent"
+    );
+    assert!(
+        req.get("body_base64").is_none(),
+        "only for non-UTF-8 bodies"
+    );
+    assert!(
+        req["headers"].get("Host").is_none(),
+        "Go keeps Host out of the header map"
+    );
 }
 
 #[test]
@@ -33,14 +48,20 @@ fn trace_id_prefers_traceparent_then_request_id_then_a_fresh_traceparent() {
     let echoed = |headers: &[(&str, &str)]| -> String {
         let r = s.request("GET", "/", headers, b"");
         let req: serde_json::Value = serde_json::from_str(&r.text()).expect("json");
-        req["trace_id"].as_str().expect("trace_id string").to_owned()
+        req["trace_id"]
+            .as_str()
+            .expect("trace_id string")
+            .to_owned()
     };
     assert_eq!(echoed(&[("traceparent", tp), ("x-request-id", "r1")]), tp);
     assert_eq!(echoed(&[("x-request-id", "r1")]), "r1");
     let fresh = echoed(&[]);
     let parts: Vec<&str> = fresh.split('-').collect();
     assert_eq!(parts.len(), 4, "{fresh}");
-    assert_eq!((parts[0], parts[1].len(), parts[2].len(), parts[3]), ("00", 32, 16, "01"));
+    assert_eq!(
+        (parts[0], parts[1].len(), parts[2].len(), parts[3]),
+        ("00", 32, 16, "01")
+    );
     assert!(parts[1].chars().all(|c| c.is_ascii_hexdigit()));
     assert_ne!(fresh, echoed(&[]), "each request gets its own id");
     // The guest's stderr reaches the log with the trace id and route.

@@ -1,1 +1,105 @@
-//! The shipped examples (filled in below).
+//! The shipped examples, built by `scripts/build-examples.sh` (which `scripts/test.sh`
+//! runs first), served through their own Caddyfiles.
+
+use crate::harness::{root, Server};
+use std::path::PathBuf;
+
+fn require_built(paths: &[&str]) {
+    for p in paths {
+        assert!(
+            root().join(p).exists(),
+            "`{p}` is missing: run scripts/build-examples.sh (scripts/test.sh does)"
+        );
+    }
+}
+
+/// `examples/Caddyfile` with its port swapped for an ephemeral one, written next to
+/// the original so relative module paths resolve the same way.
+struct PortSwapped(PathBuf);
+
+impl PortSwapped {
+    fn new(original: &str) -> Self {
+        let src = std::fs::read_to_string(root().join(original)).expect("read Caddyfile");
+        assert!(
+            src.contains(":8080 {"),
+            "expected a :8080 site in {original}"
+        );
+        let path = root()
+            .join(original)
+            .with_file_name(format!(".e2e-{}.Caddyfile", std::process::id()));
+        std::fs::write(&path, src.replace(":8080 {", ":0 {")).expect("write copy");
+        PortSwapped(path)
+    }
+}
+
+impl Drop for PortSwapped {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn rust_c_and_wat_examples_answer_through_examples_caddyfile() {
+    require_built(&[
+        "examples/rust-hello/rust-hello.wasm",
+        "examples/c-hello/hello.wasm",
+    ]);
+    let config = PortSwapped::new("examples/Caddyfile");
+    let s = Server::start(&config.0, &[]);
+
+    let r = s.request(
+        "POST",
+        "/rust/hello?name=you",
+        &[("user-agent", "e2e")],
+        br#"{"n":1}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["message"], "hello from rust");
+    assert_eq!(v["path"], "/rust/hello");
+    assert_eq!(v["query"], "name=you");
+    assert_eq!(v["user_agent"], "e2e");
+    assert_eq!(v["echo"], serde_json::json!({"n": 1}));
+    s.wait_for_log(|l| l.contains("rust-hello: handled POST /rust/hello"))
+        .expect("rust-hello stderr in the log");
+
+    let r = s.request("POST", "/c/echo", &[], br#"{"x":[1,2]}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["echo"], serde_json::json!({"x": [1, 2]}), "{v}");
+
+    let r = s.get("/wat/hello");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["message"], "hello from wat");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+
+    assert_eq!(s.get("/").status, 200);
+    assert_eq!(s.get("/elsewhere").status, 404);
+}
+
+/// The Caddyfile from the Gojinn documentation, unmodified: it serves on :8080.
+#[test]
+fn seed_caddyfile_runs_unmodified() {
+    require_built(&["examples/seed/functions/processor.wasm"]);
+    let config = root().join("examples/seed/Caddyfile");
+    let original = std::fs::read_to_string(&config).expect("read seed");
+    assert!(
+        original.contains("env API_KEY {env.SECRET_KEY}"),
+        "seed must stay as documented"
+    );
+    let s = Server::start(&config, &[("SECRET_KEY", "s3cret")]);
+    assert_eq!(s.port, 8080);
+    let r = s.request("POST", "/api/process?x=1", &[], b"payload");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["processed"], true);
+    assert_eq!(v["db_host"], "localhost");
+    assert_eq!(v["api_key_set"], true);
+    assert_eq!(v["uri"], "/api/process?x=1");
+    assert!(
+        !r.text().contains("s3cret"),
+        "the key itself never leaves the function"
+    );
+    assert_eq!(s.get("/other").status, 404);
+}

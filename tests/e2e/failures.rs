@@ -20,10 +20,18 @@ fn fault_server(name: &str) -> Server {
     ] {
         routes.push_str(&guest_route(&format!("/{mode}"), mode, ""));
     }
-    routes.push_str(&guest_route("/grow", "grow", "            memory_limit 32MB"));
+    routes.push_str(&guest_route(
+        "/grow",
+        "grow",
+        "            memory_limit 32MB",
+    ));
     routes.push_str(&guest_route("/spin", "spin", "            timeout 500ms"));
     routes.push_str(&guest_route("/sleep", "sleep", "            timeout 500ms"));
-    routes.push_str(&guest_route("/small", "measure", "            max_body_size 1KB"));
+    routes.push_str(&guest_route(
+        "/small",
+        "measure",
+        "            max_body_size 1KB",
+    ));
     routes.push_str(&guest_route("/nap", "nap", "            pool_size 1"));
     Server::with_routes(name, &routes)
 }
@@ -50,7 +58,11 @@ fn guest_faults_and_contract_violations_answer_502_and_are_logged() {
     ] {
         let r = s.get(&format!("/{mode}"));
         assert_eq!(r.status, 502, "mode {mode}: {}", r.text());
-        assert_eq!(r.text(), "function failed\n", "short fixed client body for {mode}");
+        assert_eq!(
+            r.text(),
+            "function failed\n",
+            "short fixed client body for {mode}"
+        );
         let needle = format!("\"fault\":\"{kind}\"");
         let route = format!("\"route\":\"/{mode}\"");
         s.wait_for_log(|l| l.contains(&needle) && l.contains(&route))
@@ -61,9 +73,10 @@ fn guest_faults_and_contract_violations_answer_502_and_are_logged() {
     assert!(s
         .wait_for_log(|l| l.contains("exited with code 3"))
         .is_some());
-    assert!(s
-        .wait_for_log(|l| l.contains("hello before"))
-        .is_some(), "contract errors quote the offending stdout");
+    assert!(
+        s.wait_for_log(|l| l.contains("hello before")).is_some(),
+        "contract errors quote the offending stdout"
+    );
 }
 
 #[test]
@@ -78,7 +91,10 @@ fn deadline_answers_504_in_wasm_code_and_when_blocked_in_a_host_call() {
             took < Duration::from_millis(600),
             "{mode}: answered after {took:?}, deadline 500ms (+100ms allowed)"
         );
-        assert!(took >= Duration::from_millis(500), "{mode}: too early ({took:?})");
+        assert!(
+            took >= Duration::from_millis(500),
+            "{mode}: too early ({took:?})"
+        );
         assert_still_serving(&s);
     }
 }
@@ -95,11 +111,17 @@ fn route_at_pool_size_answers_503_with_retry_after() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
     });
     assert!(statuses.iter().any(|(st, _)| *st == 200), "{statuses:?}");
     let busy: Vec<_> = statuses.iter().filter(|(st, _)| *st == 503).collect();
-    assert!(!busy.is_empty(), "pool_size 1 with 3 concurrent 1.5 s calls: {statuses:?}");
+    assert!(
+        !busy.is_empty(),
+        "pool_size 1 with 3 concurrent 1.5 s calls: {statuses:?}"
+    );
     assert!(busy.iter().all(|(_, ra)| ra.as_deref() == Some("1")));
     assert_still_serving(&s);
 }

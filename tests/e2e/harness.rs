@@ -164,8 +164,15 @@ impl Server {
     }
 
     /// One request on a fresh connection.
-    pub(crate) fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut head =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -228,7 +235,11 @@ impl Resp {
         let chunked = headers
             .iter()
             .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-        let body = if chunked { dechunk(rest) } else { rest.to_vec() };
+        let body = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_vec()
+        };
         Resp {
             status,
             headers,

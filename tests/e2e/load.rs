@@ -26,7 +26,12 @@ fn two_hundred_fifty_six_concurrent_requests_without_cross_talk() {
                 scope.spawn(move || {
                     let id = format!("client-{i}");
                     let body = format!("body of {i} ").repeat(i % 7 + 1);
-                    let r = s.request("POST", &format!("/c/{i}?n={i}"), &[("x-client", &id)], body.as_bytes());
+                    let r = s.request(
+                        "POST",
+                        &format!("/c/{i}?n={i}"),
+                        &[("x-client", &id)],
+                        body.as_bytes(),
+                    );
                     assert_eq!(r.status, 200, "client {i}: {}", r.text());
                     let req: serde_json::Value = serde_json::from_str(&r.text()).expect("json");
                     assert_eq!(req["uri"], format!("/c/{i}?n={i}"));
@@ -44,7 +49,11 @@ fn two_hundred_fifty_six_concurrent_requests_without_cross_talk() {
 #[test]
 fn memory_does_not_grow_with_faults() {
     let mut routes = guest_route("/panic", "panic", "");
-    routes.push_str(&guest_route("/grow", "grow", "            memory_limit 16MB"));
+    routes.push_str(&guest_route(
+        "/grow",
+        "grow",
+        "            memory_limit 16MB",
+    ));
     routes.push_str(&guest_route("/bad", "text-around", ""));
     let s = Server::with_routes("load-faults", &routes);
     let round = |n: usize| {

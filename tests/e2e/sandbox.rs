@@ -9,8 +9,15 @@ fn guest_sees_only_granted_env_and_args() {
     );
     let dir = crate::harness::scratch("sandbox-env");
     let path = dir.join("Caddyfile");
-    std::fs::write(&path, format!("{{\n    admin off\n}}\n:0 {{\n{routes}\n}}\n")).expect("write");
-    let s = Server::start(&path, &[("GOJINN_E2E_SECRET", "s3cret"), ("HOST_ONLY", "leak")]);
+    std::fs::write(
+        &path,
+        format!("{{\n    admin off\n}}\n:0 {{\n{routes}\n}}\n"),
+    )
+    .expect("write");
+    let s = Server::start(
+        &path,
+        &[("GOJINN_E2E_SECRET", "s3cret"), ("HOST_ONLY", "leak")],
+    );
     let v = s.get("/").json();
     assert_eq!(
         v["env"],
@@ -34,10 +41,18 @@ fn guest_has_no_filesystem_and_no_network() {
 
 #[test]
 fn unset_env_placeholder_is_empty_with_a_warning() {
-    let routes = guest_route("/*", "env", "            env MISSING {env.GOJINN_E2E_NEVER_SET}");
+    let routes = guest_route(
+        "/*",
+        "env",
+        "            env MISSING {env.GOJINN_E2E_NEVER_SET}",
+    );
     let dir = crate::harness::scratch("sandbox-unset");
     let path = dir.join("Caddyfile");
-    std::fs::write(&path, format!("{{\n    admin off\n}}\n:0 {{\n{routes}\n}}\n")).expect("write");
+    std::fs::write(
+        &path,
+        format!("{{\n    admin off\n}}\n:0 {{\n{routes}\n}}\n"),
+    )
+    .expect("write");
     let s = Server::start(&path, &[]);
     let v = s.get("/").json();
     assert_eq!(v["env"], serde_json::json!([["MISSING", ""]]));

@@ -15,7 +15,9 @@ pub fn is_valid_header_name(name: &str) -> bool {
 /// Whether `value` is a valid HTTP field value: no control characters other than
 /// horizontal tab (so no CR, LF or NUL that could split a header line).
 pub fn is_valid_header_value(value: &str) -> bool {
-    value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// Canonical MIME form of a header name, as Go's `textproto.CanonicalMIMEHeaderKey`

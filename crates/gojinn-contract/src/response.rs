@@ -132,7 +132,11 @@ mod tests {
         assert_eq!(r.status, 201);
         assert_eq!(
             r.headers,
-            [("X-A".into(), "1".into()), ("X-A".into(), "2".into()), ("X-B".into(), "3".into())]
+            [
+                ("X-A".into(), "1".into()),
+                ("X-A".into(), "2".into()),
+                ("X-B".into(), "3".into())
+            ]
         );
         assert_eq!(r.body, b"hi");
     }
@@ -141,13 +145,19 @@ mod tests {
     fn absent_or_zero_status_is_200_and_whitespace_and_unknown_fields_are_fine() {
         assert_eq!(ok("  {\"body\":\"x\"}\n").status, 200);
         assert_eq!(ok(r#"{"status":0,"extra":{"a":1}}"#).status, 200);
-        assert_eq!(ok(r#"{"status":null,"headers":null,"body":null}"#).body, b"");
+        assert_eq!(
+            ok(r#"{"status":null,"headers":null,"body":null}"#).body,
+            b""
+        );
     }
 
     #[test]
     fn base64_body_returns_bytes() {
         assert_eq!(ok(r#"{"body_base64":"AP8="}"#).body, [0, 255]);
-        assert!(matches!(err(r#"{"body_base64":"!!"}"#), ContractError::Body(_)));
+        assert!(matches!(
+            err(r#"{"body_base64":"!!"}"#),
+            ContractError::Body(_)
+        ));
         assert!(matches!(
             err(r#"{"body":"a","body_base64":"AA=="}"#),
             ContractError::Body(_)
@@ -175,12 +185,21 @@ mod tests {
         assert_eq!(err(r#"{"status":99}"#), ContractError::Status(99));
         assert_eq!(err(r#"{"status":600}"#), ContractError::Status(600));
         assert_eq!(err(r#"{"status":-1}"#), ContractError::Status(-1));
-        assert!(matches!(err(r#"{"headers":{"X":1}}"#), ContractError::HeaderValue { .. }));
-        assert!(matches!(err(r#"{"headers":{"X":[1]}}"#), ContractError::HeaderValue { .. }));
+        assert!(matches!(
+            err(r#"{"headers":{"X":1}}"#),
+            ContractError::HeaderValue { .. }
+        ));
+        assert!(matches!(
+            err(r#"{"headers":{"X":[1]}}"#),
+            ContractError::HeaderValue { .. }
+        ));
         assert!(matches!(
             err(r#"{"headers":{"X":"a\r\nSet-Cookie: x"}}"#),
             ContractError::HeaderValue { .. }
         ));
-        assert!(matches!(err(r#"{"headers":{"Bad Name":"a"}}"#), ContractError::HeaderName(_)));
+        assert!(matches!(
+            err(r#"{"headers":{"Bad Name":"a"}}"#),
+            ContractError::HeaderName(_)
+        ));
     }
 }

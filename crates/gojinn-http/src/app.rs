@@ -60,8 +60,8 @@ impl App {
     pub fn load(config: &Config) -> Result<App, Vec<String>> {
         let functions = config.functions();
         let specs: Vec<FunctionSpec> = functions.iter().map(|f| spec_of(f)).collect();
-        let runtime =
-            Runtime::new(&RuntimeOptions::for_functions(&specs)).map_err(|e| vec![e.to_string()])?;
+        let runtime = Runtime::new(&RuntimeOptions::for_functions(&specs))
+            .map_err(|e| vec![e.to_string()])?;
 
         // Compile in parallel: modules are independent and compilation is CPU-bound.
         let loaded: Vec<Result<Function, String>> = std::thread::scope(|scope| {

@@ -45,12 +45,11 @@ impl Failure {
                 (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
             }
             Failure::BadBody(_) => (StatusCode::BAD_REQUEST, "bad request body\n"),
-            Failure::Fault(Fault::Timeout) => {
-                (StatusCode::GATEWAY_TIMEOUT, "function timed out\n")
-            }
-            Failure::Fault(Fault::Overload) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "function is busy, retry later\n")
-            }
+            Failure::Fault(Fault::Timeout) => (StatusCode::GATEWAY_TIMEOUT, "function timed out\n"),
+            Failure::Fault(Fault::Overload) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "function is busy, retry later\n",
+            ),
             Failure::Fault(
                 Fault::Trap(_) | Fault::Exit(_) | Fault::Memory(_) | Fault::OutputCap { .. },
             )

@@ -208,7 +208,15 @@ async fn call_function(
         Err(failure) => {
             log_failure(&failure, None);
             let resp = failure_response(&failure, None);
-            access_log(route, &parts.method, &uri, resp.status(), started, None, &trace_id);
+            access_log(
+                route,
+                &parts.method,
+                &uri,
+                resp.status(),
+                started,
+                None,
+                &trace_id,
+            );
             return resp;
         }
     };

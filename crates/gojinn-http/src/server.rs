@@ -32,9 +32,9 @@ pub async fn bind(app: &App) -> std::io::Result<Vec<BoundListener>> {
     for &port in app.ports.keys() {
         let listener = match TcpListener::bind(("::", port)).await {
             Ok(l) => l,
-            Err(_) => TcpListener::bind(("0.0.0.0", port))
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind port {port}: {e}")))?,
+            Err(_) => TcpListener::bind(("0.0.0.0", port)).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot bind port {port}: {e}"))
+            })?,
         };
         out.push(BoundListener {
             configured_port: port,

@@ -227,8 +227,7 @@ impl Function {
             run_time: Duration::ZERO,
         };
 
-        let Ok(Ok(_permit)) =
-            tokio::time::timeout(spec.queue_wait, inner.permits.acquire()).await
+        let Ok(Ok(_permit)) = tokio::time::timeout(spec.queue_wait, inner.permits.acquire()).await
         else {
             return no_output(Err(Fault::Overload));
         };
