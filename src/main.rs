@@ -101,22 +101,30 @@ fn load_app(config: &gojinn_config::Config) -> anyhow::Result<gojinn_http::App> 
     gojinn_http::App::load(config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
 }
 
-fn init_logging(debug: bool) {
+/// Starts JSON logging on stderr. Lines are written by a background thread so a
+/// request never waits on the write syscall; the returned guard flushes what is
+/// queued when dropped, so keep it until exit.
+fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("GOJINN_LOG")
         .unwrap_or_else(|_| EnvFilter::new(if debug { "debug" } else { "info" }));
+    // Not lossy: when the queue is full, logging waits rather than dropping lines.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_current_span(false)
         .init();
+    guard
 }
 
 fn serve(config_path: &Path) -> anyhow::Result<()> {
     let loaded = gojinn_config::load_file(config_path)?;
     // The config's `debug` option sets the level, so logging starts after parsing.
-    init_logging(loaded.config.debug);
+    let _log_guard = init_logging(loaded.config.debug);
     for warning in &loaded.warnings {
         tracing::warn!(target: "gojinn::config", "{warning}");
     }

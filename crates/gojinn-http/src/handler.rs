@@ -49,7 +49,7 @@ pub(crate) async fn dispatch(app: &App, port: u16, req: Request<Incoming>) -> Re
         .site(port, host.as_deref())
         .and_then(|site| find(&site.routes, &path));
     let Some((node, inner_path)) = hit else {
-        return failure_response(&Failure::NotFound, None);
+        return failure_response(&Failure::NotFound);
     };
     match node {
         Node::Respond { status, body } => {
@@ -84,7 +84,7 @@ pub(crate) async fn dispatch(app: &App, port: u16, req: Request<Incoming>) -> Re
             call_function(route, req, uri, started).await
         }
         // `find` only returns leaves.
-        Node::Subroute { .. } => failure_response(&Failure::NotFound, None),
+        Node::Subroute { .. } => failure_response(&Failure::NotFound),
     }
 }
 
@@ -207,7 +207,7 @@ async fn call_function(
         Ok(b) => b,
         Err(failure) => {
             log_failure(&failure, None);
-            let resp = failure_response(&failure, None);
+            let resp = failure_response(&failure);
             access_log(
                 route,
                 &parts.method,
@@ -244,12 +244,12 @@ async fn call_function(
         Err(fault) => {
             let failure = Failure::Fault(fault);
             log_failure(&failure, None);
-            failure_response(&failure, Some(&trace_id))
+            failure_response(&failure)
         }
         Ok(stdout) => match decode_response(&stdout) {
             Ok(decoded) => build_response(decoded).unwrap_or_else(|failure| {
                 log_failure(&failure, None);
-                failure_response(&failure, Some(&trace_id))
+                failure_response(&failure)
             }),
             Err(e) => {
                 let failure = Failure::Contract(e);
@@ -258,7 +258,7 @@ async fn call_function(
                     .take(MAX_QUOTED_STDOUT_CHARS)
                     .collect();
                 log_failure(&failure, Some(&quoted));
-                failure_response(&failure, Some(&trace_id))
+                failure_response(&failure)
             }
         },
     };
@@ -300,7 +300,7 @@ fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, 
 }
 
 /// The client side of [`Failure::status`]: short fixed body, `Retry-After` on 503.
-fn failure_response(failure: &Failure, _trace_id: Option<&str>) -> Response<Body> {
+fn failure_response(failure: &Failure) -> Response<Body> {
     let (status, body) = failure.status();
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
