@@ -6,6 +6,7 @@
 //! - `failures`: every row of the failure → status table, and recovery after each.
 //! - `sandbox`: env/args grants, no filesystem, no network.
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
+//! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 
@@ -15,4 +16,5 @@ mod examples;
 mod failures;
 mod harness;
 mod load;
+mod routing;
 mod sandbox;
