@@ -101,17 +101,30 @@ fn load_app(config: &gojinn_config::Config) -> anyhow::Result<gojinn_http::App> 
     gojinn_http::App::load(config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
 }
 
+/// Default log filter. wasmtime-wasi wraps every WASI call in an info-level span;
+/// enabled, those spans cost about a tenth of a hello request, so they are only
+/// on at `debug`.
+const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi=warn,wasmtime=warn,cranelift_codegen=warn";
+
+/// Log bytes batched into one write by the logging thread.
+const LOG_BUFFER_BYTES: usize = 64 << 10;
+
 /// Starts JSON logging on stderr. Lines are written by a background thread so a
 /// request never waits on the write syscall; the returned guard flushes what is
 /// queued when dropped, so keep it until exit.
 fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("GOJINN_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(if debug { "debug" } else { "info" }));
+        .unwrap_or_else(|_| EnvFilter::new(if debug { "debug" } else { DEFAULT_LOG_FILTER }));
     // Not lossy: when the queue is full, logging waits rather than dropping lines.
+    // The worker flushes whenever its queue runs empty, so buffering batches the
+    // lines of a busy moment into one write without delaying a quiet one.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            LOG_BUFFER_BYTES,
+            std::io::stderr(),
+        ));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
