@@ -22,16 +22,17 @@ pub(crate) fn trace_id(headers: &HeaderMap) -> String {
 
 /// A new W3C traceparent: version 00, random trace and parent ids, sampled.
 pub(crate) fn fresh_traceparent() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     let mut out = String::with_capacity(55);
     out.push_str("00-");
-    for b in &bytes[..16] {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out.push('-');
-    for b in &bytes[16..] {
-        out.push_str(&format!("{b:02x}"));
+    for (i, b) in bytes.iter().enumerate() {
+        if i == 16 {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     out.push_str("-01");
     out
