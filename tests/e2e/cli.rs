@@ -148,3 +148,65 @@ fn adapt_prints_the_resolved_config_as_json() {
     assert_eq!(f["memory_limit"], 64 << 20);
     assert_eq!(f["module"], dir.join("fn.wasm").display().to_string());
 }
+
+/// A module whose answer is `word`, as WebAssembly text.
+fn wat_answering(word: &str) -> String {
+    let json = format!(r#"{{"status":200,"body":"{word}"}}"#);
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const {}))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        json.replace('"', "\\\""),
+        json.len()
+    )
+}
+
+#[test]
+fn compile_cache_is_filled_and_never_serves_a_stale_module() {
+    let dir = scratch("cli-cache");
+    let cache = dir.join("cache");
+    std::fs::write(dir.join("fn.wat"), wat_answering("one")).expect("write module");
+    let cfg = write(
+        &dir,
+        "Caddyfile",
+        "{\n    admin off\n}\n:0 {\n    gojinn ./fn.wat\n}\n",
+    );
+    let cache_env = cache.display().to_string();
+    let env = [("GOJINN_CACHE_DIR", cache_env.as_str())];
+    {
+        let s = crate::harness::Server::start(std::path::Path::new(&cfg), &env);
+        assert_eq!(s.get("/").text(), "one");
+    }
+    let entries = walk_files(&cache);
+    assert!(
+        entries > 0,
+        "compiled module stored under {}",
+        cache.display()
+    );
+    // Same size, different content: the cache is keyed by content, not by name.
+    std::fs::write(dir.join("fn.wat"), wat_answering("two")).expect("rewrite module");
+    let s = crate::harness::Server::start(std::path::Path::new(&cfg), &env);
+    assert_eq!(s.get("/").text(), "two");
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk_files(&p)
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

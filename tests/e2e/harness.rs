@@ -86,6 +86,8 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // Keep the compile cache of tests out of the user's cache directory.
+        cmd.env("GOJINN_CACHE_DIR", root().join("target/e2e-cache"));
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -2,10 +2,13 @@
 //! function of one configuration.
 
 use crate::function::{Function, FunctionSpec, Host, LoadError};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig,
+};
 
 /// Period of the epoch ticker. Deadlines are checked at this granularity, and a guest
 /// that computes for longer than one tick yields to the async executor so one busy
@@ -42,6 +45,27 @@ pub struct RuntimeOptions {
     pub total_slots: u32,
     /// The largest memory limit of any function, in bytes.
     pub max_memory_bytes: u64,
+    /// Directory of the on-disk compile cache; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The compile cache directory: `$GOJINN_CACHE_DIR` (`off` disables the cache), else
+/// `$XDG_CACHE_HOME/gojinn`, else `$HOME/.cache/gojinn`.
+///
+/// Entries are keyed by the module's content hash, the wasmtime version and the
+/// compiler settings (wasmtime's cache does this), so a changed module, engine or
+/// setting never loads stale code.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("GOJINN_CACHE_DIR") {
+        Some(v) if v == "off" => return None,
+        Some(v) if !v.is_empty() => return Some(PathBuf::from(v)),
+        _ => {}
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("gojinn"))
 }
 
 impl RuntimeOptions {
@@ -56,6 +80,7 @@ impl RuntimeOptions {
         RuntimeOptions {
             total_slots: total.clamp(1, u64::from(MAX_TOTAL_SLOTS)) as u32,
             max_memory_bytes: max_memory,
+            cache_dir: default_cache_dir(),
         }
     }
 }
@@ -90,6 +115,21 @@ impl Runtime {
             .epoch_interruption(true)
             .async_stack_size(ASYNC_STACK_BYTES)
             .max_wasm_stack(MAX_WASM_STACK_BYTES);
+        if let Some(dir) = &options.cache_dir {
+            let mut cache = CacheConfig::new();
+            cache.with_directory(dir);
+            match Cache::new(cache) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                // A cache is an optimisation: without one, modules still compile.
+                Err(e) => tracing::warn!(
+                    dir = %dir.display(),
+                    error = %format!("{e:#}"),
+                    "compile cache unavailable; compiling every module at start"
+                ),
+            }
+        }
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         let mut linker = Linker::new(&engine);

@@ -13,7 +13,7 @@ mod function;
 mod limits;
 mod pipes;
 
-pub use engine::{Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS};
+pub use engine::{default_cache_dir, Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS};
 pub use function::{
     CallOutcome, Fault, Function, FunctionSpec, LoadError, DEFAULT_MAX_STDERR_BYTES,
     DEFAULT_QUEUE_WAIT,
