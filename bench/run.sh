@@ -1,0 +1,521 @@
+#!/usr/bin/env bash
+# Gojinn's end-to-end benchmark: builds what it needs, serves the same JSON from
+# gojinn and from reference servers, loads each with wrk on loopback and prints one
+# markdown report on stdout (progress goes to stderr). See bench/README.md.
+#
+# Usage: bench/run.sh [--quick] [--cores "1 2"] [--duration SECONDS] [--no-build]
+#
+#   --quick          3 s per row, no core-scaling section: a smoke run, under 60 s
+#   --cores LIST     also run `baseline` and `gojinn rust-hello` pinned to the first
+#                    N cores (taskset) for each N in LIST, and print the scaling;
+#                    default "1 $(nproc)" for a full run, none with --quick
+#   --duration SECS  seconds of measured load per row (default 10; env DURATION too)
+#   --no-build       use the binaries and modules already built
+#
+# A full run takes about 2.5 minutes on 2 cores once everything is built.
+#
+# Every figure in one report comes from the same run on the same machine: compare
+# ratios, not absolute numbers, across machines or runs.
+
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+# Load shape of every row: one wrk thread, 32 connections, after a warm-up.
+readonly WRK_THREADS=1
+readonly WRK_CONNECTIONS=32
+readonly WARMUP_SECS=1
+readonly FULL_DURATION=10
+readonly QUICK_DURATION=3
+# How long a server may take to answer its first request.
+readonly READY_TIMEOUT_SECS=30
+# Functions loaded for the start-up and idle-RSS figures.
+readonly COLD_FUNCTIONS=10
+# Route settings of every gojinn function row, as in examples/Caddyfile.
+readonly FN_TIMEOUT=2s
+readonly FN_MEMORY=64MB
+
+# What examples/rust-hello answers to wrk's request (GET /rust/hello, only a Host
+# header); bench/baseline serves exactly these bytes. The rows that claim to serve
+# them are checked before they are measured.
+readonly HELLO_JSON='{"body_bytes":0,"echo":null,"message":"hello from rust","method":"GET","path":"/rust/hello","query":"","user_agent":null}'
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+    say "error: $*"
+    exit 1
+}
+
+usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; }
+
+quick=0
+build=1
+duration="${DURATION:-}"
+cores_set=0
+cores=""
+while (($#)); do
+    case "$1" in
+        --quick) quick=1 ;;
+        --no-build) build=0 ;;
+        --cores)
+            (($# >= 2)) || die "--cores needs a list, e.g. --cores \"1 2\""
+            cores="$2" cores_set=1
+            shift
+            ;;
+        --duration)
+            (($# >= 2)) || die "--duration needs a number of seconds"
+            duration="$2"
+            shift
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *)
+            usage
+            die "unknown argument \`$1\`"
+            ;;
+    esac
+    shift
+done
+
+ncpu="$(nproc)"
+if [[ -z "$duration" ]]; then
+    duration=$((quick ? QUICK_DURATION : FULL_DURATION))
+fi
+[[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "duration \`$duration\` is not a whole number of seconds"
+if ((!cores_set && !quick)); then
+    cores="1"
+    if ((ncpu > 1)); then cores="1 $ncpu"; fi
+fi
+for n in $cores; do
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "core count \`$n\` is not a positive number"
+    ((n <= ncpu)) || die "core count \`$n\` is more than this machine's $ncpu"
+done
+
+# --- tools and builds -------------------------------------------------------
+
+run_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        die "need root to run: $*"
+    fi
+}
+
+for tool in curl taskset; do
+    command -v "$tool" >/dev/null || die "\`$tool\` is missing"
+done
+if ! command -v wrk >/dev/null; then
+    command -v apt-get >/dev/null || die "wrk is missing and there is no apt-get to install it"
+    say "installing wrk (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    run_root apt-get update -qq
+    run_root apt-get install -y -qq wrk >/dev/null
+fi
+
+target="${CARGO_TARGET_DIR:-$root/target}"
+bin="$target/release"
+sandbox_bench="crates/gojinn-runtime/benches/sandbox.rs"
+has_sandbox_bench=0
+[[ -f "$sandbox_bench" ]] && has_sandbox_bench=1
+
+if ((build)); then
+    say "building gojinn and the baselines (release)"
+    cargo build --release --quiet -p gojinn -p gojinn-bench-baseline -p gojinn-bench-cgi-hello
+    say "building the example functions"
+    scripts/build-examples.sh
+    if ((has_sandbox_bench)); then
+        say "building the sandbox criterion bench"
+        cargo bench --quiet -p gojinn-runtime --bench sandbox --no-run
+    fi
+fi
+
+gojinn="$bin/gojinn"
+baseline="$bin/gojinn-bench-baseline"
+probe="$bin/gojinn-bench-probe"
+cgi_hello="$bin/cgi-hello"
+rust_wasm="$root/examples/rust-hello/rust-hello.wasm"
+c_wasm="$root/examples/c-hello/hello.wasm"
+wat_module="$root/examples/wat-hello/hello.wat"
+for f in "$gojinn" "$baseline" "$probe" "$cgi_hello" "$rust_wasm" "$c_wasm" "$wat_module"; do
+    [[ -f "$f" ]] || die "\`${f#"$root"/}\` is missing; run without --no-build"
+done
+
+# --- servers ----------------------------------------------------------------
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/gojinn-bench.XXXXXX")"
+server_pids=()
+# The row servers share a compile cache of their own, so a run neither depends on
+# nor fills the user's (the start-up figures use yet another, see cold_start).
+export GOJINN_CACHE_DIR="$tmp/cache"
+
+cleanup() {
+    local pid
+    for pid in "${server_pids[@]+"${server_pids[@]}"}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { "$probe" free-port; }
+
+# Writes a gojinn Caddyfile serving ROUTES (respond, rust, c, wat) on PORT.
+write_caddyfile() {
+    local file="$1" port="$2"
+    shift 2
+    {
+        printf '{\n    admin off\n}\n\n:%s {\n' "$port"
+        local route
+        for route in "$@"; do
+            case "$route" in
+                respond) printf '    respond /rust/hello `%s` 200\n' "$HELLO_JSON" ;;
+                rust) function_block /rust "$rust_wasm" ;;
+                c) function_block /c "$c_wasm" ;;
+                wat) function_block /wat "$wat_module" ;;
+                *) die "unknown route kind \`$route\`" ;;
+            esac
+        done
+        printf '}\n'
+    } >"$file"
+}
+
+function_block() {
+    printf '    handle %s/* {\n        gojinn "%s" {\n' "$1" "$2"
+    printf '            timeout %s\n            memory_limit %s\n        }\n    }\n' "$FN_TIMEOUT" "$FN_MEMORY"
+}
+
+# start_server NAME COMMAND...: starts COMMAND in the background with its output in
+# $tmp/NAME.log and sets SERVER_PID. `taskset` and `env` exec their command, so the
+# PID is the server's own, for /proc readings.
+start_server() {
+    local name="$1"
+    shift
+    "$@" >"$tmp/$name.log" 2>&1 &
+    SERVER_PID=$!
+    server_pids+=("$SERVER_PID")
+}
+
+# Stops a server and forgets its PID, so the exit trap never signals a process
+# that later got the same PID.
+stop_server() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    local pid left=()
+    for pid in "${server_pids[@]+"${server_pids[@]}"}"; do
+        [[ "$pid" == "$1" ]] || left+=("$pid")
+    done
+    server_pids=("${left[@]+"${left[@]}"}")
+}
+
+# Polls URL until it answers 200; fails with the server's log if it dies first.
+wait_ready() {
+    local name="$1" pid="$2" url="$3" deadline=$((SECONDS + READY_TIMEOUT_SECS)) code
+    while ((SECONDS < deadline)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 20 "$tmp/$name.log" >&2 || true
+            die "$name: the server exited before answering"
+        fi
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)"
+        [[ "$code" == 200 ]] && return 0
+        sleep 0.05
+    done
+    tail -n 20 "$tmp/$name.log" >&2 || true
+    die "$name: no 200 from $url within ${READY_TIMEOUT_SECS}s (last status: $code)"
+}
+
+# Fails unless URL answers the hello JSON to a request shaped like wrk's.
+check_hello() {
+    local name="$1" url="$2" body
+    body="$(curl -s --max-time 5 -H 'User-Agent:' -H 'Accept:' "$url")"
+    [[ "$body" == "$HELLO_JSON" ]] ||
+        die "$name: $url answered \`$body\`, not the hello JSON every row must serve"
+}
+
+vm_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+# --- load -------------------------------------------------------------------
+
+# wrk latency "367.00us" / "1.52ms" / "1.00s" -> milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else { exit 1 }
+    }'
+}
+
+declare -A RPS P50 P99 NOTE
+rows=()
+
+# load ROW URL [WRK_CPUS]: warm-up, then the measured run; records RPS/P50/P99.
+load() {
+    local row="$1" url="$2" wrk_cpus="${3:-}" out="$tmp/wrk.$((${#rows[@]} + 1)).txt"
+    local wrk=(wrk "-t$WRK_THREADS" "-c$WRK_CONNECTIONS")
+    [[ -n "$wrk_cpus" ]] && wrk=(taskset -c "$wrk_cpus" "${wrk[@]}")
+    say "$row: ${WARMUP_SECS}s warm-up, ${duration}s load"
+    "${wrk[@]}" "-d${WARMUP_SECS}s" "$url" >"$tmp/warmup.txt"
+    check_wrk "$row (warm-up)" "$tmp/warmup.txt"
+    "${wrk[@]}" "-d${duration}s" --latency "$url" >"$out"
+    check_wrk "$row" "$out"
+    RPS[$row]="$(awk '$1 == "Requests/sec:" { printf "%.0f", $2 }' "$out")"
+    P50[$row]="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")"
+    P99[$row]="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+    [[ -n "${RPS[$row]}" && "${RPS[$row]}" != 0 ]] || {
+        cat "$out" >&2
+        die "$row: no requests/s in wrk's output"
+    }
+    local errors
+    errors="$(grep -o 'Socket errors:.*' "$out" || true)"
+    NOTE[$row]="$errors"
+    [[ -n "$errors" ]] && say "$row: warning: $errors"
+    rows+=("$row")
+}
+
+check_wrk() {
+    if grep -q 'Non-2xx or 3xx responses' "$2"; then
+        cat "$2" >&2
+        die "$1: the server answered non-2xx responses; the row is void"
+    fi
+}
+
+# row_gojinn ROW ROUTE PATH [ENV...]: one gojinn server with one route, loaded.
+row_gojinn() {
+    local row="$1" route="$2" path="$3" cpus="$4" wrk_cpus="$5" log_env="$6"
+    local name="${row//[^a-z0-9]/-}" port
+    port="$(free_port)"
+    write_caddyfile "$tmp/$name.Caddyfile" "$port" "$route"
+    local cmd=(env)
+    if [[ -n "$log_env" ]]; then cmd+=("GOJINN_LOG=$log_env"); else cmd+=(-u GOJINN_LOG); fi
+    cmd+=("$gojinn" run --config "$tmp/$name.Caddyfile")
+    [[ -n "$cpus" ]] && cmd=(taskset -c "$cpus" "${cmd[@]}")
+    start_server "$name" "${cmd[@]}"
+    local pid="$SERVER_PID" url="http://127.0.0.1:$port$path"
+    wait_ready "$name" "$pid" "$url"
+    [[ "$route" == respond || "$route" == rust ]] && check_hello "$row" "$url"
+    load "$row" "$url" "$wrk_cpus"
+    LAST_RSS_KIB="$(vm_field "$pid" VmRSS)"
+    LAST_HWM_KIB="$(vm_field "$pid" VmHWM)"
+    stop_server "$pid"
+    # At info level a function row logs two lines per request: over 100 MB a row.
+    rm -f "$tmp/$name.log"
+}
+
+# row_baseline ROW CPUS WRK_CPUS [--cgi PROGRAM]
+row_baseline() {
+    local row="$1" cpus="$2" wrk_cpus="$3"
+    shift 3
+    local name="${row//[^a-z0-9]/-}" port
+    port="$(free_port)"
+    local cmd=("$baseline" "$@" "$port")
+    [[ -n "$cpus" ]] && cmd=(taskset -c "$cpus" "${cmd[@]}")
+    start_server "$name" "${cmd[@]}"
+    local pid="$SERVER_PID" url="http://127.0.0.1:$port/rust/hello"
+    wait_ready "$name" "$pid" "$url"
+    check_hello "$row" "$url"
+    load "$row" "$url" "$wrk_cpus"
+    stop_server "$pid"
+}
+
+# --- start-up and idle memory -----------------------------------------------
+
+# Ten routes, each on its own copy of an example module (cycling Rust, C, WAT), so
+# each is compiled on its own. Two starts on one fresh compile cache: the first is
+# cold (compiles and fills the cache), the second warm (loads from it). Each is
+# timed from spawn to the first 200 of /f1/hello, a Rust function.
+cold_start() {
+    local dir="$tmp/startup" port i module
+    mkdir -p "$dir"
+    port="$(free_port)"
+    {
+        printf '{\n    admin off\n}\n\n:%s {\n' "$port"
+        for ((i = 1; i <= COLD_FUNCTIONS; i++)); do
+            case $(((i - 1) % 3)) in
+                0) module="$rust_wasm" ;;
+                1) module="$c_wasm" ;;
+                2) module="$wat_module" ;;
+            esac
+            cp "$module" "$dir/f$i.${module##*.}"
+            function_block "/f$i" "./f$i.${module##*.}"
+        done
+        printf '}\n'
+    } >"$dir/Caddyfile"
+    local start out
+    for start in cold warm; do
+        say "start-up ($start): $COLD_FUNCTIONS functions, spawn to first 200"
+        out="$(env -u GOJINN_LOG GOJINN_CACHE_DIR="$dir/cache" \
+            "$probe" cold-start "http://127.0.0.1:$port/f1/hello" -- \
+            "$gojinn" run --config "$dir/Caddyfile" 2>"$tmp/startup-$start.log")" || {
+            tail -n 20 "$tmp/startup-$start.log" >&2
+            die "start-up probe ($start) failed"
+        }
+        STARTUP_MS[$start]="$(sed -n 's/.*first_response_ms=\([0-9.]*\).*/\1/p' <<<"$out")"
+        IDLE_RSS_KIB[$start]="$(sed -n 's/.*idle_rss_kib=\([0-9]*\).*/\1/p' <<<"$out")"
+    done
+}
+declare -A STARTUP_MS IDLE_RSS_KIB
+
+# --- in-process sandbox cost (criterion) --------------------------------------
+
+# Runs the criterion bench when crates/gojinn-runtime/benches/sandbox.rs exists
+# (bench/sandbox.rs is its source) and reads the median of each function.
+declare -A SANDBOX_US
+sandbox_bench() {
+    ((has_sandbox_bench)) || return 0
+    local times=(--warm-up-time 1 --measurement-time 3)
+    ((quick)) && times=(--warm-up-time 0.5 --measurement-time 1)
+    say "sandbox: criterion, instantiate + run + drop"
+    cargo bench --quiet -p gojinn-runtime --bench sandbox -- --noplot "${times[@]}" \
+        >"$tmp/criterion.txt" 2>&1 || {
+        tail -n 30 "$tmp/criterion.txt" >&2
+        die "the sandbox bench failed"
+    }
+    local fn est
+    for fn in rust-hello c-hello wat-hello; do
+        est="$target/criterion/sandbox/$fn/new/estimates.json"
+        [[ -f "$est" ]] || continue
+        # {"mean":{...},"median":{"confidence_interval":{...},"point_estimate":NS,...
+        SANDBOX_US[$fn]="$(sed -n 's/.*"median":{"confidence_interval":{[^}]*},"point_estimate":\([0-9.e+-]*\).*/\1/p' "$est" |
+            awk '{ printf "%.2f", $1 / 1000 }')"
+    done
+}
+
+# --- the run ------------------------------------------------------------------
+
+started=$SECONDS
+loadavg_start="$(cut -d' ' -f1 /proc/loadavg)"
+
+row_baseline "baseline" "" ""
+row_gojinn "gojinn respond" respond /rust/hello "" "" ""
+row_gojinn "gojinn rust-hello" rust /rust/hello "" "" ""
+load_rss_kib="$LAST_RSS_KIB" load_hwm_kib="$LAST_HWM_KIB"
+row_gojinn "gojinn rust-hello (log=warn)" rust /rust/hello "" "" warn
+row_gojinn "gojinn c-hello" c /c/hello "" "" ""
+row_gojinn "gojinn wat-hello" wat /wat/hello "" "" ""
+row_baseline "cgi-fork" "" "" --cgi "$cgi_hello"
+main_rows=("${rows[@]}")
+# The baseline again, last: how far it moved is how much to trust the ratios.
+row_baseline "baseline, again" "" ""
+
+cold_start
+
+for n in $cores; do
+    cpus="0-$((n - 1))"
+    # wrk gets the cores the server does not, when there are any; otherwise it
+    # shares them (see bench/README.md).
+    wrk_cpus=""
+    ((n < ncpu)) && wrk_cpus="$n-$((ncpu - 1))"
+    row_baseline "baseline @${n}c" "$cpus" "$wrk_cpus"
+    row_gojinn "gojinn rust-hello @${n}c" rust /rust/hello "$cpus" "$wrk_cpus" ""
+done
+
+sandbox_bench
+
+elapsed=$((SECONDS - started))
+
+# --- report -------------------------------------------------------------------
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+# meets VALUE OP LIMIT -> yes/no
+meets() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+    ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "yes" : "**no**" }'; }
+
+cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain 2>/dev/null)" ]]; then commit="$commit + uncommitted changes"; fi
+base="${RPS[baseline]}"
+
+echo "# Gojinn benchmark"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit"
+echo "- machine: nproc $ncpu, ${cpu_model:-unknown CPU}, $(uname -sr)"
+echo "- load: \`wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${duration}s --latency\` on loopback after a ${WARMUP_SECS} s warm-up; one server at a time, unpinned, sharing the cores with wrk"
+echo "- gojinn routes: \`timeout $FN_TIMEOUT\`, \`memory_limit $FN_MEMORY\`, default pool; logging at the default level (info) unless the row says otherwise"
+echo "- mode: $( ((quick)) && echo quick || echo full), ${elapsed} s of measuring; 1-minute load average at the start: $loadavg_start"
+echo
+echo "| row | req/s | p50 | p99 | ratio to baseline |"
+echo "|---|---:|---:|---:|---:|"
+for row in "${main_rows[@]}"; do
+    printf '| %s | %s | %s ms | %s ms | %s |\n' "$row" "${RPS[$row]}" "${P50[$row]}" "${P99[$row]}" \
+        "$(ratio "${RPS[$row]}" "$base")"
+done
+for row in "${main_rows[@]}"; do
+    if [[ -n "${NOTE[$row]}" ]]; then
+        echo
+        echo "$row: wrk reported $(tr -s ' ' <<<"${NOTE[$row]}")"
+    fi
+done
+echo
+drift="$(ratio "${RPS[baseline, again]}" "$base")"
+echo "- \`baseline\` measured again after the other rows: ${RPS[baseline, again]} req/s, $drift × the first"
+if awk -v d="$drift" 'BEGIN { exit !(d < 0.9 || d > 1.1) }'; then
+    echo "- **warning**: the baseline moved by more than 10 % during the run; something else used the CPU, rerun on a quiet machine"
+    say "warning: the baseline moved by more than 10 % during the run ($drift)"
+fi
+rust="${RPS[gojinn rust-hello]}"
+cgi="${RPS[cgi-fork]}"
+echo "- \`gojinn rust-hello\` / \`cgi-fork\`: $(ratio "$rust" "$cgi")×"
+echo "- logging cost: \`rust-hello\` at info / at warn: $(ratio "$rust" "${RPS[gojinn rust-hello (log=warn)]}")"
+echo "- start-up, spawn to first 200 with $COLD_FUNCTIONS functions: cold (empty compile cache) ${STARTUP_MS[cold]} ms, warm (from the cache) ${STARTUP_MS[warm]} ms"
+echo "- idle RSS with $COLD_FUNCTIONS functions loaded: $(mib "${IDLE_RSS_KIB[warm]}") after the warm start ($(mib "${IDLE_RSS_KIB[cold]}") after the cold one)"
+echo "- RSS at the end of the \`gojinn rust-hello\` load run: $(mib "$load_rss_kib") (peak $(mib "$load_hwm_kib"))"
+if ((has_sandbox_bench)); then
+    for fn in rust-hello c-hello wat-hello; do
+        if [[ -n "${SANDBOX_US[$fn]:-}" ]]; then
+            echo "- in-process sandbox, instantiate + run + drop, $fn: ${SANDBOX_US[$fn]} µs median (criterion)"
+        fi
+    done
+else
+    echo "- in-process sandbox cost: not measured (\`$sandbox_bench\` is absent; see bench/README.md)"
+fi
+
+if [[ -n "$cores" ]]; then
+    echo
+    echo "## Scaling (server pinned with taskset to cores 0..N-1; wrk on the other cores when there are any)"
+    echo
+    echo "| cores | baseline req/s | rust-hello req/s | rust-hello / baseline | rust-hello speed-up | of linear |"
+    echo "|---:|---:|---:|---:|---:|---:|"
+    first=""
+    for n in $cores; do
+        b="${RPS[baseline @${n}c]}" g="${RPS[gojinn rust-hello @${n}c]}"
+        [[ -z "$first" ]] && first="$n" first_g="$g"
+        speedup="$(ratio "$g" "$first_g")"
+        printf '| %s | %s | %s | %s | %s× | %s |\n' "$n" "$b" "$g" "$(ratio "$g" "$b")" "$speedup" \
+            "$(awk -v s="$speedup" -v n="$n" -v f="$first" 'BEGIN { printf "%.2f", s / (n / f) }')"
+    done
+fi
+
+echo
+echo "## Targets (issue 3)"
+echo
+echo "| target | measured | met |"
+echo "|---|---:|---|"
+r="$(ratio "${RPS[gojinn respond]}" "$base")"
+echo "| \`gojinn respond\` ≥ 0.90 × baseline | $r | $(meets "$r" '>=' 0.90) |"
+r="$(ratio "$rust" "$base")"
+echo "| \`gojinn rust-hello\` ≥ 0.60 × baseline | $r | $(meets "$r" '>=' 0.60) |"
+r="$(ratio "$rust" "$cgi")"
+echo "| \`gojinn rust-hello\` ≥ 25 × cgi-fork | $r | $(meets "$r" '>=' 25) |"
+echo "| \`gojinn rust-hello\` p99 ≤ 2 ms | ${P99[gojinn rust-hello]} ms | $(meets "${P99[gojinn rust-hello]}" '<=' 2) |"
+echo "| warm start, $COLD_FUNCTIONS functions ≤ 100 ms | ${STARTUP_MS[warm]} ms | $(meets "${STARTUP_MS[warm]}" '<=' 100) |"
+r="$(awk -v k="${IDLE_RSS_KIB[warm]}" 'BEGIN { printf "%.1f", k / 1024 }')"
+echo "| idle RSS, $COLD_FUNCTIONS functions ≤ 40 MiB | $r MiB | $(meets "$r" '<=' 40) |"
+if [[ -n "${SANDBOX_US[rust-hello]:-}" ]]; then
+    echo "| sandbox (rust-hello) ≤ 8 µs median | ${SANDBOX_US[rust-hello]} µs | $(meets "${SANDBOX_US[rust-hello]}" '<=' 8) |"
+fi
+set -- $cores
+if (($# >= 2)); then
+    eff="$(awk -v a="${RPS[gojinn rust-hello @${1}c]}" -v b="${RPS[gojinn rust-hello @${!#}c]}" -v n1="$1" -v n2="${!#}" \
+        'BEGIN { printf "%.2f", (b / a) / (n2 / n1) }')"
+    echo "| rust-hello scaling ${1} → ${!#} cores ≥ 0.8 × linear | $eff | $(meets "$eff" '>=' 0.8) |"
+fi
