@@ -366,8 +366,7 @@ declare -A STARTUP_MS IDLE_RSS_KIB
 
 # --- in-process sandbox cost (criterion) --------------------------------------
 
-# Runs the criterion bench when crates/gojinn-runtime/benches/sandbox.rs exists
-# (bench/sandbox.rs is its source) and reads the median of each function.
+# Runs the criterion bench crates/gojinn-runtime/benches/sandbox.rs and reads the median of each function.
 declare -A SANDBOX_US
 sandbox_bench() {
     ((has_sandbox_bench)) || return 0
