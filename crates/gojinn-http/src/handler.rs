@@ -167,14 +167,36 @@ fn with_path(mut req: Request<Incoming>, inner: &str, original: &str) -> Request
     req
 }
 
+/// Runs a function route and writes its access-log line.
 async fn call_function(
     route: &FunctionRoute,
     req: Request<Incoming>,
     uri: String,
     started: Instant,
 ) -> Response<Body> {
+    let method = req.method().clone();
+    let trace_id = crate::trace::trace_id(req.headers());
+    let (resp, sandbox) = run_function(route, req, &uri, &trace_id).await;
+    access_log(
+        route,
+        &method,
+        &uri,
+        resp.status(),
+        started,
+        sandbox,
+        &trace_id,
+    );
+    resp
+}
+
+/// The response of a function route, and the time spent in the sandbox when one ran.
+async fn run_function(
+    route: &FunctionRoute,
+    req: Request<Incoming>,
+    uri: &str,
+    trace_id: &str,
+) -> (Response<Body>, Option<std::time::Duration>) {
     let (parts, body) = req.into_parts();
-    let trace_id = crate::trace::trace_id(&parts.headers);
     let log_failure = |failure: &Failure, detail: Option<&str>| {
         tracing::warn!(
             target: "gojinn::fault",
@@ -207,23 +229,13 @@ async fn call_function(
         Ok(b) => b,
         Err(failure) => {
             log_failure(&failure, None);
-            let resp = failure_response(&failure);
-            access_log(
-                route,
-                &parts.method,
-                &uri,
-                resp.status(),
-                started,
-                None,
-                &trace_id,
-            );
-            return resp;
+            return (failure_response(&failure), None);
         }
     };
 
     let guest_request = GuestRequest::new(
         parts.method.as_str(),
-        &uri,
+        uri,
         parts
             .headers
             .iter()
@@ -231,13 +243,13 @@ async fn call_function(
             .filter(|(name, _)| *name != HOST)
             .map(|(name, value)| (name.as_str(), value.as_bytes())),
         &body,
-        trace_id.clone(),
+        trace_id.to_owned(),
     );
     drop(body);
     let outcome = route.function.call(encode_request(&guest_request)).await;
     drop(guest_request);
 
-    log_guest_stderr(route, &trace_id, &outcome.stderr, outcome.stderr_dropped);
+    log_guest_stderr(route, trace_id, &outcome.stderr, outcome.stderr_dropped);
     let sandbox = outcome.instantiate_time + outcome.run_time;
 
     let resp = match outcome.result {
@@ -262,16 +274,7 @@ async fn call_function(
             }
         },
     };
-    access_log(
-        route,
-        &parts.method,
-        &uri,
-        resp.status(),
-        started,
-        Some(sandbox),
-        &trace_id,
-    );
-    resp
+    (resp, Some(sandbox))
 }
 
 fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, Failure> {
