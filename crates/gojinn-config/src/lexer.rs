@@ -171,59 +171,54 @@ fn word(cur: &mut Cursor, line: usize) -> Token {
     }
 }
 
+/// A `"double-quoted"` string: `\"` is an escaped quote and a `\` before a newline
+/// keeps the newline; any other backslash is literal.
 fn quoted(cur: &mut Cursor, line: usize) -> PResult<Token> {
+    delimited(
+        cur,
+        line,
+        '"',
+        true,
+        "unterminated quoted string: no closing `\"` before the end of the file",
+    )
+}
+
+/// A `` `backtick` `` string: raw, no escapes.
+fn backtick(cur: &mut Cursor, line: usize) -> PResult<Token> {
+    delimited(
+        cur,
+        line,
+        '`',
+        false,
+        "unterminated backtick string: no closing `` ` `` before the end of the file",
+    )
+}
+
+/// A string from the opening `close` character at the cursor to the next unescaped
+/// `close`. Both forms are [`Kind::Quoted`] tokens.
+fn delimited(
+    cur: &mut Cursor,
+    line: usize,
+    close: char,
+    escapes: bool,
+    unterminated: &'static str,
+) -> PResult<Token> {
     let pos = cur.pos();
-    cur.bump(); // the opening quote
+    cur.bump(); // the opening delimiter
     let mut text = String::new();
     let mut braces = Vec::new();
     loop {
         let at = cur.pos();
         match cur.bump() {
-            None => {
-                return Err(PosError::new(
-                    pos,
-                    "unterminated quoted string: no closing `\"` before the end of the file",
-                ))
-            }
-            Some('"') => break,
-            Some('\\') => match cur.peek() {
-                Some('"') => {
+            None => return Err(PosError::new(pos, unterminated)),
+            Some(c) if c == close => break,
+            Some('\\') if escapes => match cur.peek() {
+                Some(next @ ('"' | '\n')) => {
                     cur.bump();
-                    text.push('"');
-                }
-                Some('\n') => {
-                    cur.bump();
-                    text.push('\n');
+                    text.push(next);
                 }
                 _ => text.push('\\'),
             },
-            Some(c) => push_char(&mut text, &mut braces, c, at),
-        }
-    }
-    Ok(Token {
-        text,
-        pos,
-        kind: Kind::Quoted,
-        line,
-        braces,
-    })
-}
-
-fn backtick(cur: &mut Cursor, line: usize) -> PResult<Token> {
-    let pos = cur.pos();
-    cur.bump(); // the opening backtick
-    let mut text = String::new();
-    let mut braces = Vec::new();
-    loop {
-        let at = cur.pos();
-        match cur.bump() {
-            None => {
-                return Err(PosError::new(
-                    pos,
-                    "unterminated backtick string: no closing `` ` `` before the end of the file",
-                ))
-            }
-            Some('`') => break,
             Some(c) => push_char(&mut text, &mut braces, c, at),
         }
     }
@@ -251,6 +246,21 @@ mod tests {
 
     fn texts(src: &str) -> Vec<String> {
         lex(src).unwrap().into_iter().map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn quoted_escapes_and_raw_backticks() {
+        assert_eq!(texts(r#""a\"b" "c\d""#), ["a\"b", "c\\d"]);
+        assert_eq!(texts("\"x\\\ny\""), ["x\ny"]);
+        assert_eq!(texts(r#"`a\"b\`"#), ["a\\\"b\\"]);
+        for src in ["\"open", "`open"] {
+            let err = lex(src).unwrap_err();
+            assert!(
+                err.message.contains("unterminated"),
+                "{src}: {}",
+                err.message
+            );
+        }
     }
 
     #[test]
