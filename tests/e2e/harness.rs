@@ -70,11 +70,16 @@ pub(crate) struct Server {
 impl Server {
     /// Serves `body` (the site block's contents) on `:0` with the admin listener off.
     pub(crate) fn with_routes(name: &str, body: &str) -> Server {
+        Server::with_routes_env(name, body, &[])
+    }
+
+    /// Like [`Server::with_routes`], with extra environment for the server process.
+    pub(crate) fn with_routes_env(name: &str, body: &str, env: &[(&str, &str)]) -> Server {
         let dir = scratch(name);
         let caddyfile = format!("{{\n    admin off\n}}\n\n:0 {{\n{body}\n}}\n");
         let path = dir.join("Caddyfile");
         std::fs::write(&path, caddyfile).expect("write Caddyfile");
-        Server::start(&path, &[])
+        Server::start(&path, env)
     }
 
     /// Starts `gojinn run --config path` and waits for its `listening` log line.

@@ -7,15 +7,9 @@ fn guest_sees_only_granted_env_and_args() {
         "env",
         "            env DB_HOST \"localhost\"\n            env FROM_HOST {env.GOJINN_E2E_SECRET}\n            args --flag value",
     );
-    let dir = crate::harness::scratch("sandbox-env");
-    let path = dir.join("Caddyfile");
-    std::fs::write(
-        &path,
-        format!("{{\n    admin off\n}}\n:0 {{\n{routes}\n}}\n"),
-    )
-    .expect("write");
-    let s = Server::start(
-        &path,
+    let s = Server::with_routes_env(
+        "sandbox-env",
+        &routes,
         &[("GOJINN_E2E_SECRET", "s3cret"), ("HOST_ONLY", "leak")],
     );
     let v = s.get("/").json();
@@ -46,14 +40,7 @@ fn unset_env_placeholder_is_empty_with_a_warning() {
         "env",
         "            env MISSING {env.GOJINN_E2E_NEVER_SET}",
     );
-    let dir = crate::harness::scratch("sandbox-unset");
-    let path = dir.join("Caddyfile");
-    std::fs::write(
-        &path,
-        format!("{{\n    admin off\n}}\n:0 {{\n{routes}\n}}\n"),
-    )
-    .expect("write");
-    let s = Server::start(&path, &[]);
+    let s = Server::with_routes("sandbox-unset", &routes);
     let v = s.get("/").json();
     assert_eq!(v["env"], serde_json::json!([["MISSING", ""]]));
     s.wait_for_log(|l| l.contains("GOJINN_E2E_NEVER_SET") && l.contains("WARN"))
