@@ -109,13 +109,14 @@ fn request_host(req: &Request<Incoming>) -> Option<String> {
 /// subroute whose children all miss lets evaluation continue after it.
 fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a Node, String)> {
     let mut groups_done: Vec<&str> = Vec::new();
+    let lower = path.to_ascii_lowercase();
     for route in routes {
         if let Some(group) = route.group.as_deref() {
             if groups_done.contains(&group) {
                 continue;
             }
         }
-        if route.matcher.as_ref().is_some_and(|m| !m.matches(path)) {
+        if route.matcher.as_ref().is_some_and(|m| !m.matches(&lower)) {
             continue;
         }
         if let Some(group) = route.group.as_deref() {

@@ -25,11 +25,13 @@ impl PathPattern {
         }
     }
 
-    pub(crate) fn matches(&self, path: &str) -> bool {
-        let path = path.to_ascii_lowercase();
+    /// Whether `lower_path` (the request path, already ASCII-lower-cased by the
+    /// caller, once per request rather than once per route) matches.
+    pub(crate) fn matches(&self, lower_path: &str) -> bool {
+        let path = lower_path;
         match self {
             PathPattern::Any => true,
-            PathPattern::Exact(p) => path == *p,
+            PathPattern::Exact(p) => path == p,
             PathPattern::Prefix(p) => path.starts_with(p.as_str()),
             PathPattern::Suffix(p) => path.ends_with(p.as_str()),
             PathPattern::Contains(p) => path.contains(p.as_str()),
@@ -43,7 +45,7 @@ mod tests {
 
     #[test]
     fn caddy_path_semantics() {
-        let m = |p: &str, path: &str| PathPattern::new(p).matches(path);
+        let m = |p: &str, path: &str| PathPattern::new(p).matches(&path.to_ascii_lowercase());
         assert!(m("/api/*", "/api/x"));
         assert!(m("/api/*", "/API/x"));
         assert!(!m("/api/*", "/api"));
