@@ -12,15 +12,18 @@ fuzz_target!(|data: &[u8]| {
     };
     // A fixed environment, so a run is reproducible from its input alone.
     let env = |name: &str| (name == "FUZZ").then(|| "value".to_owned());
-    let Ok(loaded) = gojinn_config::parse_caddyfile(src, Path::new("/fuzz/Caddyfile"), &env)
-    else {
+    let Ok(loaded) = gojinn_config::parse_caddyfile(src, Path::new("/fuzz/Caddyfile"), &env) else {
         return;
     };
     let json = serde_json_string(&loaded.config);
     let back = gojinn_config::parse_json(&json, Path::new("/fuzz/config.json"))
         .unwrap_or_else(|e| panic!("adapted config does not load back: {e}\n{json}"));
     // `origin` is not part of the JSON form, so compare the JSON texts.
-    assert_eq!(json, serde_json_string(&back.config), "round trip changed the config");
+    assert_eq!(
+        json,
+        serde_json_string(&back.config),
+        "round trip changed the config"
+    );
 });
 
 fn serde_json_string(config: &gojinn_config::Config) -> String {

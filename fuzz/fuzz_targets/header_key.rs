@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         canonical.eq_ignore_ascii_case(name),
         "{name:?} became {canonical:?}"
     );
-    assert_eq!(canonical_header_key(&canonical), canonical, "not idempotent");
+    assert_eq!(
+        canonical_header_key(&canonical),
+        canonical,
+        "not idempotent"
+    );
     assert_eq!(
         is_valid_header_name(name),
         is_valid_header_name(&canonical),
