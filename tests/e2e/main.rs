@@ -5,6 +5,7 @@
 //! - `contract`: the JSON request/response contract as a function sees it.
 //! - `failures`: every row of the failure → status table, and recovery after each.
 //! - `sandbox`: env/args grants, no filesystem, no network.
+//! - `hostile`: hand-written hostile modules (start loops, host-call loops, huge memories and tables).
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
@@ -17,6 +18,7 @@ mod contract;
 mod examples;
 mod failures;
 mod harness;
+mod hostile;
 mod load;
 mod routing;
 mod sandbox;
