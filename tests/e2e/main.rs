@@ -8,6 +8,7 @@
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
+//! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 
 mod cli;
@@ -15,6 +16,7 @@ mod contract;
 mod examples;
 mod failures;
 mod harness;
+mod lifecycle;
 mod load;
 mod routing;
 mod sandbox;
