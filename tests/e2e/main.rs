@@ -7,11 +7,13 @@
 //! - `sandbox`: env/args grants, no filesystem, no network.
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
+//! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 
 mod cli;
+mod clients;
 mod contract;
 mod examples;
 mod failures;

@@ -373,6 +373,18 @@ fn site_keys(keys: &[&Token]) -> PResult<Vec<(Address, Pos)>> {
                 format!("expected a site address, found the directive `{text}`; put directives in a site block such as `:8080 {{ … }}`"),
             ));
         }
+        if text.split(',').all(str::is_empty) {
+            // `""` or `,`: a site that could never be reached (found by fuzzing).
+            let what = if text.is_empty() {
+                "the site address is empty".to_owned()
+            } else {
+                format!("the site address `{text}` names no address")
+            };
+            return Err(PosError::new(
+                key.pos,
+                format!("{what}; give a port, e.g. `:8080`"),
+            ));
+        }
         let mut offset = usize::from(key.kind == lexer::Kind::Quoted);
         for piece in text.split(',') {
             if !piece.is_empty() {
