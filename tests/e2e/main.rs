@@ -10,6 +10,7 @@
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
+//! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 
 mod cli;
@@ -19,6 +20,7 @@ mod examples;
 mod failures;
 mod harness;
 mod hostile;
+mod lifecycle;
 mod load;
 mod routing;
 mod sandbox;

@@ -10,7 +10,7 @@ use crate::model::{Address, Config, Site, DEFAULT_ADMIN_ADDR};
 use crate::names::{self, hint};
 use crate::placeholders::{self, Env};
 use crate::tree::{self, Block, Node};
-use crate::{paths, validate, ConfigError};
+use crate::{paths, units, validate, ConfigError};
 
 /// State shared while adapting one file.
 pub(crate) struct Ctx<'a> {
@@ -76,6 +76,7 @@ fn build(
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
+        server: Default::default(),
         sites: Vec::new(),
     };
 
@@ -195,6 +196,11 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.debug = true;
             }
             "admin" => config.admin = admin(name, args)?,
+            "grace_period" => {
+                let v = single(name, args, "grace_period 10s")?;
+                config.server.grace_period_ms = units::parse_duration_ms(&v.text)
+                    .map_err(|e| PosError::new(v.pos, e))?;
+            }
             _ if names::UNSUPPORTED_GLOBAL_OPTIONS.contains(&opt) => {
                 return Err(PosError::new(
                     name.pos,
@@ -219,6 +225,21 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         }
     }
     Ok(())
+}
+
+/// The one argument of a global option such as `grace_period 10s`.
+fn single<'a>(name: &Token, args: &'a [Token], example: &str) -> PResult<&'a Token> {
+    match args {
+        [one] => Ok(one),
+        [] => Err(PosError::new(
+            name.pos,
+            format!("`{}` needs a value, e.g. `{example}`", name.text),
+        )),
+        [_, extra, ..] => Err(unexpected(
+            extra,
+            &format!("`{}` takes one value", name.text),
+        )),
+    }
 }
 
 /// `admin <address>` or `admin off`.

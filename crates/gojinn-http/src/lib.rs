@@ -27,6 +27,6 @@ mod trace;
 
 pub use app::App;
 pub use server::{
-    bind, serve, BoundListener, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_HEAD_BYTES,
+    bind, serve, BoundListener, Server, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_HEAD_BYTES, HARD_STOP_FLUSH,
 };
