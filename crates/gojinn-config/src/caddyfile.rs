@@ -76,6 +76,7 @@ fn build(
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
+        log: Default::default(),
         sites: Vec::new(),
     };
 
@@ -167,7 +168,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         };
         let opt = name.text.as_str();
         if names::GLOBAL_OPTIONS.contains(&opt) {
-            if let Some(b) = &node.block {
+            if let Some(b) = node.block.as_ref().filter(|_| opt != "log") {
                 return Err(PosError::new(
                     b.open,
                     format!("the `{opt}` global option does not take a block in gojinn"),
@@ -195,6 +196,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.debug = true;
             }
             "admin" => config.admin = admin(name, args)?,
+            "log" => config.log = crate::observe::log(node)?,
             _ if names::UNSUPPORTED_GLOBAL_OPTIONS.contains(&opt) => {
                 return Err(PosError::new(
                     name.pos,
