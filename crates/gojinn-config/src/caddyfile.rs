@@ -77,6 +77,7 @@ fn build(
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
         server: Default::default(),
+        log: Default::default(),
         sites: Vec::new(),
     };
 
@@ -168,7 +169,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         };
         let opt = name.text.as_str();
         if names::GLOBAL_OPTIONS.contains(&opt) {
-            if let Some(b) = &node.block {
+            if let Some(b) = node.block.as_ref().filter(|_| opt != "log") {
                 return Err(PosError::new(
                     b.open,
                     format!("the `{opt}` global option does not take a block in gojinn"),
@@ -201,6 +202,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)
                     .map_err(|e| PosError::new(v.pos, e))?;
             }
+            "log" => config.log = crate::observe::log(node)?,
             _ if names::UNSUPPORTED_GLOBAL_OPTIONS.contains(&opt) => {
                 return Err(PosError::new(
                     name.pos,

@@ -203,6 +203,10 @@ impl Checker<'_> {
                         validate::no_nul(&format!("argument `{arg}`"), arg)
                             .map_err(|m| self.at(&p, m))?;
                     }
+                    if let Some(secret) = &f.debug_secret {
+                        validate::debug_secret(secret)
+                            .map_err(|e| self.at(&handle_field("debug_secret"), e))?;
+                    }
                     let handle = field("handle");
                     let pos = self
                         .handles

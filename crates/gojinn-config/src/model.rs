@@ -31,6 +31,9 @@ pub struct Config {
     /// Server-wide operational options (global options block).
     #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
     pub server: ServerOptions,
+    /// `log` global option: format and level of the server's own log.
+    #[serde(default, skip_serializing_if = "LogConfig::is_default")]
+    pub log: LogConfig,
     /// Site blocks, in file order.
     #[serde(default)]
     pub sites: Vec<Site>,
@@ -53,6 +56,62 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
+        }
+    }
+}
+
+/// The `log { format …; level … }` global option.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Line format.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Least severe level written; `None` means `info` (`debug` with the `debug`
+    /// global option).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<LogLevel>,
+}
+
+impl LogConfig {
+    fn is_default(&self) -> bool {
+        *self == LogConfig::default()
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line (the default; what log shippers want).
+    #[default]
+    Json,
+    /// Human-readable lines for a terminal.
+    Console,
+}
+
+/// Log severity levels, least to most verbose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings (faults, config warnings) and errors.
+    Warn,
+    /// Access log, guest stderr, start-up and above.
+    Info,
+    /// Everything gojinn logs.
+    Debug,
+}
+
+impl LogLevel {
+    /// The level's name, lower-case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
         }
     }
 }
@@ -171,6 +230,10 @@ pub struct Function {
     /// Guest stdout cap, in bytes (past it: 502).
     #[serde(default = "default_max_output_size")]
     pub max_output_size: u64,
+    /// `debug_secret`: a request whose `X-Gojinn-Debug` header equals it gets the
+    /// guest's stderr in `X-Gojinn-Logs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_secret: Option<String>,
     /// Where the directive was written (`file:line:col`), for error messages about
     /// the module; not part of the JSON form.
     #[serde(skip)]

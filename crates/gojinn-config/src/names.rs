@@ -98,7 +98,7 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "grace_period", "order"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "grace_period", "log", "order"];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
@@ -119,7 +119,6 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "https_port",
     "key_type",
     "local_certs",
-    "log",
     "metrics",
     "ocsp_interval",
     "ocsp_stapling",
@@ -145,6 +144,7 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "pool_size",
     "max_body_size",
     "max_output_size",
+    "debug_secret",
 ];
 
 /// `file_server` sub-directives gojinn implements.
