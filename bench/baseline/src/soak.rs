@@ -251,10 +251,7 @@ fn run(o: Options) -> anyhow::Result<bool> {
         let growth_mib = (rss_end as f64 - rss_start as f64) / 1024.0;
         println!();
         println!("duration_s={}", o.duration.as_secs());
-        println!(
-            "reloads={}",
-            o.duration.as_secs() / o.reload_every.as_secs().max(1)
-        );
+        println!("reloads={reloads}");
         println!("requests_served={served}");
         println!(
             "swap_answers=A:{} B:{}",
