@@ -9,6 +9,7 @@
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
+//! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 
 mod cli;
 mod contract;
@@ -16,5 +17,6 @@ mod examples;
 mod failures;
 mod harness;
 mod load;
+mod observability;
 mod routing;
 mod sandbox;
