@@ -3,6 +3,8 @@
 //! `main` stays thin: it parses the command line, runs one command and turns an
 //! error into a message on stderr and exit code 1.
 
+mod reload;
+
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -23,10 +25,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve in the foreground.
+    ///
+    /// SIGHUP reloads the config file without dropping a connection; SIGTERM or
+    /// SIGINT drain in-flight requests (up to `grace_period`) and exit.
     Run {
         /// Caddyfile (or `.json` config) to serve.
         #[arg(long, short, default_value = "Caddyfile")]
         config: PathBuf,
+        /// Reload when the config file or a module it references changes.
+        #[arg(long)]
+        watch: bool,
     },
     /// Parse the config and compile every module, without binding any socket.
     Validate {
@@ -81,7 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { config } => serve(&config),
+        Command::Run { config, watch } => serve(&config, watch),
     }
 }
 
@@ -160,7 +168,7 @@ impl gojinn_admin::Control for RunningServer {
     }
 }
 
-fn serve(config_path: &Path) -> anyhow::Result<()> {
+fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
     let loaded = gojinn_config::load_file(config_path)?;
     // The config's `log` and `debug` options set the level, so logging starts
     // after parsing.
@@ -191,16 +199,26 @@ fn serve(config_path: &Path) -> anyhow::Result<()> {
             };
             tokio::spawn(gojinn_admin::serve(listener, admin));
         }
+        let server = gojinn_http::Server::new(app, listeners, &config.server);
         tracing::info!(
             functions = config.functions().len(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")
         );
-        // Listeners are bound and the config is loaded: the accept loops start
-        // with the first poll of `serve` below.
+        // Listeners are bound, accepting, and the config is loaded.
         ready.set();
-        gojinn_http::serve(app, listeners, shutdown_signal()).await;
+        let watcher = if watch {
+            Some(reload::watch(config_path, &config)?)
+        } else {
+            None
+        };
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = reload::on_signal_or_change(&server, config_path, watcher) => {}
+        }
         tracing::info!("shutting down");
+        server.shutdown().await;
+        tracing::info!("stopped");
         Ok(())
     })
 }

@@ -31,6 +31,9 @@ pub struct Config {
     /// `log` global option: format and level of the server's own log.
     #[serde(default, skip_serializing_if = "LogConfig::is_default")]
     pub log: LogConfig,
+    /// Server-wide operational options (global options block).
+    #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
+    pub server: ServerOptions,
     /// Site blocks, in file order.
     #[serde(default)]
     pub sites: Vec<Site>,
@@ -90,6 +93,38 @@ impl LogLevel {
             LogLevel::Debug => "debug",
         }
     }
+}
+
+/// Default time in-flight requests get to finish on shutdown: 10 s.
+pub const DEFAULT_GRACE_PERIOD_MS: u64 = 10_000;
+
+/// Server-wide operational options: shutdown and connection limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOptions {
+    /// `grace_period`: how long in-flight requests may run after a shutdown
+    /// signal before their sandboxes are interrupted (answered 503), in ms.
+    #[serde(default = "default_grace_period_ms")]
+    pub grace_period_ms: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// True when every option has its default (then the JSON form leaves it out).
+    pub fn is_default(&self) -> bool {
+        *self == ServerOptions::default()
+    }
+}
+
+fn default_grace_period_ms() -> u64 {
+    DEFAULT_GRACE_PERIOD_MS
 }
 
 fn default_admin() -> Option<String> {

@@ -98,7 +98,7 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "log", "order"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "grace_period", "log", "order"];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
@@ -115,7 +115,6 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "events",
     "fallback_sni",
     "filesystem",
-    "grace_period",
     "http_port",
     "https_port",
     "key_type",

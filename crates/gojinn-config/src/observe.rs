@@ -78,10 +78,7 @@ pub(crate) fn log(node: &Node) -> PResult<LogConfig> {
             _ => {
                 return Err(PosError::new(
                     key.pos,
-                    format!(
-                        "unknown `log` option `{k}`{}",
-                        hint(k, &[LOG_SUBOPTIONS])
-                    ),
+                    format!("unknown `log` option `{k}`{}", hint(k, &[LOG_SUBOPTIONS])),
                 ))
             }
         }
@@ -130,7 +127,10 @@ mod tests {
         assert_eq!(loaded.config.log.format, crate::LogFormat::Console);
         assert_eq!(loaded.config.log.level, Some(crate::LogLevel::Debug));
         let shown = serde_json::to_string(&loaded.config.redacted()).expect("json");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
         assert!(shown.contains("TOKEN"), "{shown}");
         let f = loaded.config.functions()[0];
         assert_eq!(f.env[0].value, "hunter2", "the original is untouched");

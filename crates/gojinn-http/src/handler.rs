@@ -266,6 +266,9 @@ async fn run_function(
         trace_id.to_owned(),
     );
     drop(body);
+    // Off by default (a cached callsite check); tests of shutdown and reload
+    // turn it on to know a call is in flight.
+    tracing::debug!(target: "gojinn::call", route = %route.label, trace_id = %trace_id, "call started");
     let outcome = {
         let _in_flight = route.metrics.in_flight();
         route.function.call(encode_request(&guest_request)).await
@@ -328,7 +331,7 @@ fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, 
 }
 
 /// The client side of [`Failure::status`]: short fixed body, `Retry-After` on 503.
-fn failure_response(failure: &Failure) -> Response<Body> {
+pub(crate) fn failure_response(failure: &Failure) -> Response<Body> {
     let (status, body) = failure.status();
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;

@@ -31,6 +31,6 @@ pub use app::App;
 pub use debug::{MAX_LOGS_HEADER_BYTES, TRUNCATED_MARKER};
 pub use metrics::Metrics;
 pub use server::{
-    bind, serve, BoundListener, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_HEAD_BYTES,
+    bind, serve, BoundListener, Server, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_HEAD_BYTES, HARD_STOP_FLUSH,
 };

@@ -175,10 +175,12 @@ impl Runtime {
 
     /// Compile-cache hits and misses so far; zero when the cache is off.
     pub fn cache_stats(&self) -> CacheStats {
-        self.cache.as_ref().map_or_else(CacheStats::default, |c| CacheStats {
-            hits: c.cache_hits() as u64,
-            misses: c.cache_misses() as u64,
-        })
+        self.cache
+            .as_ref()
+            .map_or_else(CacheStats::default, |c| CacheStats {
+                hits: c.cache_hits() as u64,
+                misses: c.cache_misses() as u64,
+            })
     }
 
     /// Compiles and links one function. `.wat` text is accepted as well as binary wasm.

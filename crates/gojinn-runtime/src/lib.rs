@@ -17,7 +17,9 @@ mod pipes;
 /// workspace's pinned dependency).
 pub const WASMTIME_VERSION: &str = "48";
 
-pub use engine::{default_cache_dir, CacheStats, Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS};
+pub use engine::{
+    default_cache_dir, CacheStats, Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS,
+};
 pub use function::{
     CallOutcome, Fault, Function, FunctionSpec, LoadError, DEFAULT_MAX_STDERR_BYTES,
     DEFAULT_QUEUE_WAIT,
