@@ -199,14 +199,13 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
             };
             tokio::spawn(gojinn_admin::serve(listener, admin));
         }
-        // Every socket is bound, the admin one included: start accepting.
         let server = gojinn_http::Server::new(app, listeners, &config.server);
         tracing::info!(
             functions = config.functions().len(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")
         );
-        // Listeners are bound (their accept loops run) and the config is loaded.
+        // Listeners are bound, accepting, and the config is loaded.
         ready.set();
         let watcher = if watch {
             Some(reload::watch(config_path, &config)?)

@@ -12,6 +12,7 @@
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
+//! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 
 mod cli;
 mod clients;
@@ -22,5 +23,6 @@ mod harness;
 mod hostile;
 mod lifecycle;
 mod load;
+mod observability;
 mod routing;
 mod sandbox;

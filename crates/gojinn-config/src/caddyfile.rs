@@ -76,8 +76,8 @@ fn build(
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
-        server: Default::default(),
         log: Default::default(),
+        server: Default::default(),
         sites: Vec::new(),
     };
 
@@ -197,12 +197,12 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.debug = true;
             }
             "admin" => config.admin = admin(name, args)?,
+            "log" => config.log = crate::observe::log(node)?,
             "grace_period" => {
                 let v = single(name, args, "grace_period 10s")?;
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)
                     .map_err(|e| PosError::new(v.pos, e))?;
             }
-            "log" => config.log = crate::observe::log(node)?,
             _ if names::UNSUPPORTED_GLOBAL_OPTIONS.contains(&opt) => {
                 return Err(PosError::new(
                     name.pos,

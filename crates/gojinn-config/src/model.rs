@@ -28,36 +28,15 @@ pub struct Config {
     /// `debug` global option: verbose logging.
     #[serde(default)]
     pub debug: bool,
-    /// Server-wide operational options (global options block).
-    #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
-    pub server: ServerOptions,
     /// `log` global option: format and level of the server's own log.
     #[serde(default, skip_serializing_if = "LogConfig::is_default")]
     pub log: LogConfig,
+    /// Server-wide operational options (global options block).
+    #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
+    pub server: ServerOptions,
     /// Site blocks, in file order.
     #[serde(default)]
     pub sites: Vec<Site>,
-}
-
-/// Default time in-flight requests get to finish on shutdown: 10 s.
-pub const DEFAULT_GRACE_PERIOD_MS: u64 = 10_000;
-
-/// Server-wide operational options: shutdown and connection limits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerOptions {
-    /// `grace_period`: how long in-flight requests may run after a shutdown
-    /// signal before their sandboxes are interrupted (answered 503), in ms.
-    #[serde(default = "default_grace_period_ms")]
-    pub grace_period_ms: u64,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
-        }
-    }
 }
 
 /// The `log { format …; level … }` global option.
@@ -112,6 +91,27 @@ impl LogLevel {
             LogLevel::Warn => "warn",
             LogLevel::Info => "info",
             LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// Default time in-flight requests get to finish on shutdown: 10 s.
+pub const DEFAULT_GRACE_PERIOD_MS: u64 = 10_000;
+
+/// Server-wide operational options: shutdown and connection limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOptions {
+    /// `grace_period`: how long in-flight requests may run after a shutdown
+    /// signal before their sandboxes are interrupted (answered 503), in ms.
+    #[serde(default = "default_grace_period_ms")]
+    pub grace_period_ms: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
         }
     }
 }
