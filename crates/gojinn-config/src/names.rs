@@ -98,7 +98,7 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "order"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "order", "storage"];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
@@ -132,7 +132,6 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "servers",
     "shutdown_delay",
     "skip_install_trust",
-    "storage",
     "storage_check",
     "storage_clean_interval",
 ];
@@ -146,6 +145,11 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "pool_size",
     "max_body_size",
     "max_output_size",
+    "permissions",
+    "mount",
+    "kv",
+    "db_driver",
+    "db_dsn",
 ];
 
 /// `file_server` sub-directives gojinn implements.
