@@ -7,6 +7,7 @@
 //! - `sandbox`: env/args grants, no filesystem, no network.
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
+//! - `host`: the `gojinn` host ABI on real stores (embedded KV, SQLite), grants.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 
@@ -15,6 +16,7 @@ mod contract;
 mod examples;
 mod failures;
 mod harness;
+mod host;
 mod load;
 mod routing;
 mod sandbox;

@@ -41,7 +41,12 @@ pub struct KeyGrant(Vec<KeyPattern>);
 impl KeyGrant {
     /// The grant of `patterns`.
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Self {
-        KeyGrant(patterns.iter().map(|p| KeyPattern::new(p.as_ref())).collect())
+        KeyGrant(
+            patterns
+                .iter()
+                .map(|p| KeyPattern::new(p.as_ref()))
+                .collect(),
+        )
     }
 
     /// Whether any pattern covers `key`.
@@ -71,7 +76,10 @@ impl HttpTarget {
         let (host, port) = grant.rsplit_once(':')?;
         let port = port.parse().ok()?;
         let host = host.to_ascii_lowercase();
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         Some(match host.strip_prefix('*') {
             Some(rest) => HttpTarget {
                 host: rest.to_owned(),

@@ -11,8 +11,8 @@
 use crate::HostError;
 use redb::{Database, ReadableDatabase, TableDefinition, TableError};
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Most keys one `host_kv_list` returns; past it the list is cut (and says so).
@@ -25,20 +25,63 @@ pub const MAX_LOCKS: usize = 100_000;
 /// Longest lock TTL a guest may ask for: 1 hour.
 pub const MAX_LOCK_TTL: Duration = Duration::from_secs(3600);
 
-/// The embedded database file, opened once per process.
+/// An open embedded database file.
 pub(crate) struct EmbeddedDb {
     db: Database,
 }
 
+/// Databases open in this process, by path. redb locks its file, so a second
+/// `Database::create` of the same file (a config reload while the old routes still
+/// serve) would fail; a reload shares the open one instead.
+static OPEN: Mutex<Vec<(PathBuf, Weak<EmbeddedDb>)>> = Mutex::new(Vec::new());
+
 impl EmbeddedDb {
-    pub(crate) fn open(dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            format!("cannot create the storage directory `{}`: {e}", dir.display())
-        })?;
+    fn open(dir: &Path) -> Result<Arc<Self>, String> {
         let path = dir.join("kv.redb");
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(db) = open
+            .iter()
+            .find(|(p, _)| *p == path)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(db);
+        }
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "cannot create the storage directory `{}`: {e}",
+                dir.display()
+            )
+        })?;
         let db = Database::create(&path)
             .map_err(|e| format!("cannot open the KV store `{}`: {e}", path.display()))?;
-        Ok(EmbeddedDb { db })
+        let db = Arc::new(EmbeddedDb { db });
+        open.push((path, Arc::downgrade(&db)));
+        Ok(db)
+    }
+}
+
+/// The embedded store of one storage directory, opened on first use (so that
+/// `gojinn validate` never touches it) or by [`EmbeddedHandle::open`].
+pub(crate) struct EmbeddedHandle {
+    dir: PathBuf,
+    db: OnceLock<Result<Arc<EmbeddedDb>, String>>,
+}
+
+impl EmbeddedHandle {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        EmbeddedHandle {
+            dir,
+            db: OnceLock::new(),
+        }
+    }
+
+    /// Opens the store now if it is not yet; the error names the file.
+    pub(crate) fn open(&self) -> Result<&Arc<EmbeddedDb>, String> {
+        self.db
+            .get_or_init(|| EmbeddedDb::open(&self.dir))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -53,7 +96,7 @@ pub struct Kv {
 
 #[derive(Clone)]
 enum Backend {
-    Embedded(Arc<EmbeddedDb>),
+    Embedded(Arc<EmbeddedHandle>),
 }
 
 impl std::fmt::Debug for Kv {
@@ -69,7 +112,7 @@ fn backend_err(e: impl std::fmt::Display) -> HostError {
 }
 
 impl Kv {
-    pub(crate) fn embedded(db: Arc<EmbeddedDb>, namespace: &str, locks: Arc<Locks>) -> Self {
+    pub(crate) fn embedded(db: Arc<EmbeddedHandle>, namespace: &str, locks: Arc<Locks>) -> Self {
         Kv {
             backend: Backend::Embedded(db),
             namespace: Arc::from(format!("kv:{namespace}")),
@@ -83,8 +126,8 @@ impl Kv {
             + Send
             + 'static,
     ) -> Result<R, HostError> {
-        let Backend::Embedded(db) = &self.backend;
-        let db = db.clone();
+        let Backend::Embedded(handle) = &self.backend;
+        let db = handle.open().map_err(HostError::Unavailable)?.clone();
         let ns = self.namespace.clone();
         tokio::task::spawn_blocking(move || f(&db.db, TableDefinition::new(&ns)))
             .await
@@ -112,7 +155,8 @@ impl Kv {
             let txn = db.begin_write().map_err(backend_err)?;
             {
                 let mut t = txn.open_table(table).map_err(backend_err)?;
-                t.insert(key.as_str(), value.as_slice()).map_err(backend_err)?;
+                t.insert(key.as_str(), value.as_slice())
+                    .map_err(backend_err)?;
             }
             txn.commit().map_err(backend_err)
         })
@@ -180,10 +224,13 @@ impl Kv {
     }
 }
 
-/// In-process leases: (namespace, key) → (owner, expiry).
+/// A lock's identity: (namespace, key).
+type LockId = (Arc<str>, String);
+
+/// In-process leases: lock → (owner, expiry).
 #[derive(Default)]
 pub(crate) struct Locks {
-    held: Mutex<HashMap<(Arc<str>, String), (u64, Instant)>>,
+    held: Mutex<HashMap<LockId, (u64, Instant)>>,
 }
 
 impl Locks {

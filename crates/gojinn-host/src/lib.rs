@@ -107,7 +107,7 @@ pub fn default_storage_dir() -> Option<PathBuf> {
 /// The stores of one server: opened on first use, shared by every route.
 pub struct Stores {
     storage: Option<PathBuf>,
-    embedded: Mutex<Option<Arc<kv::EmbeddedDb>>>,
+    embedded: Mutex<Option<Arc<kv::EmbeddedHandle>>>,
     sqlite: Mutex<HashMap<PathBuf, Arc<SqlPool>>>,
     locks: Arc<kv::Locks>,
 }
@@ -124,7 +124,7 @@ impl Stores {
     }
 
     /// The KV namespace `namespace` on `backend` (`None` or `embedded`: the
-    /// embedded store, opened now if it is not yet).
+    /// embedded store, opened on first use or by [`open`](Self::open)).
     pub fn kv(&self, backend: Option<&str>, namespace: &str) -> Result<Kv, String> {
         match backend {
             None | Some("embedded") => {
@@ -135,18 +135,33 @@ impl Stores {
                 let db = match &*slot {
                     Some(db) => db.clone(),
                     None => {
-                        let dir = self.storage.as_deref().ok_or(
+                        let dir = self.storage.clone().ok_or(
                             "no storage directory: set the `storage` global option (HOME is unset)",
                         )?;
-                        let db = Arc::new(kv::EmbeddedDb::open(dir)?);
+                        let db = Arc::new(kv::EmbeddedHandle::new(dir));
                         *slot = Some(db.clone());
                         db
                     }
                 };
                 Ok(Kv::embedded(db, namespace, self.locks.clone()))
             }
-            Some(other) => Err(format!("kv backend `{other}` is not available in this build")),
+            Some(other) => Err(format!(
+                "kv backend `{other}` is not available in this build"
+            )),
         }
+    }
+
+    /// Opens every store handed out so far, so that a server reports a store it
+    /// cannot open before it serves. (`validate` skips this and touches nothing.)
+    pub fn open(&self) -> Result<(), String> {
+        let slot = self
+            .embedded
+            .lock()
+            .map_err(|_| "kv store lock poisoned".to_owned())?;
+        if let Some(handle) = &*slot {
+            handle.open()?;
+        }
+        Ok(())
     }
 
     /// The pool of the SQLite file `path`, shared by every route naming it.
@@ -342,7 +357,9 @@ fn params(bytes: &[u8]) -> Result<Vec<Value>, HostError> {
     }
     match serde_json::from_slice(bytes) {
         Ok(Value::Array(v)) => Ok(v),
-        Ok(_) => Err(HostError::Invalid("parameters must be a JSON array".to_owned())),
+        Ok(_) => Err(HostError::Invalid(
+            "parameters must be a JSON array".to_owned(),
+        )),
         Err(e) => Err(HostError::Invalid(format!("parameters are not JSON: {e}"))),
     }
 }
@@ -379,10 +396,14 @@ impl CallCx {
     pub async fn kv_list(&self, prefix: Vec<u8>) -> Result<Vec<u8>, HostError> {
         let prefix = key(prefix)?;
         let Some(kv) = &self.caps.kv else {
-            return Err(HostError::Denied("this route has no kv_read permission".to_owned()));
+            return Err(HostError::Denied(
+                "this route has no kv_read permission".to_owned(),
+            ));
         };
         if self.caps.kv_read.is_empty() {
-            return Err(HostError::Denied("this route has no kv_read permission".to_owned()));
+            return Err(HostError::Denied(
+                "this route has no kv_read permission".to_owned(),
+            ));
         }
         let caps = self.caps.clone();
         let (keys, more) = kv

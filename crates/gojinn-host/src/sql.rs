@@ -143,7 +143,11 @@ impl SqlPool {
         self.with_conn(move |conn| {
             let mut stmt = conn.prepare(&sql).map_err(sql_err)?;
             check_access(&stmt, access)?;
-            let names: Vec<String> = stmt.column_names().iter().map(|s| (*s).to_owned()).collect();
+            let names: Vec<String> = stmt
+                .column_names()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
             let values: Vec<SqlValue> = params.iter().map(to_sql).collect();
             let mut rows = stmt
                 .query(rusqlite::params_from_iter(values.iter()))
@@ -267,9 +271,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn parameters_bind_as_values_not_sql() {
         let p = pool("bind");
-        p.execute("CREATE TABLE t (name TEXT, n INTEGER)".into(), vec![], Access::Write)
-            .await
-            .unwrap();
+        p.execute(
+            "CREATE TABLE t (name TEXT, n INTEGER)".into(),
+            vec![],
+            Access::Write,
+        )
+        .await
+        .unwrap();
         let evil = "x'); DROP TABLE t; --";
         p.execute(
             "INSERT INTO t VALUES (?1, ?2)".into(),

@@ -247,7 +247,10 @@ async fn run_function(
         trace_id.to_owned(),
     );
     drop(body);
-    let outcome = route.function.call(encode_request(&guest_request)).await;
+    let outcome = route
+        .function
+        .call_traced(encode_request(&guest_request), trace_id)
+        .await;
     drop(guest_request);
 
     log_guest_stderr(route, trace_id, &outcome.stderr, outcome.stderr_dropped);
