@@ -84,10 +84,16 @@ impl Server {
 
     /// Starts `gojinn run --config path` and waits for its `listening` log line.
     pub(crate) fn start(config: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_args(config, &[], env)
+    }
+
+    /// Like [`Server::start`], with extra arguments after `run --config path`.
+    pub(crate) fn start_args(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gojinn"));
         cmd.arg("run")
             .arg("--config")
             .arg(config)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -154,6 +160,55 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (a name such as `TERM` or `HUP`) to the server process.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg("-s")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {signal} failed");
+    }
+
+    /// Waits for the server to exit; `None` if it is still running at the deadline.
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `count` log lines match `pred`; false if the log closed or the
+    /// wait timed out first.
+    pub(crate) fn wait_for_logs(&self, count: usize, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut lines = self.log.lines.lock().expect("log lock");
+        loop {
+            if lines.iter().filter(|l| pred(l)).count() >= count {
+                return true;
+            }
+            if *self.log.closed.lock().expect("log lock") {
+                return false;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            lines = self
+                .log
+                .changed
+                .wait_timeout(lines, left)
+                .expect("log lock")
+                .0;
+        }
+    }
+
     /// The server's resident set size, in KiB.
     pub(crate) fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -194,15 +249,30 @@ impl Server {
 
     /// Sends raw bytes and parses the response.
     pub(crate) fn raw(&self, bytes: &[u8]) -> Resp {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        stream.write_all(bytes).expect("send request");
-        let mut buf = Vec::new();
-        stream.read_to_end(&mut buf).expect("read response");
-        Resp::parse(&buf)
+        try_raw(self.port, bytes).expect("request")
     }
+}
+
+/// `GET path` on a fresh connection to `port`, with I/O errors (a refused
+/// connection, a reset) returned instead of panicking.
+pub(crate) fn try_get(port: u16, path: &str) -> std::io::Result<Resp> {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    try_raw(port, head.as_bytes())
+}
+
+fn try_raw(port: u16, bytes: &[u8]) -> std::io::Result<Resp> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.write_all(bytes)?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf)?;
+    if buf.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed without a response",
+        ));
+    }
+    Ok(Resp::parse(&buf))
 }
 
 impl Drop for Server {

@@ -64,6 +64,7 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         kv: None,
         db_driver: None,
         db_dsn: None,
+        debug_secret: None,
         origin: Some(format!(
             "{}:{}:{}",
             cx.file.display(),
@@ -157,6 +158,11 @@ fn sub_directive<'n>(
         "max_output_size" => {
             let v = one_arg(node, "max_output_size 10MB")?;
             f.max_output_size = units::parse_size(&v.text).map_err(at(v))?;
+        }
+        "debug_secret" => {
+            let v = one_arg(node, "debug_secret {env.GOJINN_DEBUG_SECRET}")?;
+            validate::debug_secret(&v.text).map_err(at(v))?;
+            f.debug_secret = Some(v.text.clone());
         }
         "env" => {
             no_block(node, "env")?;

@@ -207,6 +207,10 @@ impl Checker<'_> {
                             .map_err(|m| self.at(&p, m))?;
                     }
                     self.grants(f, &handle_field)?;
+                    if let Some(secret) = &f.debug_secret {
+                        validate::debug_secret(secret)
+                            .map_err(|e| self.at(&handle_field("debug_secret"), e))?;
+                    }
                     let handle = field("handle");
                     let pos = self
                         .handles

@@ -33,9 +33,103 @@ pub struct Config {
     /// `$HOME/.local/share/gojinn`), decided by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<PathBuf>,
+    /// Server-wide operational options (global options block).
+    #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
+    pub server: ServerOptions,
+    /// `log` global option: format and level of the server's own log.
+    #[serde(default, skip_serializing_if = "LogConfig::is_default")]
+    pub log: LogConfig,
     /// Site blocks, in file order.
     #[serde(default)]
     pub sites: Vec<Site>,
+}
+
+/// Default time in-flight requests get to finish on shutdown: 10 s.
+pub const DEFAULT_GRACE_PERIOD_MS: u64 = 10_000;
+
+/// Server-wide operational options: shutdown and connection limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOptions {
+    /// `grace_period`: how long in-flight requests may run after a shutdown
+    /// signal before their sandboxes are interrupted (answered 503), in ms.
+    #[serde(default = "default_grace_period_ms")]
+    pub grace_period_ms: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
+        }
+    }
+}
+
+/// The `log { format …; level … }` global option.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Line format.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Least severe level written; `None` means `info` (`debug` with the `debug`
+    /// global option).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<LogLevel>,
+}
+
+impl LogConfig {
+    fn is_default(&self) -> bool {
+        *self == LogConfig::default()
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line (the default; what log shippers want).
+    #[default]
+    Json,
+    /// Human-readable lines for a terminal.
+    Console,
+}
+
+/// Log severity levels, least to most verbose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings (faults, config warnings) and errors.
+    Warn,
+    /// Access log, guest stderr, start-up and above.
+    Info,
+    /// Everything gojinn logs.
+    Debug,
+}
+
+impl LogLevel {
+    /// The level's name, lower-case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+impl ServerOptions {
+    /// True when every option has its default (then the JSON form leaves it out).
+    pub fn is_default(&self) -> bool {
+        *self == ServerOptions::default()
+    }
+}
+
+fn default_grace_period_ms() -> u64 {
+    DEFAULT_GRACE_PERIOD_MS
 }
 
 fn default_admin() -> Option<String> {
@@ -160,6 +254,10 @@ pub struct Function {
     /// directory), a connection string for PostgreSQL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_dsn: Option<String>,
+    /// `debug_secret`: a request whose `X-Gojinn-Debug` header equals it gets the
+    /// guest's stderr in `X-Gojinn-Logs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_secret: Option<String>,
     /// Where the directive was written (`file:line:col`), for error messages about
     /// the module; not part of the JSON form.
     #[serde(skip)]

@@ -98,7 +98,8 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "order", "storage"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] =
+    &["admin", "debug", "grace_period", "log", "order", "storage"];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
@@ -115,12 +116,10 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "events",
     "fallback_sni",
     "filesystem",
-    "grace_period",
     "http_port",
     "https_port",
     "key_type",
     "local_certs",
-    "log",
     "metrics",
     "ocsp_interval",
     "ocsp_stapling",
@@ -150,6 +149,7 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "kv",
     "db_driver",
     "db_dsn",
+    "debug_secret",
 ];
 
 /// `file_server` sub-directives gojinn implements.

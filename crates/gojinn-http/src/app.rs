@@ -2,6 +2,7 @@
 //! to serve. Built completely before any socket is bound.
 
 use crate::matcher::PathPattern;
+use crate::metrics::{FunctionMetrics, Metrics, RequestCounters};
 use bytes::Bytes;
 use gojinn_config::{Config, DbAccess, DbDriver, Function as FunctionConfig, Handler, Route};
 use gojinn_host::{Access, Capabilities, Stores};
@@ -33,6 +34,8 @@ pub(crate) struct RouteRt {
     pub(crate) group: Option<String>,
     pub(crate) matcher: Option<PathPattern>,
     pub(crate) node: Node,
+    /// `gojinn_requests_total` of this route (used when it is a leaf).
+    pub(crate) requests: RequestCounters,
 }
 
 pub(crate) enum Node {
@@ -54,6 +57,11 @@ pub(crate) struct FunctionRoute {
     /// The route's matcher as configured (a bounded label for logs, never the URI).
     pub(crate) label: String,
     pub(crate) max_body_size: u64,
+    /// The route's metric handles, resolved at load.
+    pub(crate) metrics: FunctionMetrics,
+    /// `debug_secret`: a request carrying it in `X-Gojinn-Debug` gets the guest's
+    /// stderr back in `X-Gojinn-Logs`.
+    pub(crate) debug_secret: Option<String>,
 }
 
 impl App {
@@ -123,6 +131,12 @@ impl App {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let compile_times: Vec<Duration> = loaded
+            .iter()
+            .flatten()
+            .map(Function::compile_time)
+            .collect();
+        Metrics::global().record_load(&compile_times, runtime.cache_stats());
         let mut compiled = loaded.into_iter().flatten();
 
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
@@ -290,6 +304,8 @@ fn build_routes(
                     function,
                     label: label.to_owned(),
                     max_body_size: f.max_body_size,
+                    metrics: Metrics::global().function(label),
+                    debug_secret: f.debug_secret.clone(),
                 }))
             }
         };
@@ -297,6 +313,7 @@ fn build_routes(
             group: route.group.clone(),
             matcher: route.matcher.as_deref().map(PathPattern::new),
             node,
+            requests: RequestCounters::new(label),
         });
     }
     Ok(out)

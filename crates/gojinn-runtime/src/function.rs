@@ -159,6 +159,17 @@ pub struct CallOutcome {
     pub instantiate_time: Duration,
     /// Time from instantiation to the end of the run (or fault).
     pub run_time: Duration,
+    /// The sandbox's linear-memory high-water mark, in bytes (0 when no sandbox ran).
+    pub memory_peak: u64,
+}
+
+/// What a call measured about its sandbox, filled in as it runs (so a timed-out
+/// run still reports what it got to).
+#[derive(Default)]
+struct Timings {
+    instantiate: Duration,
+    run: Duration,
+    memory_peak: u64,
 }
 
 /// Store data of one sandbox.
@@ -186,6 +197,7 @@ struct Inner {
     caps: Arc<Capabilities>,
     /// Whether the module imports anything from `gojinn` (else no session is made).
     uses_host: bool,
+    compile_time: Duration,
 }
 
 impl Function {
@@ -194,10 +206,12 @@ impl Function {
             path: spec.module.clone(),
             source,
         })?;
+        let compile_started = Instant::now();
         let module = Module::new(&runtime.engine, &bytes).map_err(|e| LoadError::Compile {
             path: spec.module.clone(),
             detail: format!("{e:#}"),
         })?;
+        let compile_time = compile_started.elapsed();
         let is_command = module
             .get_export("_start")
             .and_then(|e| e.func().cloned())
@@ -235,6 +249,7 @@ impl Function {
                 caps,
                 uses_host,
                 spec,
+                compile_time,
             }),
         })
     }
@@ -242,6 +257,12 @@ impl Function {
     /// The spec this function was loaded from.
     pub fn spec(&self) -> &FunctionSpec {
         &self.inner.spec
+    }
+
+    /// How long compiling the module took at load (a compile-cache hit makes this
+    /// the time to read and check the cached code).
+    pub fn compile_time(&self) -> Duration {
+        self.inner.compile_time
     }
 
     /// Runs the function once in a fresh sandbox with `stdin` as its input.
@@ -260,6 +281,7 @@ impl Function {
             stderr_dropped: 0,
             instantiate_time: Duration::ZERO,
             run_time: Duration::ZERO,
+            memory_peak: 0,
         };
 
         let Ok(Ok(_permit)) = tokio::time::timeout(spec.queue_wait, inner.permits.acquire()).await
@@ -268,7 +290,7 @@ impl Function {
         };
 
         let started = Instant::now();
-        let mut timings = (Duration::ZERO, Duration::ZERO);
+        let mut timings = Timings::default();
         let session = inner
             .uses_host
             .then(|| Session::new(inner.caps.clone(), trace_id));
@@ -276,7 +298,7 @@ impl Function {
         let result = match tokio::time::timeout(spec.timeout, run).await {
             Ok(result) => result,
             Err(_) => {
-                timings.1 = started.elapsed().saturating_sub(timings.0);
+                timings.run = started.elapsed().saturating_sub(timings.instantiate);
                 Err(Fault::Timeout)
             }
         };
@@ -285,8 +307,9 @@ impl Function {
             result,
             stderr,
             stderr_dropped,
-            instantiate_time: timings.0,
-            run_time: timings.1,
+            instantiate_time: timings.instantiate,
+            run_time: timings.run,
+            memory_peak: timings.memory_peak,
         }
     }
 }
@@ -298,7 +321,7 @@ impl Inner {
         stderr: CappedSink,
         session: Option<Session>,
         started: Instant,
-        timings: &mut (Duration, Duration),
+        timings: &mut Timings,
     ) -> Result<Vec<u8>, Fault> {
         let spec = &self.spec;
         // One byte past the cap, so "exactly at the cap" and "over it" differ.
@@ -338,6 +361,7 @@ impl Inner {
                     memory_bytes: usize::try_from(spec.memory_limit).unwrap_or(usize::MAX),
                     table_elements: crate::engine::TABLE_ELEMENTS,
                     memory_exceeded: false,
+                    memory_peak: 0,
                 },
                 session,
             },
@@ -358,19 +382,20 @@ impl Inner {
 
         let outcome = match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => {
-                timings.0 = started.elapsed();
+                timings.instantiate = started.elapsed();
                 match instance.get_typed_func::<(), ()>(&mut store, "_start") {
                     Ok(start) => start.call_async(&mut store, ()).await,
                     Err(e) => Err(e),
                 }
             }
             Err(e) => {
-                timings.0 = started.elapsed();
+                timings.instantiate = started.elapsed();
                 Err(e)
             }
         };
-        timings.1 = started.elapsed().saturating_sub(timings.0);
+        timings.run = started.elapsed().saturating_sub(timings.instantiate);
         let memory_exceeded = store.data().limits.memory_exceeded;
+        timings.memory_peak = store.data().limits.memory_peak as u64;
         drop(store);
 
         // The store, and with it the WASI context's handle on the pipe, is gone:

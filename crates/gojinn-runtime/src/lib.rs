@@ -16,7 +16,13 @@ mod hostcalls;
 mod limits;
 mod pipes;
 
-pub use engine::{default_cache_dir, Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS};
+/// The wasmtime release this crate is built against (kept in step with the
+/// workspace's pinned dependency).
+pub const WASMTIME_VERSION: &str = "48";
+
+pub use engine::{
+    default_cache_dir, CacheStats, Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS,
+};
 pub use function::{
     CallOutcome, Fault, Function, FunctionSpec, LoadError, MountSpec, DEFAULT_MAX_STDERR_BYTES,
     DEFAULT_QUEUE_WAIT,

@@ -72,6 +72,19 @@ fn main() {
             std::thread::sleep(std::time::Duration::from_millis(1500));
             respond(200, "rested");
         }
+        // Answers at once when the query asks for `quick`, else spins until the
+        // deadline: one route whose pool slot a test can hold and then probe.
+        "spin-unless-quick" => {
+            let req = read_request();
+            if req["uri"].as_str().is_some_and(|u| u.contains("quick")) {
+                respond(200, "quick");
+                return;
+            }
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
         "spin" => {
             let _ = read_request();
             let mut x: u64 = 0;
