@@ -449,3 +449,113 @@ fn a_bad_pointer_is_an_invalid_argument_not_a_crash() {
     assert_eq!(r["ret"], -3, "{r}");
     assert_eq!(server.get("/kv").status, 200);
 }
+
+/// A plain hyper server on `127.0.0.1:0` standing in for an upstream API: it
+/// answers 201 with what it received, or 5 MiB at `/big`. Runs until the test
+/// process ends.
+fn upstream() -> u16 {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::{Bytes, Incoming};
+    use hyper::service::service_fn;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+    let port = listener.local_addr().expect("upstream addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("upstream runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    let svc = service_fn(|req: hyper::Request<Incoming>| async move {
+                        let method = req.method().to_string();
+                        let path = req.uri().path().to_owned();
+                        let header = req
+                            .headers()
+                            .get("x-test")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned();
+                        let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                        let text = if path == "/big" {
+                            "b".repeat(5 << 20)
+                        } else {
+                            json!({"method": method, "path": path, "x-test": header, "body": String::from_utf8_lossy(&body)}).to_string()
+                        };
+                        let resp = hyper::Response::builder()
+                            .status(201)
+                            .header("x-upstream", "yes")
+                            .body(Full::new(Bytes::from(text)))
+                            .expect("response");
+                        Ok::<_, std::convert::Infallible>(resp)
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, svc)
+                        .await;
+                });
+            }
+        });
+    });
+    port
+}
+
+#[test]
+fn outbound_http_reaches_granted_hosts_only() {
+    let port = upstream();
+    // A port nothing granted: another local listener's.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let other_port = other.local_addr().expect("addr").port();
+    let store = storage("http-out");
+    let grants = format!(
+        "            permissions {{\n                http 127.0.0.1:{port}\n            }}"
+    );
+    let server = serve("http-out", &store, &host_route("/out", &grants));
+    let r = calls(
+        &server,
+        "/out",
+        json!([
+            {"call": "http", "request": {
+                "method": "POST",
+                "url": format!("http://127.0.0.1:{port}/echo"),
+                "headers": {"X-Test": "hello", "Content-Type": ["text/plain"]},
+                "body": "ping"
+            }},
+            {"call": "http", "request": {"url": format!("http://127.0.0.1:{other_port}/")}},
+            {"call": "http", "request": {"url": format!("http://localhost:{port}/")}},
+            {"call": "http", "request": {"url": format!("http://127.0.0.1:{port}/big")}},
+            {"call": "http", "request": {"url": "ftp://127.0.0.1/x"}},
+        ]),
+    );
+    assert_eq!(r[0]["ret"].as_i64().map(|n| n > 0), Some(true), "{}", r[0]);
+    let resp: Value =
+        serde_json::from_str(r[0]["out"].as_str().unwrap_or("")).expect("response JSON");
+    assert_eq!(resp["status"], 201, "{resp}");
+    assert_eq!(resp["headers"]["x-upstream"], json!(["yes"]));
+    let echoed: Value = serde_json::from_str(resp["body"].as_str().unwrap_or("")).expect("echo");
+    assert_eq!(
+        echoed,
+        json!({"method": "POST", "path": "/echo", "x-test": "hello", "body": "ping"})
+    );
+    assert_eq!(r[1]["ret"], -2, "another port is not granted: {}", r[1]);
+    assert_eq!(
+        r[2]["ret"], -2,
+        "another host name is not granted: {}",
+        r[2]
+    );
+    assert_eq!(r[3]["ret"], -4, "{}", r[3]);
+    assert_eq!(r[4]["ret"], -3, "{}", r[4]);
+
+    // A route without the grant.
+    drop(server);
+    let server = serve("http-none", &store, &host_route("/out", ""));
+    let r = one(
+        &server,
+        "/out",
+        json!({"call": "http", "request": {"url": format!("http://127.0.0.1:{port}/")}}),
+    );
+    assert_eq!(r["ret"], -2, "{r}");
+}

@@ -9,10 +9,12 @@
 //! the server builds [`Capabilities`] from the configuration.
 
 mod grants;
+mod http;
 mod kv;
 mod sql;
 
 pub use grants::{HttpTarget, KeyGrant, KeyPattern};
+pub use http::MAX_HTTP_RESPONSE_BYTES;
 pub use kv::{Kv, MAX_LIST_KEYS, MAX_LOCKS, MAX_LOCK_TTL};
 pub use sql::{Access, SqlPool, DEFAULT_SQL_POOL_SIZE, MAX_RESULT_BYTES};
 
@@ -444,6 +446,16 @@ impl CallCx {
         let (pool, access) = self.caps.db()?;
         let sql = sql_text(sql)?;
         pool.execute(sql, params(params_json)?, *access).await
+    }
+
+    /// `host_http_request`: the response as JSON.
+    pub async fn http_request(&self, spec: Vec<u8>) -> Result<Vec<u8>, HostError> {
+        if self.caps.http.is_empty() {
+            return Err(HostError::Denied(
+                "this route has no http permission".to_owned(),
+            ));
+        }
+        http::request(&self.caps, &spec).await
     }
 
     /// The trace id of the request.

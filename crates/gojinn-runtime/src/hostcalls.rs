@@ -36,6 +36,7 @@ pub const FUNCTIONS: &[&str] = &[
     "host_kv_list",
     "host_db_query_v1",
     "host_db_exec",
+    "host_http_request",
 ];
 
 type LinkResult = wasmtime::Result<()>;
@@ -449,6 +450,22 @@ fn v1(linker: &mut Linker<Host>) -> LinkResult {
                 }
                 .await;
                 finish(&mut caller, "host_db_exec", 0, 0, r)
+            })
+        },
+    )?;
+
+    linker.func_wrap_async(
+        "gojinn",
+        "host_http_request",
+        |mut caller: Caller<'_, Host>, (rp, rl, out, max): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                let r = async {
+                    let cx = cx(&caller)?;
+                    let spec = read(&mut caller, rp, rl).ok_or_else(invalid_memory)?;
+                    cx.http_request(spec).await.map(Out::Bytes)
+                }
+                .await;
+                finish(&mut caller, "host_http_request", out, max, r)
             })
         },
     )?;

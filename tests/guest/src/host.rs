@@ -34,6 +34,7 @@ extern "C" {
         out_max: i32,
     ) -> i64;
     fn host_db_exec(q_ptr: *const u8, q_len: i32, p_ptr: *const u8, p_len: i32) -> i64;
+    fn host_http_request(r_ptr: *const u8, r_len: i32, out_ptr: *mut u8, out_max: i32) -> i64;
 }
 
 fn s<'a>(c: &'a Value, k: &str) -> &'a str {
@@ -57,6 +58,7 @@ fn run(c: &Value) -> Value {
         None => s(c, "value").as_bytes().to_vec(),
     };
     let sql = s(c, "sql");
+    let request = c.get("request").map(|r| r.to_string()).unwrap_or_default();
     let params = c.get("params").map(|p| p.to_string()).unwrap_or_default();
     let (kp, kl) = (key.as_ptr(), key.len() as i32);
     let (op, ol) = (out.as_mut_ptr(), max as i32);
@@ -89,6 +91,7 @@ fn run(c: &Value) -> Value {
                 ol,
             ),
             "db_exec" => host_db_exec(sql.as_ptr(), sql.len() as i32, params.as_ptr(), params.len() as i32),
+            "http" => host_http_request(request.as_ptr(), request.len() as i32, op, ol),
             "bad_pointer" => host_kv_get_v1(usize::MAX as *const u8, 16, op, ol),
             other => return json!({"ret": null, "error": format!("unknown call {other}")}),
         }
