@@ -415,17 +415,15 @@ impl CallCx {
             .map_err(|e| HostError::Backend(e.to_string()))
     }
 
-    /// `host_mutex_lock`: whether the lock was taken.
-    pub async fn lock(&self, k: Vec<u8>, ttl_seconds: i64) -> Result<bool, HostError> {
+    /// `host_mutex_lock` (TTL in seconds) and `host_lock_v1` (in milliseconds):
+    /// whether the lock was taken.
+    pub async fn lock(&self, k: Vec<u8>, ttl: Duration) -> Result<bool, HostError> {
         let k = key(k)?;
         let kv = self.caps.kv_for(true, &k)?;
-        if ttl_seconds <= 0 {
-            return Err(HostError::Invalid(format!(
-                "lock TTL must be at least 1 second, not {ttl_seconds}"
-            )));
+        if ttl.is_zero() {
+            return Err(HostError::Invalid("lock TTL must be positive".to_owned()));
         }
-        let ttl = Duration::from_secs(ttl_seconds.unsigned_abs()).min(MAX_LOCK_TTL);
-        kv.lock(&k, self.owner, ttl).await
+        kv.lock(&k, self.owner, ttl.min(MAX_LOCK_TTL)).await
     }
 
     /// `host_mutex_unlock`: whether this sandbox held the lock.

@@ -14,6 +14,7 @@
 
 use crate::function::Host;
 use gojinn_host::{code, CallCx, HostError};
+use std::time::Duration;
 use wasmtime::{Caller, Linker};
 
 /// The ABI version `host_abi_version` reports.
@@ -37,6 +38,8 @@ pub const FUNCTIONS: &[&str] = &[
     "host_db_query_v1",
     "host_db_exec",
     "host_http_request",
+    "host_lock_v1",
+    "host_unlock_v1",
 ];
 
 type LinkResult = wasmtime::Result<()>;
@@ -236,7 +239,8 @@ fn legacy(linker: &mut Linker<Host>) -> LinkResult {
                 let r = async {
                     let cx = cx(&caller)?;
                     let k = read(&mut caller, kp, kl).ok_or_else(invalid_memory)?;
-                    cx.lock(k, i64::from(ttl)).await
+                    let secs = u64::try_from(ttl).unwrap_or(0);
+                    cx.lock(k, Duration::from_secs(secs)).await
                 }
                 .await;
                 match r {
@@ -466,6 +470,41 @@ fn v1(linker: &mut Linker<Host>) -> LinkResult {
                 }
                 .await;
                 finish(&mut caller, "host_http_request", out, max, r)
+            })
+        },
+    )?;
+
+    linker.func_wrap_async(
+        "gojinn",
+        "host_lock_v1",
+        |mut caller: Caller<'_, Host>, (kp, kl, ttl_ms): (i32, i32, i64)| {
+            Box::new(async move {
+                let r = async {
+                    let cx = cx(&caller)?;
+                    let k = read(&mut caller, kp, kl).ok_or_else(invalid_memory)?;
+                    let ms = u64::try_from(ttl_ms).unwrap_or(0);
+                    cx.lock(k, Duration::from_millis(ms))
+                        .await
+                        .map(|taken| Out::Code(i64::from(taken)))
+                }
+                .await;
+                finish(&mut caller, "host_lock_v1", 0, 0, r) as i32
+            })
+        },
+    )?;
+
+    linker.func_wrap_async(
+        "gojinn",
+        "host_unlock_v1",
+        |mut caller: Caller<'_, Host>, (kp, kl): (i32, i32)| {
+            Box::new(async move {
+                let r = async {
+                    let cx = cx(&caller)?;
+                    let k = read(&mut caller, kp, kl).ok_or_else(invalid_memory)?;
+                    cx.unlock(k).await.map(|r| Out::Code(i64::from(r)))
+                }
+                .await;
+                finish(&mut caller, "host_unlock_v1", 0, 0, r) as i32
             })
         },
     )?;
