@@ -98,7 +98,8 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "grace_period", "log", "order"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] =
+    &["admin", "debug", "grace_period", "log", "order", "storage"];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
@@ -130,7 +131,6 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "servers",
     "shutdown_delay",
     "skip_install_trust",
-    "storage",
     "storage_check",
     "storage_clean_interval",
 ];
@@ -144,6 +144,11 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "pool_size",
     "max_body_size",
     "max_output_size",
+    "permissions",
+    "mount",
+    "kv",
+    "db_driver",
+    "db_dsn",
     "debug_secret",
 ];
 

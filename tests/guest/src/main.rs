@@ -3,6 +3,8 @@
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 
+mod host;
+
 fn read_request() -> Value {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input).expect("stdin");
@@ -155,6 +157,10 @@ fn main() {
         "status-range" => println!("{}", json!({"status": 700, "body": "x"})),
         "header-number" => println!("{}", json!({"headers": {"X-N": 5}, "body": "x"})),
         "empty" => {}
+        "host" => {
+            let req = read_request();
+            respond(200, &host::main(&req));
+        }
         "go-style" => {
             // Go's json.Encoder: a trailing newline and default status.
             print!("{}\n", json!({"body": "go"}));
