@@ -213,8 +213,12 @@ zig_missing() {
     }
     local v
     v="$("${zig_cmd[@]}" version 2>/dev/null || true)"
-    # std.json and std.ArrayList changed shape in 0.15; main.zig is written for 0.14.
-    [[ $v == 0.14.* ]] || echo "zig is ${v:-not runnable}; zig-hello is written for Zig 0.14"
+    if [[ -z $v ]]; then
+        echo "\`${zig_cmd[*]} version\` does not run (scripts/toolchains.sh zig)"
+    elif [[ $v != 0.14.* ]]; then
+        # std.json and std.ArrayList changed shape in 0.15; main.zig is written for 0.14.
+        echo "zig is $v; zig-hello is written for Zig 0.14 (scripts/toolchains.sh zig)"
+    fi
 }
 
 build_zig() {

@@ -9,12 +9,15 @@
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
+//! - `languages`: each language's example built from source with its own toolchain
+//!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
 
 mod cli;
 mod contract;
 mod examples;
 mod failures;
 mod harness;
+mod languages;
 mod load;
 mod routing;
 mod sandbox;
