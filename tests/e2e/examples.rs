@@ -19,12 +19,8 @@ fn require_built(paths: &[&str]) {
 struct PortSwapped(PathBuf);
 
 impl PortSwapped {
-    fn new(original: &str) -> Self {
-        Self::without(original, &[])
-    }
-
-    /// Like [`PortSwapped::new`], leaving out the `handle PATH { … }` blocks of
-    /// `dropped` (each block ends at the first `}` line at its own indentation).
+    /// The copy leaves out the `handle PATH { … }` blocks of `dropped` (each block
+    /// ends at the first `}` line at its own indentation).
     fn without(original: &str, dropped: &[&str]) -> Self {
         let src = std::fs::read_to_string(root().join(original)).expect("read Caddyfile");
         assert!(
