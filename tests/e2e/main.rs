@@ -14,6 +14,8 @@
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
+//! - `languages`: each language's example built from source with its own toolchain
+//!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
 
 mod cli;
 mod clients;
@@ -23,6 +25,7 @@ mod failures;
 mod harness;
 mod host;
 mod hostile;
+mod languages;
 mod lifecycle;
 mod load;
 mod observability;
