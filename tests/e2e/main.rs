@@ -13,6 +13,7 @@
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
+//! - `traces`: OpenTelemetry spans received by a real OTLP/HTTP receiver.
 
 mod cli;
 mod clients;
@@ -26,3 +27,4 @@ mod load;
 mod observability;
 mod routing;
 mod sandbox;
+mod traces;

@@ -77,6 +77,7 @@ fn build(
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
         log: Default::default(),
+        tracing: None,
         server: Default::default(),
         sites: Vec::new(),
     };
@@ -169,7 +170,11 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         };
         let opt = name.text.as_str();
         if names::GLOBAL_OPTIONS.contains(&opt) {
-            if let Some(b) = node.block.as_ref().filter(|_| opt != "log") {
+            if let Some(b) = node
+                .block
+                .as_ref()
+                .filter(|_| !matches!(opt, "log" | "tracing"))
+            {
                 return Err(PosError::new(
                     b.open,
                     format!("the `{opt}` global option does not take a block in gojinn"),
@@ -198,6 +203,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             }
             "admin" => config.admin = admin(name, args)?,
             "log" => config.log = crate::observe::log(node)?,
+            "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
             "grace_period" => {
                 let v = single(name, args, "grace_period 10s")?;
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)
