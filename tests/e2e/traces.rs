@@ -187,7 +187,26 @@ fn server_span_is_parented_to_the_incoming_traceparent_with_sandbox_children() {
     );
     assert_eq!(unsampled.status, 200);
 
-    let spans = receiver.wait_for(|spans| spans.len() >= 6);
+    // Without a traceparent, the function's fresh trace id is the server span.
+    let root = s.get("/ok");
+    let root_tp = root.json()["trace_id"]
+        .as_str()
+        .expect("trace_id")
+        .to_owned();
+    let parts: Vec<&str> = root_tp.split('-').collect();
+    assert_eq!(parts.len(), 4, "{root_tp}");
+    let (root_trace, root_span) = (parts[1].to_owned(), parts[2].to_owned());
+
+    let spans = receiver.wait_for(|spans| spans.len() >= 9);
+    let root_server = spans
+        .iter()
+        .find(|sp| hex(&sp.trace_id) == root_trace && sp.kind == SpanKind::Server as i32)
+        .unwrap_or_else(|| panic!("no server span for {root_tp}"));
+    assert_eq!(hex(&root_server.span_id), root_span);
+    assert!(
+        root_server.parent_span_id.is_empty(),
+        "a root request has no parent"
+    );
     assert!(
         receiver.paths().iter().all(|p| p == "/v1/traces"),
         "{:?}",

@@ -184,7 +184,6 @@ async fn call_function(
     started: Instant,
 ) -> Response<Body> {
     let method = req.method().clone();
-    let trace_id = crate::trace::trace_id(req.headers());
     let debug = crate::debug::wants_logs(route.debug_secret.as_deref(), req.headers());
     let span = crate::otel::RequestSpan::start(
         req.headers(),
@@ -193,6 +192,14 @@ async fn call_function(
         &route.label,
         &route.function.spec().module,
     );
+    // Without an incoming id, a traced request's fresh traceparent is its server
+    // span, so the function's log lines lead to its trace.
+    let trace_id = crate::trace::incoming(req.headers()).unwrap_or_else(|| {
+        span.as_ref().map_or_else(
+            crate::trace::fresh_traceparent,
+            crate::otel::RequestSpan::traceparent,
+        )
+    });
     let ran = run_function(route, req, &uri, &trace_id, debug, span.is_some()).await;
     let mut resp = ran.resp;
     if let Some(stderr) = ran.stderr {

@@ -85,6 +85,18 @@ impl RequestSpan {
         })
     }
 
+    /// The server span as a W3C traceparent.
+    pub(crate) fn traceparent(&self) -> String {
+        let span = self.cx.span();
+        let sc = span.span_context();
+        format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        )
+    }
+
     /// Ends the span: the sandbox's child spans (from its measured times), the
     /// response status and the fault, if any.
     pub(crate) fn finish(
