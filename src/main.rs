@@ -3,6 +3,7 @@
 //! `main` stays thin: it parses the command line, runs one command and turns an
 //! error into a message on stderr and exit code 1.
 
+mod otel;
 mod reload;
 
 use anyhow::{bail, Context as _};
@@ -200,6 +201,7 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
             };
             tokio::spawn(gojinn_admin::serve(listener, admin));
         }
+        let traces = config.tracing.as_ref().map(otel::start).transpose()?;
         let server = gojinn_http::Server::new(app, listeners, &config.server);
         tracing::info!(
             functions = config.functions().len(),
@@ -219,6 +221,9 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
         server.shutdown().await;
+        if let Some(provider) = traces {
+            otel::shutdown(provider).await;
+        }
         tracing::info!("stopped");
         Ok(())
     })

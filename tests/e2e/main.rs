@@ -16,6 +16,7 @@
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 //! - `languages`: each language's example built from source with its own toolchain
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
+//! - `traces`: OpenTelemetry spans received by a real OTLP/HTTP receiver.
 
 mod cli;
 mod clients;
@@ -31,3 +32,4 @@ mod load;
 mod observability;
 mod routing;
 mod sandbox;
+mod traces;

@@ -78,6 +78,7 @@ fn build(
         debug: false,
         storage: None,
         log: Default::default(),
+        tracing: None,
         server: Default::default(),
         sites: Vec::new(),
     };
@@ -170,7 +171,11 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         };
         let opt = name.text.as_str();
         if names::GLOBAL_OPTIONS.contains(&opt) {
-            if let Some(b) = node.block.as_ref().filter(|_| opt != "log") {
+            if let Some(b) = node
+                .block
+                .as_ref()
+                .filter(|_| !matches!(opt, "log" | "tracing"))
+            {
                 return Err(PosError::new(
                     b.open,
                     format!("the `{opt}` global option does not take a block in gojinn"),
@@ -215,6 +220,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 validate::no_nul("storage", &dir.text).map_err(|e| PosError::new(dir.pos, e))?;
                 config.storage = Some(paths::resolve(&cx.base, Path::new(&dir.text)));
             }
+            "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
             "grace_period" => {
                 let v = single(name, args, "grace_period 10s")?;
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)

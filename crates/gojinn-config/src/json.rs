@@ -106,6 +106,19 @@ impl Checker<'_> {
         if let Some(dir) = &mut config.storage {
             *dir = paths::resolve(&self.base, dir);
         }
+        if let Some(t) = &config.tracing {
+            let here = Seg::Key("tracing");
+            if let Some(url) = &t.endpoint {
+                crate::observe::endpoint(url)
+                    .map_err(|m| self.at(&[here, Seg::Key("endpoint")], m))?;
+            }
+            if let crate::model::TraceSampler::Traceidratio(r)
+            | crate::model::TraceSampler::ParentbasedTraceidratio(r) = t.sampler
+            {
+                crate::observe::ratio(r, &r.to_string())
+                    .map_err(|m| self.at(&[here, Seg::Key("sampler")], m))?;
+            }
+        }
         let mut addresses = Vec::new();
         for (i, site) in config.sites.iter_mut().enumerate() {
             let here = [Seg::Key("sites"), Seg::Index(i)];

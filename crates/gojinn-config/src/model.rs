@@ -36,6 +36,9 @@ pub struct Config {
     /// `log` global option: format and level of the server's own log.
     #[serde(default, skip_serializing_if = "LogConfig::is_default")]
     pub log: LogConfig,
+    /// `tracing` global option: OpenTelemetry traces, off when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingConfig>,
     /// Server-wide operational options (global options block).
     #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
     pub server: ServerOptions,
@@ -61,6 +64,51 @@ impl LogConfig {
     fn is_default(&self) -> bool {
         *self == LogConfig::default()
     }
+}
+
+/// The `tracing { endpoint …; protocol …; sampler … }` global option.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    /// OTLP endpoint; `None` leaves it to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else the OTLP default for the protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// OTLP transport; `None` leaves it to `OTEL_EXPORTER_OTLP_PROTOCOL`, else
+    /// HTTP/protobuf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<OtlpProtocol>,
+    /// Which traces are recorded.
+    #[serde(default)]
+    pub sampler: TraceSampler,
+}
+
+/// OTLP transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    /// Protobuf over HTTP (port 4318).
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// gRPC (port 4317).
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
+/// Trace samplers, named as `OTEL_TRACES_SAMPLER` names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceSampler {
+    /// Every trace.
+    AlwaysOn,
+    /// No trace.
+    AlwaysOff,
+    /// Follow the caller's sampled flag; sample root requests (the default).
+    #[default]
+    ParentbasedAlwaysOn,
+    /// This fraction of traces, by trace id.
+    Traceidratio(f64),
+    /// Follow the caller's sampled flag; sample this fraction of root requests.
+    ParentbasedTraceidratio(f64),
 }
 
 /// How log lines are written.
