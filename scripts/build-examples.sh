@@ -4,6 +4,9 @@
 #
 #   examples/rust-hello/rust-hello.wasm        (examples/Caddyfile, /rust/*)
 #   examples/c-hello/hello.wasm                (examples/Caddyfile, /c/*)
+#   examples/rust-counter/rust-counter.wasm    (examples/Caddyfile, /counter/*)
+#   examples/rust-notes/rust-notes.wasm        (examples/Caddyfile, /notes*)
+#   examples/c-log/log.wasm                    (examples/Caddyfile, /c-log/*)
 #   examples/seed/functions/processor.wasm     (examples/seed/Caddyfile, /api/*)
 #
 # examples/wat-hello/hello.wat needs no build: the server compiles .wat itself.
@@ -112,15 +115,24 @@ fi
 
 say "building rust-hello"
 build_rust "$examples/rust-hello" rust-hello "$examples/rust-hello/rust-hello.wasm"
+say "building rust-counter"
+build_rust "$examples/rust-counter" rust-counter "$examples/rust-counter/rust-counter.wasm"
+say "building rust-notes"
+build_rust "$examples/rust-notes" rust-notes "$examples/rust-notes/rust-notes.wasm"
 say "building seed/functions/processor"
 build_rust "$examples/seed/functions/processor" processor \
     "$examples/seed/functions/processor.wasm"
 say "building c-hello"
 make -C "$examples/c-hello" --quiet hello.wasm
+say "building c-log"
+make -C "$examples/c-log" --quiet log.wasm
 
 for module in \
     "$examples/rust-hello/rust-hello.wasm" \
     "$examples/c-hello/hello.wasm" \
+    "$examples/rust-counter/rust-counter.wasm" \
+    "$examples/rust-notes/rust-notes.wasm" \
+    "$examples/c-log/log.wasm" \
     "$examples/seed/functions/processor.wasm"; do
     say "$(printf '%8d bytes  %s' "$(wc -c <"$module")" "${module#"$root"/}")"
 done

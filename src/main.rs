@@ -81,7 +81,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validate { config } => {
             let loaded = load_config(&config)?;
-            load_app(&loaded)?;
+            gojinn_http::App::check(&loaded)
+                .map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
             println!(
                 "{}: valid ({} site(s), {} function(s))",
                 config.display(),

@@ -168,3 +168,41 @@ fn a_client_that_leaves_mid_request_frees_its_sandbox() {
     }
     assert_still_serving(&s);
 }
+
+#[test]
+fn content_length_with_transfer_encoding_cannot_smuggle_a_second_request() {
+    // The CL.TE pattern: a front proxy framing by Content-Length would pass the
+    // whole of this as one request; we frame by Transfer-Encoding (RFC 9112 §6.1),
+    // so `GET /smuggled` would be a second request on the same connection. hyper
+    // drops Content-Length and closes the connection after the response, so the
+    // smuggled request is never read.
+    let s = Server::with_routes(
+        "clients-smuggle",
+        &format!("{}    respond \"ok\"", guest_route("/echo*", "echo", "")),
+    );
+    let smuggled = "GET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    let raw = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}",
+        5 + smuggled.len()
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream.write_all(raw.as_bytes()).expect("send");
+    let mut buf = Vec::new();
+    // Ends only because the server closes the connection.
+    stream.read_to_end(&mut buf).expect("read until close");
+    let text = String::from_utf8_lossy(&buf);
+    assert_eq!(
+        text.matches("HTTP/1.1 ").count(),
+        1,
+        "exactly one response expected:\n{text}"
+    );
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        !text.contains("smuggled"),
+        "the second request was served:\n{text}"
+    );
+    assert_still_serving(&s);
+}

@@ -1,7 +1,7 @@
 //! The shipped examples, built by `scripts/build-examples.sh` (which `scripts/test.sh`
 //! runs first), served through their own Caddyfiles.
 
-use crate::harness::{root, Server};
+use crate::harness::{root, scratch, Server};
 use std::path::PathBuf;
 
 fn require_built(paths: &[&str]) {
@@ -45,7 +45,9 @@ fn rust_c_and_wat_examples_answer_through_examples_caddyfile() {
         "examples/c-hello/hello.wasm",
     ]);
     let config = PortSwapped::new("examples/Caddyfile");
-    let s = Server::start(&config.0, &[]);
+    let stores = scratch("examples-stores");
+    let env = example_env(&stores);
+    let s = Server::start(&config.0, &env_refs(&env));
 
     let r = s.request(
         "POST",
@@ -76,6 +78,88 @@ fn rust_c_and_wat_examples_answer_through_examples_caddyfile() {
 
     assert_eq!(s.get("/").status, 200);
     assert_eq!(s.get("/elsewhere").status, 404);
+}
+
+/// Environment that keeps examples/Caddyfile's stores (the KV file in the user data
+/// directory, the notes database) inside `dir` instead of the user's home and the
+/// repository.
+fn example_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("XDG_DATA_HOME", dir.join("data").display().to_string()),
+        (
+            "GOJINN_NOTES_DB",
+            dir.join("notes.db").display().to_string(),
+        ),
+    ]
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn host_capability_examples_answer_through_examples_caddyfile() {
+    require_built(&[
+        "examples/rust-counter/rust-counter.wasm",
+        "examples/rust-notes/rust-notes.wasm",
+        "examples/c-log/log.wasm",
+    ]);
+    let config = PortSwapped::new("examples/Caddyfile");
+    let stores = scratch("examples-host");
+    let env = example_env(&stores);
+    let s = Server::start(&config.0, &env_refs(&env));
+
+    // Counter: KV across requests.
+    for expected in 1..=3 {
+        let r = s.get("/counter/visits");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["count"], expected);
+    }
+    assert_eq!(s.get("/counter/other").json()["count"], 1);
+    let r = s.request("DELETE", "/counter/visits", &[], b"");
+    assert_eq!(r.json()["deleted"], true);
+    assert_eq!(s.get("/counter/visits").json()["count"], 1);
+    assert!(stores.join("data/gojinn/kv.redb").is_file());
+
+    // Notes: SQLite, with a value that would break a concatenated statement.
+    let tricky = "it's \"quoted\"; DROP TABLE notes; --";
+    let r = s.request(
+        "POST",
+        "/notes",
+        &[("content-type", "application/json")],
+        serde_json::json!({"text": tricky}).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_i64().expect("id");
+    let r = s.get(&format!("/notes/{id}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["text"], tricky);
+    let r = s.get("/notes");
+    assert_eq!(
+        r.json()["notes"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        s.request("DELETE", &format!("/notes/{id}"), &[], b"")
+            .status,
+        204
+    );
+    assert_eq!(s.get(&format!("/notes/{id}")).status, 404);
+    assert_eq!(s.request("POST", "/notes", &[], b"not json").status, 400);
+    assert!(stores.join("notes.db").is_file());
+
+    // C: host_log lines in the structured log, with the route.
+    let r = s.get("/c-log/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["logged"], 3);
+    let line = s
+        .wait_for_log(|l| l.contains("c-log: a warning"))
+        .expect("the C guest's host_log line");
+    assert!(line.contains("\"level\":\"WARN\""), "{line}");
+    assert!(line.contains("/c-log/*"), "{line}");
+    assert!(line.contains("\\\"quotes\\\""), "quotes survive: {line}");
 }
 
 /// The Caddyfile from the Gojinn documentation, unmodified: it serves on :8080.

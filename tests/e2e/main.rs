@@ -8,6 +8,7 @@
 //! - `hostile`: hand-written hostile modules (start loops, host-call loops, huge memories and tables).
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
+//! - `host`: the `gojinn` host ABI on real stores (embedded KV, SQLite), grants.
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
@@ -21,6 +22,7 @@ mod contract;
 mod examples;
 mod failures;
 mod harness;
+mod host;
 mod hostile;
 mod lifecycle;
 mod load;

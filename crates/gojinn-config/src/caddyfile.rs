@@ -76,6 +76,7 @@ fn build(
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
+        storage: None,
         log: Default::default(),
         tracing: None,
         server: Default::default(),
@@ -204,6 +205,22 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             "admin" => config.admin = admin(name, args)?,
             "log" => config.log = crate::observe::log(node)?,
             "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
+            "storage" => {
+                // Caddy's own form names the module: `storage file_system DIR`.
+                let dir = match args {
+                    [m, d] if m.text == "file_system" => d,
+                    [d] => d,
+                    [] => {
+                        return Err(PosError::new(
+                            name.pos,
+                            "`storage` needs a directory, e.g. `storage /var/lib/gojinn`",
+                        ))
+                    }
+                    [_, extra, ..] => return Err(unexpected(extra, "`storage` takes one directory")),
+                };
+                validate::no_nul("storage", &dir.text).map_err(|e| PosError::new(dir.pos, e))?;
+                config.storage = Some(paths::resolve(&cx.base, Path::new(&dir.text)));
+            }
             "grace_period" => {
                 let v = single(name, args, "grace_period 10s")?;
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)

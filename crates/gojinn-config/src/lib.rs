@@ -25,6 +25,7 @@ mod caddyfile;
 mod directives;
 mod error;
 mod gojinn;
+mod grants;
 mod json;
 mod lexer;
 mod matcher;

@@ -98,8 +98,15 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] =
-    &["admin", "debug", "grace_period", "log", "order", "tracing"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] = &[
+    "admin",
+    "debug",
+    "grace_period",
+    "log",
+    "order",
+    "storage",
+    "tracing",
+];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
@@ -131,7 +138,6 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "servers",
     "shutdown_delay",
     "skip_install_trust",
-    "storage",
     "storage_check",
     "storage_clean_interval",
 ];
@@ -145,6 +151,11 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "pool_size",
     "max_body_size",
     "max_output_size",
+    "permissions",
+    "mount",
+    "kv",
+    "db_driver",
+    "db_dsn",
     "debug_secret",
 ];
 

@@ -308,7 +308,10 @@ async fn run_function(
     tracing::debug!(target: "gojinn::call", route = %route.label, trace_id = %trace_id, "call started");
     let outcome = {
         let _in_flight = route.metrics.in_flight();
-        route.function.call(encode_request(&guest_request)).await
+        route
+            .function
+            .call_traced(encode_request(&guest_request), trace_id)
+            .await
     };
     let times = traced.then(|| crate::otel::SandboxTimes {
         end: std::time::SystemTime::now(),

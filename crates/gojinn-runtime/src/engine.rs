@@ -148,6 +148,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut Host| &mut host.wasi)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        crate::hostcalls::add_to_linker(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let stop = ticker_stop.clone();

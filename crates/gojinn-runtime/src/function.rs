@@ -4,6 +4,7 @@ use crate::engine::Runtime;
 use crate::limits::Limits;
 use crate::pipes::CappedSink;
 use bytes::Bytes;
+use gojinn_host::{Capabilities, Session};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use tokio::sync::Semaphore;
 use wasmtime::{Engine, InstancePre, Module, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// How much of a guest's stderr is kept per call; the rest is dropped (and counted).
 pub const DEFAULT_MAX_STDERR_BYTES: usize = 64 << 10;
@@ -42,6 +43,22 @@ pub struct FunctionSpec {
     pub max_stderr_bytes: usize,
     /// How long a call may wait for a free sandbox.
     pub queue_wait: Duration,
+    /// What the `gojinn` host functions may do; `None` grants nothing (calls are
+    /// denied, `host_log` still logs).
+    pub capabilities: Option<Arc<Capabilities>>,
+    /// Host directories preopened for the guest.
+    pub mounts: Vec<MountSpec>,
+}
+
+/// One host directory visible to the guest.
+#[derive(Debug, Clone)]
+pub struct MountSpec {
+    /// Host directory.
+    pub host: PathBuf,
+    /// Path the guest sees.
+    pub guest: String,
+    /// Whether the guest may change it.
+    pub writable: bool,
 }
 
 /// Why a function could not be loaded. Each message names the module.
@@ -159,6 +176,8 @@ struct Timings {
 pub(crate) struct Host {
     pub(crate) wasi: WasiP1Ctx,
     limits: Limits,
+    /// State of the `gojinn` host calls; only for modules that import them.
+    pub(crate) session: Option<Session>,
 }
 
 /// A loaded function. Cheap to share (`Arc` inside); every [`call`](Self::call)
@@ -174,6 +193,10 @@ struct Inner {
     spec: FunctionSpec,
     argv: Vec<String>,
     permits: Semaphore,
+    /// The route's grants (empty when none were configured).
+    caps: Arc<Capabilities>,
+    /// Whether the module imports anything from `gojinn` (else no session is made).
+    uses_host: bool,
     compile_time: Duration,
 }
 
@@ -205,6 +228,11 @@ impl Function {
                 path: spec.module.clone(),
                 detail: format!("{e:#}"),
             })?;
+        let uses_host = module.imports().any(|i| i.module() == "gojinn");
+        let caps = spec
+            .capabilities
+            .clone()
+            .unwrap_or_else(|| Arc::new(Capabilities::none("")));
         let program = spec
             .module
             .file_name()
@@ -218,6 +246,8 @@ impl Function {
                 pre,
                 permits: Semaphore::new(spec.pool_size.max(1) as usize),
                 argv,
+                caps,
+                uses_host,
                 spec,
                 compile_time,
             }),
@@ -237,6 +267,11 @@ impl Function {
 
     /// Runs the function once in a fresh sandbox with `stdin` as its input.
     pub async fn call(&self, stdin: Vec<u8>) -> CallOutcome {
+        self.call_traced(stdin, "").await
+    }
+
+    /// [`call`](Self::call), with the request's trace id for host-call logs.
+    pub async fn call_traced(&self, stdin: Vec<u8>, trace_id: &str) -> CallOutcome {
         let inner = &*self.inner;
         let spec = &inner.spec;
         let stderr = CappedSink::new(spec.max_stderr_bytes);
@@ -256,7 +291,10 @@ impl Function {
 
         let started = Instant::now();
         let mut timings = Timings::default();
-        let run = inner.run(stdin, stderr.clone(), started, &mut timings);
+        let session = inner
+            .uses_host
+            .then(|| Session::new(inner.caps.clone(), trace_id));
+        let run = inner.run(stdin, stderr.clone(), session, started, &mut timings);
         let result = match tokio::time::timeout(spec.timeout, run).await {
             Ok(result) => result,
             Err(_) => {
@@ -281,19 +319,40 @@ impl Inner {
         &self,
         stdin: Vec<u8>,
         stderr: CappedSink,
+        session: Option<Session>,
         started: Instant,
         timings: &mut Timings,
     ) -> Result<Vec<u8>, Fault> {
         let spec = &self.spec;
         // One byte past the cap, so "exactly at the cap" and "over it" differ.
         let stdout = MemoryOutputPipe::new(spec.max_output_bytes.saturating_add(1));
-        let wasi = WasiCtxBuilder::new()
+        let mut builder = WasiCtxBuilder::new();
+        builder
             .stdin(MemoryInputPipe::new(Bytes::from(stdin)))
             .stdout(stdout.clone())
             .stderr(stderr)
             .envs(&spec.env)
-            .args(&self.argv)
-            .build_p1();
+            .args(&self.argv);
+        for m in &spec.mounts {
+            let perms = if m.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            // Opened per call, like the rest of the context: a directory replaced
+            // while serving is seen by the next request. The guest cannot leave it
+            // (capability-based lookups refuse `..` and symlinks that escape).
+            builder
+                .preopened_dir(&m.host, &m.guest, perms)
+                .map_err(|e| {
+                    Fault::Trap(format!(
+                        "cannot open mount `{}` ({}): {e:#}",
+                        m.guest,
+                        m.host.display()
+                    ))
+                })?;
+        }
+        let wasi = builder.build_p1();
         let mut store = Store::new(
             &self.engine,
             Host {
@@ -304,6 +363,7 @@ impl Inner {
                     memory_exceeded: false,
                     memory_peak: 0,
                 },
+                session,
             },
         );
         store.limiter(|host| &mut host.limits);

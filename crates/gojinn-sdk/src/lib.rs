@@ -22,13 +22,39 @@
 //! [`Request::body_bytes`] hides that split. A handler returns bytes with
 //! [`Response::binary`].
 //!
-//! The crate also builds on the host target (it is plain `std`), so its unit tests run
-//! with the rest of the workspace.
+//! Host capabilities, each granted per route in the Caddyfile and denied otherwise:
+//! [`kv`] (key-value store and locks), [`db`] (SQL with bound parameters), [`http`]
+//! (outbound requests) and [`log`] (structured log lines). Every call returns a
+//! `Result` with an [`Error`] that says what went wrong and suggests a status.
+//!
+//! ```no_run
+//! use gojinn_sdk::{kv, run, Response};
+//!
+//! fn main() {
+//!     run(|_req| match kv::get_string("greeting") {
+//!         Ok(Some(text)) => Response::text(200, text),
+//!         Ok(None) => Response::text(404, "no greeting yet"),
+//!         Err(e) => Response::error(e.status(), e.message()),
+//!     });
+//! }
+//! ```
+//!
+//! The crate also builds on the host target (it is plain `std`; the host calls answer
+//! [`Error::Unavailable`] there), so its unit tests run with the rest of the
+//! workspace.
 
 mod base64;
+pub mod db;
+mod error;
+pub mod http;
+pub mod kv;
+#[path = "hostlog.rs"]
+pub mod log;
 mod request;
 mod response;
+mod sys;
 
+pub use error::Error;
 pub use request::Request;
 pub use response::Response;
 
