@@ -13,8 +13,9 @@ fn require_built(paths: &[&str]) {
     }
 }
 
-/// `examples/Caddyfile` with its port swapped for an ephemeral one, written next to
-/// the original so relative module paths resolve the same way.
+/// `examples/Caddyfile` with its port swapped for an ephemeral one and the admin
+/// listener off (its default address is fixed, so parallel servers would collide),
+/// written next to the original so relative module paths resolve the same way.
 struct PortSwapped(PathBuf);
 
 impl PortSwapped {
@@ -27,7 +28,15 @@ impl PortSwapped {
         let path = root()
             .join(original)
             .with_file_name(format!(".e2e-{}.Caddyfile", std::process::id()));
-        std::fs::write(&path, src.replace(":8080 {", ":0 {")).expect("write copy");
+        let src = src.replace(":8080 {", ":0 {");
+        let copy = match src.find("\n{\n") {
+            Some(i) if !src.contains("\n    admin ") => {
+                format!("{}\n    admin off{}", &src[..i + 2], &src[i + 2..])
+            }
+            Some(_) => panic!("{original} sets `admin`; the test expects to turn it off"),
+            None => format!("{{\n    admin off\n}}\n{src}"),
+        };
+        std::fs::write(&path, copy).expect("write copy");
         PortSwapped(path)
     }
 }
