@@ -14,7 +14,7 @@
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
-//! - `traces`: OpenTelemetry spans received by a real OTLP/HTTP receiver.
+//! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
 
 mod cli;
 mod clients;
