@@ -15,6 +15,8 @@
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 //! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
+//! - `languages`: each language's example built from source with its own toolchain
+//!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
 
 mod cli;
 mod clients;
@@ -24,6 +26,7 @@ mod failures;
 mod harness;
 mod host;
 mod hostile;
+mod languages;
 mod lifecycle;
 mod load;
 mod observability;
