@@ -14,9 +14,9 @@
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
+//! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
 //! - `languages`: each language's example built from source with its own toolchain
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
-//! - `traces`: OpenTelemetry spans received by a real OTLP/HTTP receiver.
 
 mod cli;
 mod clients;

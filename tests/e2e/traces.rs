@@ -1,6 +1,6 @@
-//! OpenTelemetry traces against a real OTLP/HTTP receiver: a small HTTP/1.1
-//! server in this test that decodes each export with the `opentelemetry-proto`
-//! types, as a collector would.
+//! OpenTelemetry traces against real OTLP receivers (HTTP/protobuf over HTTP/1.1,
+//! and gRPC over HTTP/2): small servers in this test that decode each export
+//! with the `opentelemetry-proto` types, as a collector would.
 
 use crate::harness::{guest_route, Server};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -265,4 +265,146 @@ fn server_span_is_parented_to_the_incoming_traceparent_with_sandbox_children() {
             assert_ne!(code, StatusCode::Error as i32);
         }
     }
+}
+
+/// The body of a gRPC answer: one empty message, then `grpc-status: 0`.
+struct GrpcOk {
+    sent: u8,
+}
+
+impl hyper::body::Body for GrpcOk {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.sent += 1;
+        std::task::Poll::Ready(match self.sent {
+            // Uncompressed, zero-length ExportTraceServiceResponse.
+            1 => Some(Ok(hyper::body::Frame::data(bytes::Bytes::from_static(&[
+                0, 0, 0, 0, 0,
+            ])))),
+            2 => {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                Some(Ok(hyper::body::Frame::trailers(trailers)))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// An OTLP/gRPC receiver (HTTP/2 without TLS, as a collector on :4317 serves).
+fn start_grpc_receiver() -> Receiver {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let received = Arc::new(Received::default());
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let sink = sink.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let sink = sink.clone();
+                            async move {
+                                use http_body_util::BodyExt as _;
+                                let path = req.uri().path().to_owned();
+                                let body =
+                                    req.into_body().collect().await.expect("body").to_bytes();
+                                let mut rest = &body[..];
+                                let mut spans = Vec::new();
+                                while rest.len() >= 5 {
+                                    assert_eq!(rest[0], 0, "compressed gRPC message");
+                                    let len =
+                                        u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]])
+                                            as usize;
+                                    let export =
+                                        ExportTraceServiceRequest::decode(&rest[5..5 + len])
+                                            .expect("OTLP protobuf");
+                                    for rs in export.resource_spans {
+                                        for ss in rs.scope_spans {
+                                            spans.extend(ss.spans);
+                                        }
+                                    }
+                                    rest = &rest[5 + len..];
+                                }
+                                {
+                                    let mut got = sink.spans.lock().expect("lock");
+                                    got.0.extend(spans);
+                                    got.1.push(path);
+                                }
+                                sink.changed.notify_all();
+                                let mut resp = http::Response::new(GrpcOk { sent: 0 });
+                                resp.headers_mut().insert(
+                                    "content-type",
+                                    http::HeaderValue::from_static("application/grpc"),
+                                );
+                                Ok::<_, std::convert::Infallible>(resp)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+    });
+    Receiver { port, received }
+}
+
+#[test]
+fn grpc_export_reaches_a_grpc_receiver() {
+    let receiver = start_grpc_receiver();
+    let globals = format!(
+        "    admin off\n    tracing {{\n        endpoint http://127.0.0.1:{}\n        protocol grpc\n    }}",
+        receiver.port
+    );
+    let s = Server::with_globals(
+        "traces-grpc",
+        &globals,
+        &guest_route("/ok", "echo", ""),
+        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
+    );
+    let ok = s.request(
+        "GET",
+        "/ok",
+        &[("traceparent", &format!("00-{TRACE_OK}-{PARENT_OK}-01"))],
+        b"",
+    );
+    assert_eq!(ok.status, 200);
+    let spans = receiver.wait_for(|spans| spans.len() >= 3);
+    assert!(
+        receiver
+            .paths()
+            .iter()
+            .all(|p| p == "/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
+        "{:?}",
+        receiver.paths()
+    );
+    let server = spans
+        .iter()
+        .find(|sp| sp.kind == SpanKind::Server as i32)
+        .expect("server span");
+    assert_eq!(hex(&server.trace_id), TRACE_OK);
+    assert_eq!(hex(&server.parent_span_id), PARENT_OK);
+    assert!(spans
+        .iter()
+        .filter(|sp| sp.name == "instantiate" || sp.name == "run")
+        .all(|sp| sp.parent_span_id == server.span_id));
 }

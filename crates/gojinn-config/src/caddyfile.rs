@@ -204,6 +204,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             }
             "admin" => config.admin = admin(name, args)?,
             "log" => config.log = crate::observe::log(node)?,
+            "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
             "storage" => {
                 // Caddy's own form names the module: `storage file_system DIR`.
                 let dir = match args {
@@ -220,7 +221,6 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 validate::no_nul("storage", &dir.text).map_err(|e| PosError::new(dir.pos, e))?;
                 config.storage = Some(paths::resolve(&cx.base, Path::new(&dir.text)));
             }
-            "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
             "grace_period" => {
                 let v = single(name, args, "grace_period 10s")?;
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)

@@ -103,9 +103,6 @@ impl Checker<'_> {
 
     fn config(&self, config: &mut Config) -> Result<(), PosError> {
         validate::has_sites(config.sites.len()).map_err(|m| self.at(&[Seg::Key("sites")], m))?;
-        if let Some(dir) = &mut config.storage {
-            *dir = paths::resolve(&self.base, dir);
-        }
         if let Some(t) = &config.tracing {
             let here = Seg::Key("tracing");
             if let Some(url) = &t.endpoint {
@@ -118,6 +115,9 @@ impl Checker<'_> {
                 crate::observe::ratio(r, &r.to_string())
                     .map_err(|m| self.at(&[here, Seg::Key("sampler")], m))?;
             }
+        }
+        if let Some(dir) = &mut config.storage {
+            *dir = paths::resolve(&self.base, dir);
         }
         let mut addresses = Vec::new();
         for (i, site) in config.sites.iter_mut().enumerate() {
