@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// A storage directory that survives the server (unlike `scratch`, which each
 /// `Server` start would clear).
-fn storage(name: &str) -> PathBuf {
+pub(crate) fn storage(name: &str) -> PathBuf {
     let dir = root()
         .join("target/e2e-storage")
         .join(format!("{name}-{}", std::process::id()));
@@ -18,7 +18,7 @@ fn storage(name: &str) -> PathBuf {
 }
 
 /// Starts a server whose Caddyfile sets `storage` and serves `body`.
-fn serve(name: &str, store: &Path, body: &str) -> Server {
+pub(crate) fn serve(name: &str, store: &Path, body: &str) -> Server {
     let dir = root()
         .join("target/e2e")
         .join(format!("{name}-{}", std::process::id()));
@@ -33,7 +33,7 @@ fn serve(name: &str, store: &Path, body: &str) -> Server {
 }
 
 /// A `gojinn` route at `path` running the guest's `host` mode with `grants`.
-fn host_route(path: &str, grants: &str) -> String {
+pub(crate) fn host_route(path: &str, grants: &str) -> String {
     format!(
         "    handle {path} {{\n        gojinn {} {{\n            args host\n            timeout 2s\n{grants}\n        }}\n    }}\n",
         guest().display()
@@ -41,7 +41,7 @@ fn host_route(path: &str, grants: &str) -> String {
 }
 
 /// Runs `calls` in one request; the guest's per-call results.
-fn calls(server: &Server, path: &str, calls: Value) -> Vec<Value> {
+pub(crate) fn calls(server: &Server, path: &str, calls: Value) -> Vec<Value> {
     let resp = server.request("POST", path, &[], calls.to_string().as_bytes());
     assert_eq!(resp.status, 200, "{}", resp.text());
     let body: Value = resp.json();
@@ -51,7 +51,7 @@ fn calls(server: &Server, path: &str, calls: Value) -> Vec<Value> {
     inner.as_array().expect("array of results").clone()
 }
 
-fn one(server: &Server, path: &str, call: Value) -> Value {
+pub(crate) fn one(server: &Server, path: &str, call: Value) -> Value {
     calls(server, path, json!([call])).remove(0)
 }
 

@@ -5,9 +5,11 @@
 //! blocking, single-writer B-tree with fsync on commit, so every operation runs on
 //! tokio's blocking pool and a waiting sandbox never holds a runtime thread.
 //!
-//! Locks are leases in process memory: a lock is held by one sandbox until it
-//! unlocks or the TTL passes, whichever is first.
+//! Locks are leases: a lock is held by one sandbox until it unlocks or the TTL
+//! passes, whichever is first. Embedded, they live in process memory; on Redis
+//! (see `redis_kv`), in Redis, so every node sees them.
 
+use crate::redis_kv::RedisKv;
 use crate::HostError;
 use redb::{Database, ReadableDatabase, TableDefinition, TableError};
 use std::collections::HashMap;
@@ -97,6 +99,19 @@ pub struct Kv {
 #[derive(Clone)]
 enum Backend {
     Embedded(Arc<EmbeddedHandle>),
+    Redis(Arc<RedisKv>),
+}
+
+/// Distinguishes this process's lock owners from other nodes' on a shared store:
+/// random per process (std's hasher keys are seeded from the OS).
+fn process_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static TOKEN: OnceLock<u64> = OnceLock::new();
+    *TOKEN.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    })
 }
 
 impl std::fmt::Debug for Kv {
@@ -120,14 +135,32 @@ impl Kv {
         }
     }
 
+    pub(crate) fn redis(redis: Arc<RedisKv>, namespace: &str, locks: Arc<Locks>) -> Self {
+        Kv {
+            backend: Backend::Redis(redis),
+            namespace: Arc::from(format!("gojinn:{namespace}:")),
+            locks,
+        }
+    }
+
+    fn redis_key(&self, kind: &str, key: &str) -> String {
+        format!("{}{kind}:{key}", self.namespace)
+    }
+
     async fn blocking<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Database, TableDefinition<'_, &str, &[u8]>) -> Result<R, HostError>
             + Send
             + 'static,
     ) -> Result<R, HostError> {
-        let Backend::Embedded(handle) = &self.backend;
-        let db = handle.open().map_err(HostError::Unavailable)?.clone();
+        let db = match &self.backend {
+            Backend::Embedded(handle) => handle.open().map_err(HostError::Unavailable)?.clone(),
+            Backend::Redis(_) => {
+                return Err(HostError::Backend(
+                    "internal: not an embedded store".to_owned(),
+                ))
+            }
+        };
         let ns = self.namespace.clone();
         tokio::task::spawn_blocking(move || f(&db.db, TableDefinition::new(&ns)))
             .await
@@ -136,6 +169,9 @@ impl Kv {
 
     /// The value of `key`, if any.
     pub async fn get(&self, key: String) -> Result<Option<Vec<u8>>, HostError> {
+        if let Backend::Redis(r) = &self.backend {
+            return r.get(&self.redis_key("k", &key)).await;
+        }
         self.blocking(move |db, table| {
             let txn = db.begin_read().map_err(backend_err)?;
             let t = match txn.open_table(table) {
@@ -151,6 +187,9 @@ impl Kv {
 
     /// Stores `value` under `key` (durably: the commit is synced to disk).
     pub async fn set(&self, key: String, value: Vec<u8>) -> Result<(), HostError> {
+        if let Backend::Redis(r) = &self.backend {
+            return r.set(&self.redis_key("k", &key), &value).await;
+        }
         self.blocking(move |db, table| {
             let txn = db.begin_write().map_err(backend_err)?;
             {
@@ -165,6 +204,9 @@ impl Kv {
 
     /// Removes `key`; whether it existed.
     pub async fn delete(&self, key: String) -> Result<bool, HostError> {
+        if let Backend::Redis(r) = &self.backend {
+            return r.delete(&self.redis_key("k", &key)).await;
+        }
         self.blocking(move |db, table| {
             let txn = db.begin_write().map_err(backend_err)?;
             let existed = {
@@ -186,6 +228,21 @@ impl Kv {
         limit: usize,
         keep: impl Fn(&str) -> bool + Send + 'static,
     ) -> Result<(Vec<String>, bool), HostError> {
+        if let Backend::Redis(r) = &self.backend {
+            let full = self.redis_key("k", "");
+            let mut keys: Vec<String> = r
+                .scan(&format!("{full}{prefix}"), limit)
+                .await?
+                .into_iter()
+                .filter_map(|k| k.strip_prefix(full.as_str()).map(str::to_owned))
+                .filter(|k| keep(k))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            let more = keys.len() > limit;
+            keys.truncate(limit);
+            return Ok((keys, more));
+        }
         self.blocking(move |db, table| {
             let txn = db.begin_read().map_err(backend_err)?;
             let t = match txn.open_table(table) {
@@ -215,11 +272,19 @@ impl Kv {
     /// Takes the lock `key` for `owner` for `ttl`; false when another owner holds it.
     /// Taking a lock one already holds renews it.
     pub async fn lock(&self, key: &str, owner: u64, ttl: Duration) -> Result<bool, HostError> {
+        if let Backend::Redis(r) = &self.backend {
+            let token = format!("{:x}-{owner:x}", process_token());
+            return r.lock(&self.redis_key("l", key), &token, ttl).await;
+        }
         self.locks.lock(&self.namespace, key, owner, ttl)
     }
 
     /// Releases the lock `key` if `owner` holds it; whether it did.
     pub async fn unlock(&self, key: &str, owner: u64) -> Result<bool, HostError> {
+        if let Backend::Redis(r) = &self.backend {
+            let token = format!("{:x}-{owner:x}", process_token());
+            return r.unlock(&self.redis_key("l", key), &token).await;
+        }
         Ok(self.locks.unlock(&self.namespace, key, owner))
     }
 }

@@ -11,6 +11,7 @@
 mod grants;
 mod http;
 mod kv;
+mod redis_kv;
 mod sql;
 
 pub use grants::{HttpTarget, KeyGrant, KeyPattern};
@@ -111,6 +112,7 @@ pub struct Stores {
     storage: Option<PathBuf>,
     embedded: Mutex<Option<Arc<kv::EmbeddedHandle>>>,
     sqlite: Mutex<HashMap<PathBuf, Arc<SqlPool>>>,
+    redis: Mutex<HashMap<String, Arc<redis_kv::RedisKv>>>,
     locks: Arc<kv::Locks>,
 }
 
@@ -121,12 +123,14 @@ impl Stores {
             storage: storage.or_else(default_storage_dir),
             embedded: Mutex::new(None),
             sqlite: Mutex::new(HashMap::new()),
+            redis: Mutex::new(HashMap::new()),
             locks: Arc::default(),
         }
     }
 
-    /// The KV namespace `namespace` on `backend` (`None` or `embedded`: the
-    /// embedded store, opened on first use or by [`open`](Self::open)).
+    /// The KV namespace `namespace` on `backend`: `None` or `embedded`, the
+    /// embedded store (opened on first use or by [`open`](Self::open)); a
+    /// `redis://` URL, that server (connected on first use, one connection per URL).
     pub fn kv(&self, backend: Option<&str>, namespace: &str) -> Result<Kv, String> {
         match backend {
             None | Some("embedded") => {
@@ -147,9 +151,22 @@ impl Stores {
                 };
                 Ok(Kv::embedded(db, namespace, self.locks.clone()))
             }
-            Some(other) => Err(format!(
-                "kv backend `{other}` is not available in this build"
-            )),
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                let mut servers = self
+                    .redis
+                    .lock()
+                    .map_err(|_| "kv store lock poisoned".to_owned())?;
+                let server = match servers.get(url) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = Arc::new(redis_kv::RedisKv::new(url)?);
+                        servers.insert(url.to_owned(), s.clone());
+                        s
+                    }
+                };
+                Ok(Kv::redis(server, namespace, self.locks.clone()))
+            }
+            Some(other) => Err(format!("unknown kv backend `{other}`")),
         }
     }
 
