@@ -3,6 +3,8 @@
 //! `main` stays thin: it parses the command line, runs one command and turns an
 //! error into a message on stderr and exit code 1.
 
+mod reload;
+
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -23,10 +25,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve in the foreground.
+    ///
+    /// SIGHUP reloads the config file without dropping a connection; SIGTERM or
+    /// SIGINT drain in-flight requests (up to `grace_period`) and exit.
     Run {
         /// Caddyfile (or `.json` config) to serve.
         #[arg(long, short, default_value = "Caddyfile")]
         config: PathBuf,
+        /// Reload when the config file or a module it references changes.
+        #[arg(long)]
+        watch: bool,
     },
     /// Parse the config and compile every module, without binding any socket.
     Validate {
@@ -44,10 +52,6 @@ enum Command {
     Version,
 }
 
-/// The wasmtime release this binary is built against (kept in step with the
-/// workspace's pinned dependency).
-const WASMTIME_VERSION: &str = "48";
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -63,8 +67,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Version => {
             println!(
-                "gojinn {} (wasmtime {WASMTIME_VERSION})",
-                env!("CARGO_PKG_VERSION")
+                "gojinn {} (wasmtime {})",
+                env!("CARGO_PKG_VERSION"),
+                gojinn_runtime::WASMTIME_VERSION
             );
             Ok(())
         }
@@ -75,7 +80,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validate { config } => {
             let loaded = load_config(&config)?;
-            load_app(&loaded)?;
+            gojinn_http::App::check(&loaded)
+                .map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
             println!(
                 "{}: valid ({} site(s), {} function(s))",
                 config.display(),
@@ -84,7 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { config } => serve(&config),
+        Command::Run { config, watch } => serve(&config, watch),
     }
 }
 
@@ -109,13 +115,21 @@ const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi=warn,wasmtime=warn,cranelif
 /// Log bytes batched into one write by the logging thread.
 const LOG_BUFFER_BYTES: usize = 64 << 10;
 
-/// Starts JSON logging on stderr. Lines are written by a background thread so a
-/// request never waits on the write syscall; the returned guard flushes what is
-/// queued when dropped, so keep it until exit.
-fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
+/// Starts logging on stderr, in the format and at the level of the `log` global
+/// option (`GOJINN_LOG`, a `tracing` filter, overrides the level). Lines are
+/// written by a background thread so a request never waits on the write syscall;
+/// the returned guard flushes what is queued when dropped, so keep it until exit.
+fn init_logging(config: &gojinn_config::Config) -> tracing_appender::non_blocking::WorkerGuard {
+    use gojinn_config::{LogFormat, LogLevel};
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("GOJINN_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(if debug { "debug" } else { DEFAULT_LOG_FILTER }));
+    let default_filter = match config.log.level {
+        Some(LogLevel::Debug) => "debug".to_owned(),
+        Some(level) => DEFAULT_LOG_FILTER.replacen("info", level.as_str(), 1),
+        None if config.debug => "debug".to_owned(),
+        None => DEFAULT_LOG_FILTER.to_owned(),
+    };
+    let filter =
+        EnvFilter::try_from_env("GOJINN_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     // Not lossy: when the queue is full, logging waits rather than dropping lines.
     // The worker flushes whenever its queue runs empty, so buffering batches the
     // lines of a busy moment into one write without delaying a quiet one.
@@ -125,19 +139,41 @@ fn init_logging(debug: bool) -> tracing_appender::non_blocking::WorkerGuard {
             LOG_BUFFER_BYTES,
             std::io::stderr(),
         ));
-    tracing_subscriber::fmt()
-        .json()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
-        .with_current_span(false)
-        .init();
+        .with_writer(writer);
+    match config.log.format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Console => builder.with_ansi(false).init(),
+    }
     guard
 }
 
-fn serve(config_path: &Path) -> anyhow::Result<()> {
+/// The admin listener's view of the running server.
+struct RunningServer {
+    /// The running config, already redacted: secrets never leave through `/config`.
+    redacted: serde_json::Value,
+}
+
+impl gojinn_admin::Control for RunningServer {
+    fn config_json(&self) -> serde_json::Value {
+        self.redacted.clone()
+    }
+
+    fn load(
+        &self,
+        _body: bytes::Bytes,
+        _format: gojinn_admin::ConfigFormat,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Vec<String>>> + Send>> {
+        Box::pin(async { Err(vec!["reload is not available".to_owned()]) })
+    }
+}
+
+fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
     let loaded = gojinn_config::load_file(config_path)?;
-    // The config's `debug` option sets the level, so logging starts after parsing.
-    let _log_guard = init_logging(loaded.config.debug);
+    // The config's `log` and `debug` options set the level, so logging starts
+    // after parsing.
+    let _log_guard = init_logging(&loaded.config);
     for warning in &loaded.warnings {
         tracing::warn!(target: "gojinn::config", "{warning}");
     }
@@ -152,13 +188,38 @@ fn serve(config_path: &Path) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listeners = gojinn_http::bind(&app).await?;
+        let ready = gojinn_admin::Ready::new();
+        if let Some(addr) = &config.admin {
+            let listener = gojinn_admin::bind(addr).await?;
+            let admin = gojinn_admin::Admin {
+                control: Arc::new(RunningServer {
+                    redacted: serde_json::to_value(config.redacted())?,
+                }),
+                registry: gojinn_http::Metrics::global().registry(),
+                ready: ready.clone(),
+            };
+            tokio::spawn(gojinn_admin::serve(listener, admin));
+        }
+        let server = gojinn_http::Server::new(app, listeners, &config.server);
         tracing::info!(
             functions = config.functions().len(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")
         );
-        gojinn_http::serve(app, listeners, shutdown_signal()).await;
+        // Listeners are bound, accepting, and the config is loaded.
+        ready.set();
+        let watcher = if watch {
+            Some(reload::watch(config_path, &config)?)
+        } else {
+            None
+        };
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = reload::on_signal_or_change(&server, config_path, watcher) => {}
+        }
         tracing::info!("shutting down");
+        server.shutdown().await;
+        tracing::info!("stopped");
         Ok(())
     })
 }

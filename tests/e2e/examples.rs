@@ -1,9 +1,10 @@
 //! The shipped examples, built by `scripts/build-examples.sh` (which `scripts/test.sh`
 //! runs first), served through their own Caddyfiles.
 
-use crate::harness::{root, Server};
+use crate::harness::{root, scratch, Server};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn require_built(paths: &[&str]) {
     for p in paths {
@@ -17,6 +18,8 @@ fn require_built(paths: &[&str]) {
 /// `examples/Caddyfile` with its port swapped for an ephemeral one, written next to
 /// the original so relative module paths resolve the same way.
 struct PortSwapped(PathBuf);
+
+static COPIES: AtomicUsize = AtomicUsize::new(0);
 
 impl PortSwapped {
     /// The copy leaves out the `handle PATH { … }` blocks of `dropped` (each block
@@ -47,7 +50,20 @@ impl PortSwapped {
         }
         let path = root()
             .join(original)
-            .with_file_name(format!(".e2e-{}.Caddyfile", std::process::id()));
+            // One name per copy: the tests that serve this file run in parallel, and
+            // one's Drop must not delete the file another is still starting from.
+            .with_file_name(format!(
+                ".e2e-{}-{}.Caddyfile",
+                std::process::id(),
+                COPIES.fetch_add(1, Ordering::Relaxed)
+            ));
+        // The admin listener's fixed default port would collide between the tests
+        // that serve this file at once (and with anything else on the machine).
+        let kept = kept.replacen("\n{\n", "\n{\n    admin off\n", 1);
+        assert!(
+            kept.contains("admin off"),
+            "expected a global options block in {original}"
+        );
         std::fs::write(&path, kept.replace(":8080 {", ":0 {")).expect("write copy");
         PortSwapped(path)
     }
@@ -76,14 +92,11 @@ const OPTIONAL: [(&str, &str, &str); 3] = [
     ),
 ];
 
-#[test]
-fn every_language_example_answers_through_examples_caddyfile() {
-    require_built(&[
-        "examples/rust-hello/rust-hello.wasm",
-        "examples/c-hello/hello.wasm",
-    ]);
+/// `examples/Caddyfile`, on an ephemeral port, without the routes of optional
+/// modules that were not built; returns it with the optional routes that stay.
+fn examples_caddyfile() -> (PortSwapped, Vec<(&'static str, &'static str, &'static str)>) {
     let (built, missing): (Vec<_>, Vec<_>) = OPTIONAL
-        .iter()
+        .into_iter()
         .partition(|(_, module, _)| root().join(module).exists());
     for (route, module, _) in &missing {
         // Past libtest's capture: a skip must show in every run.
@@ -93,8 +106,19 @@ fn every_language_example_answers_through_examples_caddyfile() {
         );
     }
     let dropped: Vec<&str> = missing.iter().map(|(route, _, _)| *route).collect();
-    let config = PortSwapped::without("examples/Caddyfile", &dropped);
-    let s = Server::start(&config.0, &[]);
+    (PortSwapped::without("examples/Caddyfile", &dropped), built)
+}
+
+#[test]
+fn every_language_example_answers_through_examples_caddyfile() {
+    require_built(&[
+        "examples/rust-hello/rust-hello.wasm",
+        "examples/c-hello/hello.wasm",
+    ]);
+    let (config, built) = examples_caddyfile();
+    let stores = scratch("examples-stores");
+    let env = example_env(&stores);
+    let s = Server::start(&config.0, &env_refs(&env));
 
     for (route, _, message) in &built {
         let path = route.replace('*', "hello");
@@ -135,6 +159,88 @@ fn every_language_example_answers_through_examples_caddyfile() {
 
     assert_eq!(s.get("/").status, 200);
     assert_eq!(s.get("/elsewhere").status, 404);
+}
+
+/// Environment that keeps examples/Caddyfile's stores (the KV file in the user data
+/// directory, the notes database) inside `dir` instead of the user's home and the
+/// repository.
+fn example_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("XDG_DATA_HOME", dir.join("data").display().to_string()),
+        (
+            "GOJINN_NOTES_DB",
+            dir.join("notes.db").display().to_string(),
+        ),
+    ]
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn host_capability_examples_answer_through_examples_caddyfile() {
+    require_built(&[
+        "examples/rust-counter/rust-counter.wasm",
+        "examples/rust-notes/rust-notes.wasm",
+        "examples/c-log/log.wasm",
+    ]);
+    let (config, _) = examples_caddyfile();
+    let stores = scratch("examples-host");
+    let env = example_env(&stores);
+    let s = Server::start(&config.0, &env_refs(&env));
+
+    // Counter: KV across requests.
+    for expected in 1..=3 {
+        let r = s.get("/counter/visits");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["count"], expected);
+    }
+    assert_eq!(s.get("/counter/other").json()["count"], 1);
+    let r = s.request("DELETE", "/counter/visits", &[], b"");
+    assert_eq!(r.json()["deleted"], true);
+    assert_eq!(s.get("/counter/visits").json()["count"], 1);
+    assert!(stores.join("data/gojinn/kv.redb").is_file());
+
+    // Notes: SQLite, with a value that would break a concatenated statement.
+    let tricky = "it's \"quoted\"; DROP TABLE notes; --";
+    let r = s.request(
+        "POST",
+        "/notes",
+        &[("content-type", "application/json")],
+        serde_json::json!({"text": tricky}).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_i64().expect("id");
+    let r = s.get(&format!("/notes/{id}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["text"], tricky);
+    let r = s.get("/notes");
+    assert_eq!(
+        r.json()["notes"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        s.request("DELETE", &format!("/notes/{id}"), &[], b"")
+            .status,
+        204
+    );
+    assert_eq!(s.get(&format!("/notes/{id}")).status, 404);
+    assert_eq!(s.request("POST", "/notes", &[], b"not json").status, 400);
+    assert!(stores.join("notes.db").is_file());
+
+    // C: host_log lines in the structured log, with the route.
+    let r = s.get("/c-log/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["logged"], 3);
+    let line = s
+        .wait_for_log(|l| l.contains("c-log: a warning"))
+        .expect("the C guest's host_log line");
+    assert!(line.contains("\"level\":\"WARN\""), "{line}");
+    assert!(line.contains("/c-log/*"), "{line}");
+    assert!(line.contains("\\\"quotes\\\""), "quotes survive: {line}");
 }
 
 /// The Caddyfile from the Gojinn documentation, unmodified: it serves on :8080.

@@ -75,19 +75,47 @@ impl Server {
 
     /// Like [`Server::with_routes`], with extra environment for the server process.
     pub(crate) fn with_routes_env(name: &str, body: &str, env: &[(&str, &str)]) -> Server {
+        Server::with_globals(name, "admin off", body, env)
+    }
+
+    /// Serves `body` on `:0` with `globals` as the global options block.
+    pub(crate) fn with_globals(
+        name: &str,
+        globals: &str,
+        body: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = scratch(name);
-        let caddyfile = format!("{{\n    admin off\n}}\n\n:0 {{\n{body}\n}}\n");
+        let caddyfile = format!("{{\n{globals}\n}}\n\n:0 {{\n{body}\n}}\n");
         let path = dir.join("Caddyfile");
         std::fs::write(&path, caddyfile).expect("write Caddyfile");
         Server::start(&path, env)
     }
 
+    /// Serves `body` with the admin listener on `127.0.0.1:0`; returns the server
+    /// and the admin port (from its `admin listening` log line).
+    pub(crate) fn with_admin(name: &str, body: &str) -> (Server, u16) {
+        let s = Server::with_globals(name, "    admin 127.0.0.1:0", body, &[]);
+        let line = s
+            .wait_for_log(|l| l.contains("\"message\":\"admin listening\""))
+            .unwrap_or_else(|| panic!("no admin listening line; log:\n{}", s.logs().join("\n")));
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        let port = v["fields"]["port"].as_u64().expect("port field") as u16;
+        (s, port)
+    }
+
     /// Starts `gojinn run --config path` and waits for its `listening` log line.
     pub(crate) fn start(config: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_args(config, &[], env)
+    }
+
+    /// Like [`Server::start`], with extra arguments after `run --config path`.
+    pub(crate) fn start_args(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gojinn"));
         cmd.arg("run")
             .arg("--config")
             .arg(config)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -154,6 +182,55 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (a name such as `TERM` or `HUP`) to the server process.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg("-s")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {signal} failed");
+    }
+
+    /// Waits for the server to exit; `None` if it is still running at the deadline.
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `count` log lines match `pred`; false if the log closed or the
+    /// wait timed out first.
+    pub(crate) fn wait_for_logs(&self, count: usize, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut lines = self.log.lines.lock().expect("log lock");
+        loop {
+            if lines.iter().filter(|l| pred(l)).count() >= count {
+                return true;
+            }
+            if *self.log.closed.lock().expect("log lock") {
+                return false;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            lines = self
+                .log
+                .changed
+                .wait_timeout(lines, left)
+                .expect("log lock")
+                .0;
+        }
+    }
+
     /// The server's resident set size, in KiB.
     pub(crate) fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -194,15 +271,53 @@ impl Server {
 
     /// Sends raw bytes and parses the response.
     pub(crate) fn raw(&self, bytes: &[u8]) -> Resp {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        stream.write_all(bytes).expect("send request");
-        let mut buf = Vec::new();
-        stream.read_to_end(&mut buf).expect("read response");
-        Resp::parse(&buf)
+        try_raw(self.port, bytes).expect("request")
     }
+}
+
+/// `GET path` on a fresh connection to `port`, with I/O errors (a refused
+/// connection, a reset) returned instead of panicking.
+pub(crate) fn try_get(port: u16, path: &str) -> std::io::Result<Resp> {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    try_raw(port, head.as_bytes())
+}
+
+fn try_raw(port: u16, bytes: &[u8]) -> std::io::Result<Resp> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.write_all(bytes)?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf)?;
+    if buf.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed without a response",
+        ));
+    }
+    Ok(Resp::parse(&buf))
+}
+
+/// One request to `127.0.0.1:port` on a fresh connection (for the admin listener).
+pub(crate) fn request_to(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body);
+    raw_to(port, &raw)
+}
+
+/// Sends raw bytes to `127.0.0.1:port` and parses the response.
+pub(crate) fn raw_to(port: u16, bytes: &[u8]) -> Resp {
+    try_raw(port, bytes).expect("request")
 }
 
 impl Drop for Server {

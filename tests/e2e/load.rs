@@ -72,3 +72,59 @@ fn memory_does_not_grow_with_faults() {
         "RSS grew from {before} KiB to {after} KiB over 450 faults"
     );
 }
+
+#[test]
+fn a_burst_of_ten_times_capacity_is_shed_with_503_then_fully_served_again() {
+    // Capacity 4 (pool_size); each call holds its slot for 1.5 s (`nap`), far longer
+    // than the 200 ms a request may queue for a slot.
+    let s = Server::with_routes(
+        "load-burst",
+        &guest_route("/nap", "nap", "            pool_size 4"),
+    );
+    let warm = s.get("/nap");
+    assert_eq!(warm.status, 200);
+    let before = s.rss_kib();
+    let order = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..40 {
+            scope.spawn(|| {
+                let r = s.get("/nap");
+                let retry_after = r.header("retry-after").map(str::to_owned);
+                order
+                    .lock()
+                    .expect("order lock")
+                    .push((r.status, retry_after));
+            });
+        }
+    });
+    let order = order.into_inner().expect("order lock");
+    let ok = order.iter().filter(|(st, _)| *st == 200).count();
+    let shed = order.iter().filter(|(st, _)| *st == 503).count();
+    assert_eq!(ok + shed, 40, "only 200 or 503 expected: {order:?}");
+    assert!(ok >= 4, "at least the 4 slots must serve: {order:?}");
+    assert!(shed >= 20, "most of a 10x burst must be shed: {order:?}");
+    // Shedding is quick: every 503 came back before the first admitted call
+    // finished its nap.
+    let first_ok = order.iter().position(|(st, _)| *st == 200).expect("a 200");
+    let last_shed = order.iter().rposition(|(st, _)| *st == 503).expect("a 503");
+    assert!(last_shed < first_ok, "a 503 waited for a nap: {order:?}");
+    for (status, retry_after) in &order {
+        if *status == 503 {
+            assert_eq!(retry_after.as_deref(), Some("1"));
+        }
+    }
+    let after = s.rss_kib();
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB over one burst"
+    );
+    // Full recovery: the 4 slots serve again.
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| s.get("/nap").status))
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().expect("client"), 200);
+        }
+    });
+}

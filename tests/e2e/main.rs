@@ -5,19 +5,29 @@
 //! - `contract`: the JSON request/response contract as a function sees it.
 //! - `failures`: every row of the failure → status table, and recovery after each.
 //! - `sandbox`: env/args grants, no filesystem, no network.
+//! - `hostile`: hand-written hostile modules (start loops, host-call loops, huge memories and tables).
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
+//! - `host`: the `gojinn` host ABI on real stores (embedded KV, SQLite), grants.
+//! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
+//! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 //! - `languages`: each language's example built from source with its own toolchain
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
+//! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 
 mod cli;
+mod clients;
 mod contract;
 mod examples;
 mod failures;
 mod harness;
+mod host;
+mod hostile;
 mod languages;
+mod lifecycle;
 mod load;
+mod observability;
 mod routing;
 mod sandbox;

@@ -10,7 +10,7 @@ use crate::model::{Address, Config, Site, DEFAULT_ADMIN_ADDR};
 use crate::names::{self, hint};
 use crate::placeholders::{self, Env};
 use crate::tree::{self, Block, Node};
-use crate::{paths, validate, ConfigError};
+use crate::{paths, units, validate, ConfigError};
 
 /// State shared while adapting one file.
 pub(crate) struct Ctx<'a> {
@@ -76,6 +76,9 @@ fn build(
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
+        storage: None,
+        log: Default::default(),
+        server: Default::default(),
         sites: Vec::new(),
     };
 
@@ -167,7 +170,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         };
         let opt = name.text.as_str();
         if names::GLOBAL_OPTIONS.contains(&opt) {
-            if let Some(b) = &node.block {
+            if let Some(b) = node.block.as_ref().filter(|_| opt != "log") {
                 return Err(PosError::new(
                     b.open,
                     format!("the `{opt}` global option does not take a block in gojinn"),
@@ -195,6 +198,28 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.debug = true;
             }
             "admin" => config.admin = admin(name, args)?,
+            "log" => config.log = crate::observe::log(node)?,
+            "storage" => {
+                // Caddy's own form names the module: `storage file_system DIR`.
+                let dir = match args {
+                    [m, d] if m.text == "file_system" => d,
+                    [d] => d,
+                    [] => {
+                        return Err(PosError::new(
+                            name.pos,
+                            "`storage` needs a directory, e.g. `storage /var/lib/gojinn`",
+                        ))
+                    }
+                    [_, extra, ..] => return Err(unexpected(extra, "`storage` takes one directory")),
+                };
+                validate::no_nul("storage", &dir.text).map_err(|e| PosError::new(dir.pos, e))?;
+                config.storage = Some(paths::resolve(&cx.base, Path::new(&dir.text)));
+            }
+            "grace_period" => {
+                let v = single(name, args, "grace_period 10s")?;
+                config.server.grace_period_ms = units::parse_duration_ms(&v.text)
+                    .map_err(|e| PosError::new(v.pos, e))?;
+            }
             _ if names::UNSUPPORTED_GLOBAL_OPTIONS.contains(&opt) => {
                 return Err(PosError::new(
                     name.pos,
@@ -219,6 +244,21 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         }
     }
     Ok(())
+}
+
+/// The one argument of a global option such as `grace_period 10s`.
+fn single<'a>(name: &Token, args: &'a [Token], example: &str) -> PResult<&'a Token> {
+    match args {
+        [one] => Ok(one),
+        [] => Err(PosError::new(
+            name.pos,
+            format!("`{}` needs a value, e.g. `{example}`", name.text),
+        )),
+        [_, extra, ..] => Err(unexpected(
+            extra,
+            &format!("`{}` takes one value", name.text),
+        )),
+    }
 }
 
 /// `admin <address>` or `admin off`.
@@ -350,6 +390,18 @@ fn site_keys(keys: &[&Token]) -> PResult<Vec<(Address, Pos)>> {
             return Err(PosError::new(
                 key.pos,
                 format!("expected a site address, found the directive `{text}`; put directives in a site block such as `:8080 {{ … }}`"),
+            ));
+        }
+        if text.split(',').all(str::is_empty) {
+            // `""` or `,`: a site that could never be reached (found by fuzzing).
+            let what = if text.is_empty() {
+                "the site address is empty".to_owned()
+            } else {
+                format!("the site address `{text}` names no address")
+            };
+            return Err(PosError::new(
+                key.pos,
+                format!("{what}; give a port, e.g. `:8080`"),
             ));
         }
         let mut offset = usize::from(key.kind == lexer::Kind::Quoted);

@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::names::{self, hint};
 use crate::tree::Node;
-use crate::{paths, units, validate};
+use crate::{grants, paths, units, validate};
 
 /// Parses one `gojinn` directive into a route.
 pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
@@ -59,6 +59,12 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         pool_size: DEFAULT_POOL_SIZE,
         max_body_size: DEFAULT_MAX_BODY_SIZE,
         max_output_size: DEFAULT_MAX_OUTPUT_SIZE,
+        permissions: Default::default(),
+        mounts: Vec::new(),
+        kv: None,
+        db_driver: None,
+        db_dsn: None,
+        debug_secret: None,
         origin: Some(format!(
             "{}:{}:{}",
             cx.file.display(),
@@ -70,9 +76,10 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         let mut seen: Vec<(&str, Pos)> = Vec::new();
         let mut env_seen: HashMap<&str, Pos> = HashMap::new();
         for sub in &block.nodes {
-            sub_directive(&mut f, sub, &mut seen, &mut env_seen)?;
+            sub_directive(cx, &mut f, sub, &mut seen, &mut env_seen)?;
         }
     }
+    grants::finish(&mut f, &cx.base).map_err(|e| PosError::new(name.pos, e))?;
     Ok(Route {
         group: None,
         matcher,
@@ -92,6 +99,7 @@ fn at(t: &Token) -> impl Fn(String) -> PosError + '_ {
 }
 
 fn sub_directive<'n>(
+    cx: &Ctx<'_>,
     f: &mut Function,
     node: &'n Node,
     seen: &mut Vec<(&'n str, Pos)>,
@@ -102,7 +110,7 @@ fn sub_directive<'n>(
     if !names::GOJINN_SUBDIRECTIVES.contains(&sub) {
         return Err(unknown(name));
     }
-    if !matches!(sub, "env" | "args") {
+    if !matches!(sub, "env" | "args" | "mount") {
         if let Some((_, first)) = seen.iter().find(|(s, _)| *s == sub) {
             return Err(PosError::new(
                 name.pos,
@@ -151,6 +159,11 @@ fn sub_directive<'n>(
             let v = one_arg(node, "max_output_size 10MB")?;
             f.max_output_size = units::parse_size(&v.text).map_err(at(v))?;
         }
+        "debug_secret" => {
+            let v = one_arg(node, "debug_secret {env.GOJINN_DEBUG_SECRET}")?;
+            validate::debug_secret(&v.text).map_err(at(v))?;
+            f.debug_secret = Some(v.text.clone());
+        }
         "env" => {
             no_block(node, "env")?;
             let (key, value) = match args {
@@ -197,6 +210,15 @@ fn sub_directive<'n>(
                 validate::no_nul(&format!("argument `{}`", a.text), &a.text).map_err(at(a))?;
                 f.args.push(a.text.clone());
             }
+        }
+        "permissions" => f.permissions = grants::permissions(node)?,
+        "mount" => f.mounts.push(grants::mount(&cx.base, node)?),
+        "kv" => f.kv = Some(grants::kv(node)?),
+        "db_driver" => f.db_driver = Some(grants::driver(node)?),
+        "db_dsn" => {
+            let v = one_arg(node, "db_dsn ./data/app.db")?;
+            validate::no_nul("db_dsn", &v.text).map_err(at(v))?;
+            f.db_dsn = Some(v.text.clone());
         }
         _ => return Err(unknown(name)),
     }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Diagnostic, Loaded, Pos, PosError};
-use crate::model::{Config, Handler, Route};
-use crate::{matcher, paths, validate, ConfigError};
+use crate::model::{Config, Function, Handler, Route};
+use crate::{grants, matcher, paths, validate, ConfigError};
 
 /// Loads JSON text.
 pub(crate) fn load(src: &str, file: &Path) -> Result<Loaded, ConfigError> {
@@ -103,6 +103,9 @@ impl Checker<'_> {
 
     fn config(&self, config: &mut Config) -> Result<(), PosError> {
         validate::has_sites(config.sites.len()).map_err(|m| self.at(&[Seg::Key("sites")], m))?;
+        if let Some(dir) = &mut config.storage {
+            *dir = paths::resolve(&self.base, dir);
+        }
         let mut addresses = Vec::new();
         for (i, site) in config.sites.iter_mut().enumerate() {
             let here = [Seg::Key("sites"), Seg::Index(i)];
@@ -203,6 +206,11 @@ impl Checker<'_> {
                         validate::no_nul(&format!("argument `{arg}`"), arg)
                             .map_err(|m| self.at(&p, m))?;
                     }
+                    self.grants(f, &handle_field)?;
+                    if let Some(secret) = &f.debug_secret {
+                        validate::debug_secret(secret)
+                            .map_err(|e| self.at(&handle_field("debug_secret"), e))?;
+                    }
                     let handle = field("handle");
                     let pos = self
                         .handles
@@ -213,6 +221,52 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Checker<'_> {
+    /// The host-capability fields of a function: the same checks as the Caddyfile's.
+    fn grants(
+        &self,
+        f: &mut Function,
+        handle_field: &dyn Fn(&'static str) -> Vec<Seg>,
+    ) -> Result<(), PosError> {
+        let perm = |name: &'static str, i: usize| {
+            let mut p = handle_field("permissions");
+            p.push(Seg::Key(name));
+            p.push(Seg::Index(i));
+            p
+        };
+        for (i, pat) in f.permissions.kv_read.iter().enumerate() {
+            grants::kv_pattern("kv_read", pat).map_err(|e| self.at(&perm("kv_read", i), e))?;
+        }
+        for (i, pat) in f.permissions.kv_write.iter().enumerate() {
+            grants::kv_pattern("kv_write", pat).map_err(|e| self.at(&perm("kv_write", i), e))?;
+        }
+        for (i, target) in f.permissions.http.iter_mut().enumerate() {
+            grants::http_target(target).map_err(|e| self.at(&perm("http", i), e))?;
+            target.make_ascii_lowercase();
+        }
+        for (i, m) in f.mounts.iter_mut().enumerate() {
+            let mut p = handle_field("mounts");
+            p.push(Seg::Index(i));
+            let host = m.host.to_string_lossy().into_owned();
+            grants::mount_host(&host).map_err(|e| {
+                let mut p = p.clone();
+                p.push(Seg::Key("host"));
+                self.at(&p, e)
+            })?;
+            grants::mount_guest(&m.guest).map_err(|e| {
+                let mut p = p.clone();
+                p.push(Seg::Key("guest"));
+                self.at(&p, e)
+            })?;
+            m.host = paths::resolve(&self.base, &m.host);
+        }
+        if let Some(kv) = &f.kv {
+            grants::kv_backend(kv).map_err(|e| self.at(&handle_field("kv"), e))?;
+        }
+        grants::finish(f, &self.base).map_err(|e| self.at(&handle_field("db_dsn"), e))
     }
 }
 

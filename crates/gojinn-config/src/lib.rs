@@ -25,11 +25,13 @@ mod caddyfile;
 mod directives;
 mod error;
 mod gojinn;
+mod grants;
 mod json;
 mod lexer;
 mod matcher;
 mod model;
 mod names;
+mod observe;
 mod paths;
 mod placeholders;
 mod tree;
@@ -38,6 +40,7 @@ mod validate;
 
 pub use error::{ConfigError, Diagnostic, Loaded};
 pub use model::*;
+pub use observe::REDACTED;
 pub use validate::{
     MAX_MEMORY_LIMIT, MAX_POOL_SIZE, MAX_TIMEOUT_MS, MIN_MEMORY_LIMIT, MIN_POOL_SIZE,
     MIN_TIMEOUT_MS,

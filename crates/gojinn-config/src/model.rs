@@ -28,9 +28,108 @@ pub struct Config {
     /// `debug` global option: verbose logging.
     #[serde(default)]
     pub debug: bool,
+    /// `storage` global option: the directory of the embedded stores (KV). `None`
+    /// means the user data directory (`$XDG_DATA_HOME/gojinn`, else
+    /// `$HOME/.local/share/gojinn`), decided by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<PathBuf>,
+    /// `log` global option: format and level of the server's own log.
+    #[serde(default, skip_serializing_if = "LogConfig::is_default")]
+    pub log: LogConfig,
+    /// Server-wide operational options (global options block).
+    #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
+    pub server: ServerOptions,
     /// Site blocks, in file order.
     #[serde(default)]
     pub sites: Vec<Site>,
+}
+
+/// The `log { format …; level … }` global option.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Line format.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Least severe level written; `None` means `info` (`debug` with the `debug`
+    /// global option).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<LogLevel>,
+}
+
+impl LogConfig {
+    fn is_default(&self) -> bool {
+        *self == LogConfig::default()
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line (the default; what log shippers want).
+    #[default]
+    Json,
+    /// Human-readable lines for a terminal.
+    Console,
+}
+
+/// Log severity levels, least to most verbose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings (faults, config warnings) and errors.
+    Warn,
+    /// Access log, guest stderr, start-up and above.
+    Info,
+    /// Everything gojinn logs.
+    Debug,
+}
+
+impl LogLevel {
+    /// The level's name, lower-case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// Default time in-flight requests get to finish on shutdown: 10 s.
+pub const DEFAULT_GRACE_PERIOD_MS: u64 = 10_000;
+
+/// Server-wide operational options: shutdown and connection limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOptions {
+    /// `grace_period`: how long in-flight requests may run after a shutdown
+    /// signal before their sandboxes are interrupted (answered 503), in ms.
+    #[serde(default = "default_grace_period_ms")]
+    pub grace_period_ms: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// True when every option has its default (then the JSON form leaves it out).
+    pub fn is_default(&self) -> bool {
+        *self == ServerOptions::default()
+    }
+}
+
+fn default_grace_period_ms() -> u64 {
+    DEFAULT_GRACE_PERIOD_MS
 }
 
 fn default_admin() -> Option<String> {
@@ -79,6 +178,9 @@ pub struct Route {
 }
 
 /// A route's handler.
+// `Gojinn` is much larger than the other variants; boxing it would only save memory
+// in a tree built once per config load, at the cost of every match site.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "handler", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Handler {
@@ -136,6 +238,26 @@ pub struct Function {
     /// Guest stdout cap, in bytes (past it: 502).
     #[serde(default = "default_max_output_size")]
     pub max_output_size: u64,
+    /// Host capabilities granted to the function; nothing by default.
+    #[serde(default, skip_serializing_if = "Permissions::is_empty")]
+    pub permissions: Permissions,
+    /// Host directories visible to the guest (`mount HOST GUEST [ro|rw]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    /// KV backend: `embedded` (the default) or a `redis://` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv: Option<String>,
+    /// SQL driver of `db_dsn`; SQLite when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_driver: Option<DbDriver>,
+    /// SQL data source: a file path for SQLite (resolved against the config file's
+    /// directory), a connection string for PostgreSQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_dsn: Option<String>,
+    /// `debug_secret`: a request whose `X-Gojinn-Debug` header equals it gets the
+    /// guest's stderr in `X-Gojinn-Logs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_secret: Option<String>,
     /// Where the directive was written (`file:line:col`), for error messages about
     /// the module; not part of the JSON form.
     #[serde(skip)]
@@ -150,6 +272,69 @@ pub struct EnvVar {
     pub name: String,
     /// Value, placeholders already substituted.
     pub value: String,
+}
+
+/// The `permissions { … }` block of a function. Every list empty and `db` unset
+/// (the default) grants nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    /// Keys the function may read: `*` (all), `prefix*` or an exact key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kv_read: Vec<String>,
+    /// Keys the function may write, delete and lock; same patterns as `kv_read`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kv_write: Vec<String>,
+    /// SQL access to `db_dsn`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<DbAccess>,
+    /// Outbound HTTP targets, `host:port`; a host may start with `*.` (any
+    /// subdomain).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<String>,
+}
+
+impl Permissions {
+    /// True when nothing is granted.
+    pub fn is_empty(&self) -> bool {
+        self.kv_read.is_empty()
+            && self.kv_write.is_empty()
+            && self.db.is_none()
+            && self.http.is_empty()
+    }
+}
+
+/// SQL access granted by `permissions { db … }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbAccess {
+    /// Statements that do not change the database.
+    Read,
+    /// Any statement.
+    Write,
+}
+
+/// SQL driver (`db_driver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbDriver {
+    /// Embedded SQLite; the DSN is a file path.
+    Sqlite,
+    /// PostgreSQL; the DSN is a connection string or URL.
+    Postgres,
+}
+
+/// One `mount HOST GUEST [ro|rw]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// Absolute host directory.
+    pub host: PathBuf,
+    /// Absolute path the guest sees it at.
+    pub guest: String,
+    /// `rw`: the guest may create and change files; read-only otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub writable: bool,
 }
 
 fn default_timeout_ms() -> u64 {

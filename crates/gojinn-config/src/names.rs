@@ -98,7 +98,8 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "order"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] =
+    &["admin", "debug", "grace_period", "log", "order", "storage"];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
@@ -115,12 +116,10 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "events",
     "fallback_sni",
     "filesystem",
-    "grace_period",
     "http_port",
     "https_port",
     "key_type",
     "local_certs",
-    "log",
     "metrics",
     "ocsp_interval",
     "ocsp_stapling",
@@ -132,7 +131,6 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "servers",
     "shutdown_delay",
     "skip_install_trust",
-    "storage",
     "storage_check",
     "storage_clean_interval",
 ];
@@ -146,6 +144,12 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "pool_size",
     "max_body_size",
     "max_output_size",
+    "permissions",
+    "mount",
+    "kv",
+    "db_driver",
+    "db_dsn",
+    "debug_secret",
 ];
 
 /// `file_server` sub-directives gojinn implements.

@@ -87,6 +87,16 @@ pub(crate) fn no_nul(what: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// A `debug_secret`: it is compared with a request header, so it must be
+/// something a header can carry. The value is never quoted back: it is a secret.
+pub(crate) fn debug_secret(value: &str) -> Result<(), String> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        Err("debug_secret must be non-empty printable ASCII without spaces, as it is sent in the `X-Gojinn-Debug` header".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
 /// A function's module path (before resolution).
 pub(crate) fn module_path(path: &Path) -> Result<(), String> {
     if path.as_os_str().is_empty() {

@@ -2,12 +2,16 @@
 //! to serve. Built completely before any socket is bound.
 
 use crate::matcher::PathPattern;
+use crate::metrics::{FunctionMetrics, Metrics, RequestCounters};
 use bytes::Bytes;
-use gojinn_config::{Config, Function as FunctionConfig, Handler, Route};
+use gojinn_config::{Config, DbAccess, DbDriver, Function as FunctionConfig, Handler, Route};
+use gojinn_host::{Access, Capabilities, Stores};
 use gojinn_runtime::{
-    Function, FunctionSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
+    Function, FunctionSpec, MountSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES,
+    DEFAULT_QUEUE_WAIT,
 };
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::services::ServeDir;
@@ -30,6 +34,8 @@ pub(crate) struct RouteRt {
     pub(crate) group: Option<String>,
     pub(crate) matcher: Option<PathPattern>,
     pub(crate) node: Node,
+    /// `gojinn_requests_total` of this route (used when it is a leaf).
+    pub(crate) requests: RequestCounters,
 }
 
 pub(crate) enum Node {
@@ -51,6 +57,11 @@ pub(crate) struct FunctionRoute {
     /// The route's matcher as configured (a bounded label for logs, never the URI).
     pub(crate) label: String,
     pub(crate) max_body_size: u64,
+    /// The route's metric handles, resolved at load.
+    pub(crate) metrics: FunctionMetrics,
+    /// `debug_secret`: a request carrying it in `X-Gojinn-Debug` gets the guest's
+    /// stderr back in `X-Gojinn-Logs`.
+    pub(crate) debug_secret: Option<String>,
 }
 
 impl App {
@@ -58,8 +69,35 @@ impl App {
     /// On failure, returns one message per broken function or route, each starting
     /// with the `file:line:col` of its directive when known.
     pub fn load(config: &Config) -> Result<App, Vec<String>> {
+        App::build(config, true)
+    }
+
+    /// [`load`](Self::load) without opening the stores (the KV file, databases):
+    /// what `gojinn validate` does, so it can run next to a serving process.
+    pub fn check(config: &Config) -> Result<App, Vec<String>> {
+        App::build(config, false)
+    }
+
+    fn build(config: &Config, open_stores: bool) -> Result<App, Vec<String>> {
         let functions = config.functions();
-        let specs: Vec<FunctionSpec> = functions.iter().map(|f| spec_of(f)).collect();
+        let stores = Stores::new(config.storage.clone());
+        let mut specs: Vec<FunctionSpec> = Vec::with_capacity(functions.len());
+        let mut errors = Vec::new();
+        for (f, (label, namespace)) in functions.iter().zip(function_places(config)) {
+            match capabilities(f, &stores, &label, &namespace) {
+                Ok(caps) => specs.push(spec_of(f, caps)),
+                Err(e) => errors.push(match &f.origin {
+                    Some(origin) => format!("{origin}: {e}"),
+                    None => e,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        if open_stores {
+            stores.open().map_err(|e| vec![e])?;
+        }
         let runtime = Runtime::new(&RuntimeOptions::for_functions(&specs))
             .map_err(|e| vec![e.to_string()])?;
 
@@ -93,6 +131,12 @@ impl App {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let compile_times: Vec<Duration> = loaded
+            .iter()
+            .flatten()
+            .map(Function::compile_time)
+            .collect();
+        Metrics::global().record_load(&compile_times, runtime.cache_stats());
         let mut compiled = loaded.into_iter().flatten();
 
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
@@ -132,7 +176,72 @@ impl App {
     }
 }
 
-fn spec_of(f: &FunctionConfig) -> FunctionSpec {
+/// The log label and KV namespace of every function, in [`Config::functions`]
+/// order. The label is the nearest enclosing matcher (as [`build_routes`] uses);
+/// the namespace is the site's addresses, so two sites never share keys.
+fn function_places(config: &Config) -> Vec<(String, String)> {
+    fn walk(routes: &[Route], label: &str, ns: &str, out: &mut Vec<(String, String)>) {
+        for r in routes {
+            let label = r.matcher.as_deref().unwrap_or(label);
+            match &r.handle {
+                Handler::Gojinn(_) => out.push((label.to_owned(), ns.to_owned())),
+                Handler::Subroute { routes, .. } => walk(routes, label, ns, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for site in &config.sites {
+        let ns: Vec<String> = site
+            .addresses
+            .iter()
+            .map(|a| format!("{}:{}", a.host.as_deref().unwrap_or(""), a.port))
+            .collect();
+        walk(&site.routes, "*", &ns.join(","), &mut out);
+    }
+    out
+}
+
+/// The host capabilities of a function, its stores opened.
+fn capabilities(
+    f: &FunctionConfig,
+    stores: &Stores,
+    label: &str,
+    namespace: &str,
+) -> Result<Option<Arc<Capabilities>>, String> {
+    let p = &f.permissions;
+    let mut caps = Capabilities::none(label);
+    if !p.kv_read.is_empty() || !p.kv_write.is_empty() {
+        let kv = stores.kv(f.kv.as_deref(), namespace)?;
+        caps = caps.with_kv(kv, &p.kv_read, &p.kv_write);
+    }
+    if let (Some(access), Some(dsn)) = (p.db, &f.db_dsn) {
+        let access = match access {
+            DbAccess::Read => Access::Read,
+            DbAccess::Write => Access::Write,
+        };
+        match f.db_driver.unwrap_or(DbDriver::Sqlite) {
+            DbDriver::Sqlite => caps = caps.with_db(stores.sqlite(Path::new(dsn)), access),
+            DbDriver::Postgres => {
+                return Err("db_driver `postgres` is not available in this build".to_owned())
+            }
+        }
+    }
+    if !p.http.is_empty() {
+        caps = caps.with_http(&p.http);
+    }
+    for m in &f.mounts {
+        if !m.host.is_dir() {
+            return Err(format!(
+                "mount host directory `{}` does not exist or is not a directory",
+                m.host.display()
+            ));
+        }
+    }
+    Ok(Some(Arc::new(caps)))
+}
+
+fn spec_of(f: &FunctionConfig, capabilities: Option<Arc<Capabilities>>) -> FunctionSpec {
     FunctionSpec {
         module: f.module.clone(),
         timeout: Duration::from_millis(f.timeout_ms),
@@ -147,6 +256,16 @@ fn spec_of(f: &FunctionConfig) -> FunctionSpec {
         max_output_bytes: usize::try_from(f.max_output_size).unwrap_or(usize::MAX),
         max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
         queue_wait: DEFAULT_QUEUE_WAIT,
+        capabilities,
+        mounts: f
+            .mounts
+            .iter()
+            .map(|m| MountSpec {
+                host: m.host.clone(),
+                guest: m.guest.clone(),
+                writable: m.writable,
+            })
+            .collect(),
     }
 }
 
@@ -185,6 +304,8 @@ fn build_routes(
                     function,
                     label: label.to_owned(),
                     max_body_size: f.max_body_size,
+                    metrics: Metrics::global().function(label),
+                    debug_secret: f.debug_secret.clone(),
                 }))
             }
         };
@@ -192,6 +313,7 @@ fn build_routes(
             group: route.group.clone(),
             matcher: route.matcher.as_deref().map(PathPattern::new),
             node,
+            requests: RequestCounters::new(label),
         });
     }
     Ok(out)

@@ -23,6 +23,8 @@ pub enum Failure {
     Fault(Fault),
     /// The guest's stdout broke the contract.
     Contract(ContractError),
+    /// The server's shutdown grace period ran out while the request was running.
+    ShuttingDown,
 }
 
 impl Failure {
@@ -34,6 +36,7 @@ impl Failure {
             Failure::BadBody(_) => "bad_body",
             Failure::Fault(f) => f.kind(),
             Failure::Contract(_) => "contract",
+            Failure::ShuttingDown => "shutdown",
         }
     }
 
@@ -46,6 +49,7 @@ impl Failure {
             }
             Failure::BadBody(_) => (StatusCode::BAD_REQUEST, "bad request body\n"),
             Failure::Fault(Fault::Timeout) => (StatusCode::GATEWAY_TIMEOUT, "function timed out\n"),
+            Failure::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n"),
             Failure::Fault(Fault::Overload) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "function is busy, retry later\n",
@@ -66,6 +70,7 @@ impl std::fmt::Display for Failure {
             Failure::BadBody(e) => write!(f, "cannot read request body: {e}"),
             Failure::Fault(fault) => fault.fmt(f),
             Failure::Contract(e) => e.fmt(f),
+            Failure::ShuttingDown => f.write_str("interrupted by shutdown"),
         }
     }
 }
@@ -86,5 +91,6 @@ mod tests {
         assert_eq!(s(Failure::Fault(Fault::Memory("x".into()))), 502);
         assert_eq!(s(Failure::Fault(Fault::OutputCap { limit: 1 })), 502);
         assert_eq!(s(Failure::Contract(ContractError::Empty)), 502);
+        assert_eq!(s(Failure::ShuttingDown), 503);
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::app::{App, FunctionRoute, Node, RouteRt};
 use crate::error::Failure;
+use crate::metrics::Metrics;
 use bytes::Bytes;
 use gojinn_contract::{decode_response, encode_request, Request as GuestRequest};
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
@@ -48,10 +49,15 @@ pub(crate) async fn dispatch(app: &App, port: u16, req: Request<Incoming>) -> Re
     let hit = app
         .site(port, host.as_deref())
         .and_then(|site| find(&site.routes, &path));
-    let Some((node, inner_path)) = hit else {
-        return failure_response(&Failure::NotFound);
+    let Some((route, inner_path)) = hit else {
+        let resp = failure_response(&Failure::NotFound);
+        Metrics::global()
+            .unmatched()
+            .record(req.method(), resp.status());
+        return resp;
     };
-    match node {
+    let method = req.method().clone();
+    let resp = match &route.node {
         Node::Respond { status, body } => {
             let mut resp = Response::new(full(body.clone()));
             *resp.status_mut() = *status;
@@ -70,7 +76,7 @@ pub(crate) async fn dispatch(app: &App, port: u16, req: Request<Incoming>) -> Re
                 Err(never) => match never {},
             }
         }
-        Node::Function(route) => {
+        Node::Function(function) => {
             let uri = if inner_path == path {
                 req.uri()
                     .path_and_query()
@@ -81,11 +87,13 @@ pub(crate) async fn dispatch(app: &App, port: u16, req: Request<Incoming>) -> Re
                     None => inner_path,
                 }
             };
-            call_function(route, req, uri, started).await
+            call_function(function, req, uri, started).await
         }
         // `find` only returns leaves.
         Node::Subroute { .. } => failure_response(&Failure::NotFound),
-    }
+    };
+    route.requests.record(&method, resp.status());
+    resp
 }
 
 /// The host a request is for, lower-case and without a port.
@@ -107,7 +115,7 @@ fn request_host(req: &Request<Incoming>) -> Option<String> {
 /// The first leaf that matches `path`, with the path as the leaf sees it (after any
 /// `handle_path` stripping). Routes sharing a group are mutually exclusive; a
 /// subroute whose children all miss lets evaluation continue after it.
-fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a Node, String)> {
+fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> {
     let mut groups_done: Vec<&str> = Vec::new();
     let lower = path.to_ascii_lowercase();
     for route in routes {
@@ -135,7 +143,7 @@ fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a Node, String)> {
                     return Some(hit);
                 }
             }
-            leaf => return Some((leaf, path.to_owned())),
+            _ => return Some((route, path.to_owned())),
         }
     }
     None
@@ -177,7 +185,15 @@ async fn call_function(
 ) -> Response<Body> {
     let method = req.method().clone();
     let trace_id = crate::trace::trace_id(req.headers());
-    let (resp, sandbox) = run_function(route, req, &uri, &trace_id).await;
+    let debug = crate::debug::wants_logs(route.debug_secret.as_deref(), req.headers());
+    let (mut resp, sandbox, stderr) = run_function(route, req, &uri, &trace_id, debug).await;
+    if let Some(stderr) = stderr {
+        resp.headers_mut().insert(
+            crate::debug::LOGS_HEADER,
+            crate::debug::logs_header(&stderr),
+        );
+    }
+    route.metrics.record_duration(started.elapsed());
     access_log(
         route,
         &method,
@@ -190,15 +206,18 @@ async fn call_function(
     resp
 }
 
-/// The response of a function route, and the time spent in the sandbox when one ran.
+/// The response of a function route, the time spent in the sandbox when one ran,
+/// and the guest's stderr when `debug` asked for it.
 async fn run_function(
     route: &FunctionRoute,
     req: Request<Incoming>,
     uri: &str,
     trace_id: &str,
-) -> (Response<Body>, Option<std::time::Duration>) {
+    debug: bool,
+) -> (Response<Body>, Option<std::time::Duration>, Option<Vec<u8>>) {
     let (parts, body) = req.into_parts();
     let log_failure = |failure: &Failure, detail: Option<&str>| {
+        route.metrics.record_fault(failure.kind());
         tracing::warn!(
             target: "gojinn::fault",
             route = %route.label,
@@ -230,7 +249,7 @@ async fn run_function(
         Ok(b) => b,
         Err(failure) => {
             log_failure(&failure, None);
-            return (failure_response(&failure), None);
+            return (failure_response(&failure), None, None);
         }
     };
 
@@ -247,8 +266,18 @@ async fn run_function(
         trace_id.to_owned(),
     );
     drop(body);
-    let outcome = route.function.call(encode_request(&guest_request)).await;
+    // Off by default (a cached callsite check); tests of shutdown and reload
+    // turn it on to know a call is in flight.
+    tracing::debug!(target: "gojinn::call", route = %route.label, trace_id = %trace_id, "call started");
+    let outcome = {
+        let _in_flight = route.metrics.in_flight();
+        route
+            .function
+            .call_traced(encode_request(&guest_request), trace_id)
+            .await
+    };
     drop(guest_request);
+    route.metrics.record_call(&outcome);
 
     log_guest_stderr(route, trace_id, &outcome.stderr, outcome.stderr_dropped);
     let sandbox = outcome.instantiate_time + outcome.run_time;
@@ -275,7 +304,8 @@ async fn run_function(
             }
         },
     };
-    (resp, Some(sandbox))
+    let stderr = debug.then_some(outcome.stderr);
+    (resp, Some(sandbox), stderr)
 }
 
 fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, Failure> {
@@ -304,7 +334,7 @@ fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, 
 }
 
 /// The client side of [`Failure::status`]: short fixed body, `Retry-After` on 503.
-fn failure_response(failure: &Failure) -> Response<Body> {
+pub(crate) fn failure_response(failure: &Failure) -> Response<Body> {
     let (status, body) = failure.status();
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;

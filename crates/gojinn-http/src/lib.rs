@@ -19,14 +19,18 @@
 //! ```
 
 mod app;
+mod debug;
 pub mod error;
 mod handler;
 mod matcher;
+pub mod metrics;
 mod server;
 mod trace;
 
 pub use app::App;
+pub use debug::{MAX_LOGS_HEADER_BYTES, TRUNCATED_MARKER};
+pub use metrics::Metrics;
 pub use server::{
-    bind, serve, BoundListener, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_HEAD_BYTES,
+    bind, serve, BoundListener, Server, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_HEAD_BYTES, HARD_STOP_FLUSH,
 };

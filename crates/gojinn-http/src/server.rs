@@ -1,13 +1,33 @@
-//! Listeners and the accept loop.
+//! Listeners, the accept loop, zero-downtime reload and graceful shutdown.
+//!
+//! A [`Server`] serves whatever [`App`] is current. The app sits behind an
+//! [`ArcSwap`]: every request takes the app that is current when it starts and
+//! keeps it (an `Arc`) until it ends, so a reload swaps the pointer and
+//! in-flight requests finish on the old functions while new requests see the
+//! new ones. Listeners are keyed by configured port: a reload keeps the socket
+//! of every port that is still configured (no refused connection), binds the
+//! new ones before anything switches, and closes the removed ones after.
+//!
+//! Shutdown: stop accepting, ask every connection to finish its current request
+//! and close, wait up to the grace period, then interrupt the sandboxes still
+//! running (their requests get a 503) and give those answers a moment to leave.
 
 use crate::app::App;
+use crate::error::Failure;
+use crate::handler::{failure_response, Body};
+use arc_swap::ArcSwap;
+use gojinn_config::ServerOptions;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 
 /// Time a client has to send its request headers (slowloris guard).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -15,6 +35,9 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_HEADERS: usize = 100;
 /// Read buffer cap, which bounds the size of the request head.
 pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 << 10;
+/// After the grace period, how long the 503 answers of interrupted requests
+/// get to be written before the server stops waiting for their connections.
+pub const HARD_STOP_FLUSH: Duration = Duration::from_secs(2);
 
 /// A bound socket for one configured port.
 pub struct BoundListener {
@@ -28,8 +51,12 @@ pub struct BoundListener {
 /// Binds one socket per configured port, on all interfaces (IPv6 dual-stack when
 /// available, else IPv4), as Caddy does. Call after [`App::load`] succeeded.
 pub async fn bind(app: &App) -> std::io::Result<Vec<BoundListener>> {
+    bind_ports(app.ports.keys().copied()).await
+}
+
+async fn bind_ports(ports: impl IntoIterator<Item = u16>) -> std::io::Result<Vec<BoundListener>> {
     let mut out = Vec::new();
-    for &port in app.ports.keys() {
+    for port in ports {
         let listener = match TcpListener::bind(("::", port)).await {
             Ok(l) => l,
             Err(_) => TcpListener::bind(("0.0.0.0", port)).await.map_err(|e| {
@@ -45,26 +72,195 @@ pub async fn bind(app: &App) -> std::io::Result<Vec<BoundListener>> {
     Ok(out)
 }
 
-/// Serves `listeners` until `shutdown` resolves.
+/// Serves `listeners` until `shutdown` resolves, then shuts down gracefully with
+/// the default grace period.
 pub async fn serve(
     app: Arc<App>,
     listeners: Vec<BoundListener>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for bound in listeners {
-        let app = app.clone();
-        tasks.spawn(accept_loop(app, bound));
-    }
-    tokio::select! {
-        _ = shutdown => {}
-        _ = async { while tasks.join_next().await.is_some() {} } => {}
+    let server = Server::new(app, listeners, &ServerOptions::default());
+    shutdown.await;
+    server.shutdown().await;
+}
+
+/// A running server: the current app, its listeners and its connections.
+pub struct Server {
+    shared: Arc<Shared>,
+    /// Configured port → its accept loop. Locked only by reload and shutdown,
+    /// which it also serialises.
+    listeners: tokio::sync::Mutex<BTreeMap<u16, Listening>>,
+}
+
+struct Listening {
+    local_addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+/// What every connection task shares.
+struct Shared {
+    app: ArcSwap<App>,
+    grace_ms: AtomicU64,
+    /// Flipped to `true` once: connections finish their request and close.
+    drain: watch::Sender<bool>,
+    /// Set when the grace period is over; with `interrupt`, ends running requests.
+    stopped: AtomicBool,
+    interrupt: Notify,
+    connections: AtomicUsize,
+    /// Signalled when `connections` drops to zero.
+    idle: Notify,
+}
+
+/// Counts a connection while it lives.
+struct ConnectionGuard(Arc<Shared>);
+
+impl ConnectionGuard {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.connections.fetch_add(1, Ordering::AcqRel);
+        ConnectionGuard(shared)
     }
 }
 
-async fn accept_loop(app: Arc<App>, bound: BoundListener) {
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if self.0.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Server {
+    /// Starts accept loops on `listeners` (bound by [`bind`] for `app`). Must be
+    /// called inside a tokio runtime.
+    pub fn new(app: Arc<App>, listeners: Vec<BoundListener>, options: &ServerOptions) -> Server {
+        let shared = Arc::new(Shared {
+            app: ArcSwap::new(app),
+            grace_ms: AtomicU64::new(options.grace_period_ms),
+            drain: watch::Sender::new(false),
+            stopped: AtomicBool::new(false),
+            interrupt: Notify::new(),
+            connections: AtomicUsize::new(0),
+            idle: Notify::new(),
+        });
+        let mut map = BTreeMap::new();
+        for bound in listeners {
+            map.insert(bound.configured_port, start_listening(&shared, bound));
+        }
+        Server {
+            shared,
+            listeners: tokio::sync::Mutex::new(map),
+        }
+    }
+
+    /// The bound address of each configured port.
+    pub async fn local_addrs(&self) -> Vec<(u16, SocketAddr)> {
+        let listeners = self.listeners.lock().await;
+        listeners.iter().map(|(p, l)| (*p, l.local_addr)).collect()
+    }
+
+    /// Loads `config` (every module compiled, on a blocking thread) and switches
+    /// to it with [`reload`](Self::reload). On any error nothing changes and the
+    /// errors are returned, one message each.
+    pub async fn reload_config(&self, config: gojinn_config::Config) -> Result<(), Vec<String>> {
+        let options = config.server.clone();
+        let app = tokio::task::spawn_blocking(move || App::load(&config))
+            .await
+            .map_err(|e| vec![format!("loading the config failed: {e}")])??;
+        self.reload(app, &options).await
+    }
+
+    /// Switches to `app` with `options`. New ports are bound first: if one
+    /// cannot be bound, nothing changes and the error is returned. Ports still
+    /// configured keep their socket; removed ones stop accepting.
+    pub async fn reload(&self, app: App, options: &ServerOptions) -> Result<(), Vec<String>> {
+        let mut listeners = self.listeners.lock().await;
+        if *self.shared.drain.borrow() {
+            return Err(vec!["the server is shutting down".to_owned()]);
+        }
+        let added: Vec<u16> = app
+            .ports
+            .keys()
+            .copied()
+            .filter(|p| !listeners.contains_key(p))
+            .collect();
+        let bound = bind_ports(added).await.map_err(|e| vec![e.to_string()])?;
+        let app = Arc::new(app);
+        let old = self.shared.app.swap(app.clone());
+        self.shared
+            .grace_ms
+            .store(options.grace_period_ms, Ordering::Relaxed);
+        for b in bound {
+            listeners.insert(b.configured_port, start_listening(&self.shared, b));
+        }
+        listeners.retain(|port, l| {
+            let keep = app.ports.contains_key(port);
+            if !keep {
+                tracing::info!(addr = %l.local_addr, "listener closed");
+                l.task.abort();
+            }
+            keep
+        });
+        // In-flight requests hold their own `Arc`; the old functions go when
+        // the last of them ends.
+        drop(old);
+        Ok(())
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the grace period,
+    /// then interrupts the rest (503) and returns once their connections closed
+    /// (or [`HARD_STOP_FLUSH`] passed).
+    pub async fn shutdown(self) {
+        let mut listeners = self.listeners.lock().await;
+        for (_, l) in std::mem::take(&mut *listeners) {
+            l.task.abort();
+        }
+        let shared = &self.shared;
+        shared.drain.send_replace(true);
+        let grace = Duration::from_millis(shared.grace_ms.load(Ordering::Relaxed));
+        let open = shared.connections.load(Ordering::Acquire);
+        tracing::info!(
+            connections = open,
+            grace_ms = grace.as_millis() as u64,
+            "draining"
+        );
+        if tokio::time::timeout(grace, all_closed(shared))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                connections = shared.connections.load(Ordering::Acquire),
+                "grace period over; interrupting the requests still running"
+            );
+            shared.stopped.store(true, Ordering::Release);
+            shared.interrupt.notify_waiters();
+            let _ = tokio::time::timeout(HARD_STOP_FLUSH, all_closed(shared)).await;
+        }
+    }
+}
+
+/// Resolves when no connection is open.
+async fn all_closed(shared: &Shared) {
+    loop {
+        // Created before the check, so a close in between still wakes it.
+        let idle = shared.idle.notified();
+        if shared.connections.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        idle.await;
+    }
+}
+
+fn start_listening(shared: &Arc<Shared>, bound: BoundListener) -> Listening {
+    let local_addr = bound.local_addr;
+    tracing::info!(addr = %local_addr, port = local_addr.port(), "listening");
+    Listening {
+        local_addr,
+        task: tokio::spawn(accept_loop(shared.clone(), bound)),
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, bound: BoundListener) {
     let port = bound.configured_port;
-    tracing::info!(addr = %bound.local_addr, port = bound.local_addr.port(), "listening");
     loop {
         let (stream, _peer) = match bound.listener.accept().await {
             Ok(conn) => conn,
@@ -77,25 +273,65 @@ async fn accept_loop(app: Arc<App>, bound: BoundListener) {
         };
         // Small JSON responses: send them without waiting for Nagle.
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(
-                        crate::handler::dispatch(&app, port, req).await,
-                    )
-                }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(DEFAULT_HEADER_READ_TIMEOUT)
-                .max_headers(DEFAULT_MAX_HEADERS)
-                .max_buf_size(DEFAULT_MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        let guard = ConnectionGuard::new(shared.clone());
+        tokio::spawn(serve_connection(guard, port, stream));
+    }
+}
+
+async fn serve_connection(guard: ConnectionGuard, port: u16, stream: tokio::net::TcpStream) {
+    let shared = guard.0.clone();
+    let drain = shared.drain.subscribe();
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, std::convert::Infallible>(respond(&shared, port, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(DEFAULT_HEADER_READ_TIMEOUT)
+        .max_headers(DEFAULT_MAX_HEADERS)
+        .max_buf_size(DEFAULT_MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = drained(drain) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    drop(guard);
+}
+
+/// Resolves once the server drains (at once if it already does).
+async fn drained(mut drain: watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means "stop".
+    let _ = drain.wait_for(|d| *d).await.is_ok();
+}
+
+/// One request on the app current when it starts; interrupted (503) when the
+/// grace period of a shutdown runs out first.
+async fn respond(
+    shared: &Shared,
+    port: u16,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Body> {
+    // Created before the flag is read, so an interrupt between the two is not
+    // missed. Polled only if the request does not finish on its first poll, so a
+    // fast request never registers with the `Notify`.
+    let interrupted = shared.interrupt.notified();
+    if shared.stopped.load(Ordering::Acquire) {
+        return failure_response(&Failure::ShuttingDown);
+    }
+    let app = shared.app.load_full();
+    tokio::select! {
+        biased;
+        resp = crate::handler::dispatch(&app, port, req) => resp,
+        () = interrupted => {
+            tracing::warn!(target: "gojinn::fault", fault = "shutdown", "request interrupted: grace period over");
+            failure_response(&Failure::ShuttingDown)
+        }
     }
 }

@@ -50,6 +50,8 @@ fn spec(module: PathBuf) -> FunctionSpec {
         max_output_bytes: 16 << 20,
         max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
         queue_wait: DEFAULT_QUEUE_WAIT,
+        capabilities: None,
+        mounts: Vec::new(),
     }
 }
 

@@ -90,6 +90,17 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<Host>>,
     ticker_stop: Arc<AtomicBool>,
+    /// The on-disk compile cache, kept for its hit and miss counters.
+    cache: Option<Cache>,
+}
+
+/// Compile-cache activity of one [`Runtime`] since it was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Modules whose compiled code was found in the cache.
+    pub hits: u64,
+    /// Modules compiled and then stored in the cache.
+    pub misses: u64,
 }
 
 impl Runtime {
@@ -115,11 +126,13 @@ impl Runtime {
             .epoch_interruption(true)
             .async_stack_size(ASYNC_STACK_BYTES)
             .max_wasm_stack(MAX_WASM_STACK_BYTES);
+        let mut kept_cache = None;
         if let Some(dir) = &options.cache_dir {
             let mut cache = CacheConfig::new();
             cache.with_directory(dir);
             match Cache::new(cache) {
                 Ok(cache) => {
+                    kept_cache = Some(cache.clone());
                     config.cache(Some(cache));
                 }
                 // A cache is an optimisation: without one, modules still compile.
@@ -134,6 +147,8 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut Host| &mut host.wasi)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        crate::hostcalls::add_to_linker(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -156,7 +171,18 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             ticker_stop,
+            cache: kept_cache,
         })
+    }
+
+    /// Compile-cache hits and misses so far; zero when the cache is off.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache
+            .as_ref()
+            .map_or_else(CacheStats::default, |c| CacheStats {
+                hits: c.cache_hits() as u64,
+                misses: c.cache_misses() as u64,
+            })
     }
 
     /// Compiles and links one function. `.wat` text is accepted as well as binary wasm.

@@ -4,6 +4,7 @@ use crate::engine::Runtime;
 use crate::limits::Limits;
 use crate::pipes::CappedSink;
 use bytes::Bytes;
+use gojinn_host::{Capabilities, Session};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use tokio::sync::Semaphore;
 use wasmtime::{Engine, InstancePre, Module, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// How much of a guest's stderr is kept per call; the rest is dropped (and counted).
 pub const DEFAULT_MAX_STDERR_BYTES: usize = 64 << 10;
@@ -42,6 +43,22 @@ pub struct FunctionSpec {
     pub max_stderr_bytes: usize,
     /// How long a call may wait for a free sandbox.
     pub queue_wait: Duration,
+    /// What the `gojinn` host functions may do; `None` grants nothing (calls are
+    /// denied, `host_log` still logs).
+    pub capabilities: Option<Arc<Capabilities>>,
+    /// Host directories preopened for the guest.
+    pub mounts: Vec<MountSpec>,
+}
+
+/// One host directory visible to the guest.
+#[derive(Debug, Clone)]
+pub struct MountSpec {
+    /// Host directory.
+    pub host: PathBuf,
+    /// Path the guest sees.
+    pub guest: String,
+    /// Whether the guest may change it.
+    pub writable: bool,
 }
 
 /// Why a function could not be loaded. Each message names the module.
@@ -142,12 +159,25 @@ pub struct CallOutcome {
     pub instantiate_time: Duration,
     /// Time from instantiation to the end of the run (or fault).
     pub run_time: Duration,
+    /// The sandbox's linear-memory high-water mark, in bytes (0 when no sandbox ran).
+    pub memory_peak: u64,
+}
+
+/// What a call measured about its sandbox, filled in as it runs (so a timed-out
+/// run still reports what it got to).
+#[derive(Default)]
+struct Timings {
+    instantiate: Duration,
+    run: Duration,
+    memory_peak: u64,
 }
 
 /// Store data of one sandbox.
 pub(crate) struct Host {
     pub(crate) wasi: WasiP1Ctx,
     limits: Limits,
+    /// State of the `gojinn` host calls; only for modules that import them.
+    pub(crate) session: Option<Session>,
 }
 
 /// A loaded function. Cheap to share (`Arc` inside); every [`call`](Self::call)
@@ -163,6 +193,11 @@ struct Inner {
     spec: FunctionSpec,
     argv: Vec<String>,
     permits: Semaphore,
+    /// The route's grants (empty when none were configured).
+    caps: Arc<Capabilities>,
+    /// Whether the module imports anything from `gojinn` (else no session is made).
+    uses_host: bool,
+    compile_time: Duration,
 }
 
 impl Function {
@@ -171,10 +206,12 @@ impl Function {
             path: spec.module.clone(),
             source,
         })?;
+        let compile_started = Instant::now();
         let module = Module::new(&runtime.engine, &bytes).map_err(|e| LoadError::Compile {
             path: spec.module.clone(),
             detail: format!("{e:#}"),
         })?;
+        let compile_time = compile_started.elapsed();
         let is_command = module
             .get_export("_start")
             .and_then(|e| e.func().cloned())
@@ -191,6 +228,11 @@ impl Function {
                 path: spec.module.clone(),
                 detail: format!("{e:#}"),
             })?;
+        let uses_host = module.imports().any(|i| i.module() == "gojinn");
+        let caps = spec
+            .capabilities
+            .clone()
+            .unwrap_or_else(|| Arc::new(Capabilities::none("")));
         let program = spec
             .module
             .file_name()
@@ -204,7 +246,10 @@ impl Function {
                 pre,
                 permits: Semaphore::new(spec.pool_size.max(1) as usize),
                 argv,
+                caps,
+                uses_host,
                 spec,
+                compile_time,
             }),
         })
     }
@@ -214,8 +259,19 @@ impl Function {
         &self.inner.spec
     }
 
+    /// How long compiling the module took at load (a compile-cache hit makes this
+    /// the time to read and check the cached code).
+    pub fn compile_time(&self) -> Duration {
+        self.inner.compile_time
+    }
+
     /// Runs the function once in a fresh sandbox with `stdin` as its input.
     pub async fn call(&self, stdin: Vec<u8>) -> CallOutcome {
+        self.call_traced(stdin, "").await
+    }
+
+    /// [`call`](Self::call), with the request's trace id for host-call logs.
+    pub async fn call_traced(&self, stdin: Vec<u8>, trace_id: &str) -> CallOutcome {
         let inner = &*self.inner;
         let spec = &inner.spec;
         let stderr = CappedSink::new(spec.max_stderr_bytes);
@@ -225,6 +281,7 @@ impl Function {
             stderr_dropped: 0,
             instantiate_time: Duration::ZERO,
             run_time: Duration::ZERO,
+            memory_peak: 0,
         };
 
         let Ok(Ok(_permit)) = tokio::time::timeout(spec.queue_wait, inner.permits.acquire()).await
@@ -233,12 +290,15 @@ impl Function {
         };
 
         let started = Instant::now();
-        let mut timings = (Duration::ZERO, Duration::ZERO);
-        let run = inner.run(stdin, stderr.clone(), started, &mut timings);
+        let mut timings = Timings::default();
+        let session = inner
+            .uses_host
+            .then(|| Session::new(inner.caps.clone(), trace_id));
+        let run = inner.run(stdin, stderr.clone(), session, started, &mut timings);
         let result = match tokio::time::timeout(spec.timeout, run).await {
             Ok(result) => result,
             Err(_) => {
-                timings.1 = started.elapsed().saturating_sub(timings.0);
+                timings.run = started.elapsed().saturating_sub(timings.instantiate);
                 Err(Fault::Timeout)
             }
         };
@@ -247,8 +307,9 @@ impl Function {
             result,
             stderr,
             stderr_dropped,
-            instantiate_time: timings.0,
-            run_time: timings.1,
+            instantiate_time: timings.instantiate,
+            run_time: timings.run,
+            memory_peak: timings.memory_peak,
         }
     }
 }
@@ -258,19 +319,40 @@ impl Inner {
         &self,
         stdin: Vec<u8>,
         stderr: CappedSink,
+        session: Option<Session>,
         started: Instant,
-        timings: &mut (Duration, Duration),
+        timings: &mut Timings,
     ) -> Result<Vec<u8>, Fault> {
         let spec = &self.spec;
         // One byte past the cap, so "exactly at the cap" and "over it" differ.
         let stdout = MemoryOutputPipe::new(spec.max_output_bytes.saturating_add(1));
-        let wasi = WasiCtxBuilder::new()
+        let mut builder = WasiCtxBuilder::new();
+        builder
             .stdin(MemoryInputPipe::new(Bytes::from(stdin)))
             .stdout(stdout.clone())
             .stderr(stderr)
             .envs(&spec.env)
-            .args(&self.argv)
-            .build_p1();
+            .args(&self.argv);
+        for m in &spec.mounts {
+            let perms = if m.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            // Opened per call, like the rest of the context: a directory replaced
+            // while serving is seen by the next request. The guest cannot leave it
+            // (capability-based lookups refuse `..` and symlinks that escape).
+            builder
+                .preopened_dir(&m.host, &m.guest, perms)
+                .map_err(|e| {
+                    Fault::Trap(format!(
+                        "cannot open mount `{}` ({}): {e:#}",
+                        m.guest,
+                        m.host.display()
+                    ))
+                })?;
+        }
+        let wasi = builder.build_p1();
         let mut store = Store::new(
             &self.engine,
             Host {
@@ -279,7 +361,9 @@ impl Inner {
                     memory_bytes: usize::try_from(spec.memory_limit).unwrap_or(usize::MAX),
                     table_elements: crate::engine::TABLE_ELEMENTS,
                     memory_exceeded: false,
+                    memory_peak: 0,
                 },
+                session,
             },
         );
         store.limiter(|host| &mut host.limits);
@@ -298,19 +382,20 @@ impl Inner {
 
         let outcome = match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => {
-                timings.0 = started.elapsed();
+                timings.instantiate = started.elapsed();
                 match instance.get_typed_func::<(), ()>(&mut store, "_start") {
                     Ok(start) => start.call_async(&mut store, ()).await,
                     Err(e) => Err(e),
                 }
             }
             Err(e) => {
-                timings.0 = started.elapsed();
+                timings.instantiate = started.elapsed();
                 Err(e)
             }
         };
-        timings.1 = started.elapsed().saturating_sub(timings.0);
+        timings.run = started.elapsed().saturating_sub(timings.instantiate);
         let memory_exceeded = store.data().limits.memory_exceeded;
+        timings.memory_peak = store.data().limits.memory_peak as u64;
         drop(store);
 
         // The store, and with it the WASI context's handle on the pipe, is gone:

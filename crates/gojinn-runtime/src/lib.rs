@@ -5,16 +5,26 @@
 //! allocator, module loading, one pre-linked [`InstancePre`](wasmtime::InstancePre)
 //! per function, the fresh [`Store`](wasmtime::Store) made for every call, memory
 //! limits, deadlines (epoch interruption driven by one ticker thread per engine) and
-//! the WASI preview 1 context with its bounded stdio pipes. It does not know HTTP:
+//! the WASI preview 1 context with its bounded stdio pipes, and the `gojinn` host
+//! import module (guest memory marshalling; the capabilities themselves live in
+//! `gojinn-host`). It does not know HTTP:
 //! mapping a [`Fault`] to a status is the server's job.
 
 mod engine;
 mod function;
+mod hostcalls;
 mod limits;
 mod pipes;
 
-pub use engine::{default_cache_dir, Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS};
+/// The wasmtime release this crate is built against (kept in step with the
+/// workspace's pinned dependency).
+pub const WASMTIME_VERSION: &str = "48";
+
+pub use engine::{
+    default_cache_dir, CacheStats, Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS,
+};
 pub use function::{
-    CallOutcome, Fault, Function, FunctionSpec, LoadError, DEFAULT_MAX_STDERR_BYTES,
+    CallOutcome, Fault, Function, FunctionSpec, LoadError, MountSpec, DEFAULT_MAX_STDERR_BYTES,
     DEFAULT_QUEUE_WAIT,
 };
+pub use hostcalls::{ABI_VERSION, FUNCTIONS as HOST_FUNCTIONS};

@@ -9,6 +9,9 @@ pub(crate) struct Limits {
     pub(crate) table_elements: usize,
     /// Set when the guest asked for more memory than allowed.
     pub(crate) memory_exceeded: bool,
+    /// Largest linear memory granted so far (instantiation counts as a growth
+    /// from zero), in bytes: the sandbox's memory high-water mark.
+    pub(crate) memory_peak: usize,
 }
 
 impl ResourceLimiter for Limits {
@@ -27,6 +30,7 @@ impl ResourceLimiter for Limits {
                 self.memory_bytes
             ));
         }
+        self.memory_peak = self.memory_peak.max(desired);
         Ok(true)
     }
 

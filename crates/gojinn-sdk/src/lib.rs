@@ -22,17 +22,47 @@
 //! [`Request::body_bytes`] hides that split. A handler returns bytes with
 //! [`Response::binary`].
 //!
-//! The crate also builds on the host target (it is plain `std`), so its unit tests run
-//! with the rest of the workspace.
+//! Host capabilities, each granted per route in the Caddyfile and denied otherwise:
+//! [`kv`] (key-value store and locks), [`db`] (SQL with bound parameters), [`http`]
+//! (outbound requests) and [`log`] (structured log lines). Every call returns a
+//! `Result` with an [`Error`] that says what went wrong and suggests a status.
+//!
+//! ```no_run
+//! use gojinn_sdk::{kv, run, Response};
+//!
+//! fn main() {
+//!     run(|_req| match kv::get_string("greeting") {
+//!         Ok(Some(text)) => Response::text(200, text),
+//!         Ok(None) => Response::text(404, "no greeting yet"),
+//!         Err(e) => Response::error(e.status(), e.message()),
+//!     });
+//! }
+//! ```
+//!
+//! The crate also builds on the host target (it is plain `std`; the host calls answer
+//! [`Error::Unavailable`] there), so its unit tests run with the rest of the
+//! workspace.
 
 mod base64;
+pub mod db;
+mod error;
+pub mod http;
+pub mod kv;
+#[path = "hostlog.rs"]
+pub mod log;
 mod request;
 mod response;
+mod sys;
 
+pub use error::Error;
 pub use request::Request;
 pub use response::Response;
 
 use std::io::{Read, Write};
+
+/// Stdin buffer reserved before the first read: large enough for a request with a
+/// few headers and a small body, small next to the sandbox's first memory page.
+const INITIAL_INPUT_CAPACITY: usize = 4 << 10;
 
 /// Runs one request through `handler`: reads all of stdin, parses it as a
 /// [`Request`], calls `handler`, and writes the [`Response`] to stdout.
@@ -58,7 +88,10 @@ pub fn run(handler: impl FnOnce(Request) -> Response) {
 /// dropped on return, before the handler runs, so a large body is not held twice
 /// (raw and parsed) for the whole call.
 fn read_request() -> Result<Request, Response> {
-    let mut input = Vec::new();
+    // Start with room for a typical request so that `read_to_end` fills it with one
+    // `fd_read` and learns of the end with a second, instead of growing from a
+    // small probe read; every WASI call is a trip out of the sandbox.
+    let mut input = Vec::with_capacity(INITIAL_INPUT_CAPACITY);
     if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
         log(&format!("gojinn-sdk: reading stdin failed: {e}"));
         return Err(Response::error(400, "could not read the request"));
@@ -74,8 +107,10 @@ fn read_request() -> Result<Request, Response> {
 /// Unlike `eprintln!` this never panics: a failed write to stderr is dropped, since
 /// there is nowhere else to report it.
 pub fn log(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = err
-        .write_all(line.as_bytes())
-        .and_then(|()| err.write_all(b"\n"));
+    // Stderr is unbuffered: join the line and its newline first so that the line
+    // costs one `fd_write`, and so that the server never sees half a line.
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+    let _ = std::io::stderr().lock().write_all(&buf);
 }

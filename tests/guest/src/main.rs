@@ -3,6 +3,8 @@
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 
+mod host;
+
 fn read_request() -> Value {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input).expect("stdin");
@@ -69,6 +71,19 @@ fn main() {
             let _ = read_request();
             std::thread::sleep(std::time::Duration::from_millis(1500));
             respond(200, "rested");
+        }
+        // Answers at once when the query asks for `quick`, else spins until the
+        // deadline: one route whose pool slot a test can hold and then probe.
+        "spin-unless-quick" => {
+            let req = read_request();
+            if req["uri"].as_str().is_some_and(|u| u.contains("quick")) {
+                respond(200, "quick");
+                return;
+            }
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
         }
         "spin" => {
             let _ = read_request();
@@ -142,6 +157,10 @@ fn main() {
         "status-range" => println!("{}", json!({"status": 700, "body": "x"})),
         "header-number" => println!("{}", json!({"headers": {"X-N": 5}, "body": "x"})),
         "empty" => {}
+        "host" => {
+            let req = read_request();
+            respond(200, &host::main(&req));
+        }
         "go-style" => {
             // Go's json.Encoder: a trailing newline and default status.
             print!("{}\n", json!({"body": "go"}));

@@ -1,0 +1,479 @@
+//! Gojinn's host capabilities: what a guest may reach through the `gojinn` import
+//! module, and the stores behind it.
+//!
+//! This crate owns the grants of a route ([`Capabilities`], deny by default), the
+//! embedded KV store (`redb`) and its leases, the SQL pools (SQLite, one pool per
+//! DSN shared by every sandbox) and the per-sandbox [`Session`] state (pending
+//! results, last error, lock owner). It knows nothing of wasmtime: the runtime
+//! crate copies bytes in and out of guest memory and calls these async methods, and
+//! the server builds [`Capabilities`] from the configuration.
+
+mod grants;
+mod http;
+mod kv;
+mod sql;
+
+pub use grants::{HttpTarget, KeyGrant, KeyPattern};
+pub use http::MAX_HTTP_RESPONSE_BYTES;
+pub use kv::{Kv, MAX_LIST_KEYS, MAX_LOCKS, MAX_LOCK_TTL};
+pub use sql::{Access, SqlPool, DEFAULT_SQL_POOL_SIZE, MAX_RESULT_BYTES};
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Largest KV value: 1 MiB.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Largest KV key: 1 KiB.
+pub const MAX_KEY_BYTES: usize = 1 << 10;
+/// Largest SQL text or JSON parameter list a guest may pass: 1 MiB.
+pub const MAX_SQL_BYTES: usize = 1 << 20;
+/// Longest `host_log` message kept; the rest is cut.
+pub const MAX_LOG_BYTES: usize = 4096;
+
+/// Why a host call failed. [`code`](Self::code) is what ABI v1 functions return.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// The route does not grant this.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// Bad arguments: memory out of bounds, text that is not UTF-8, bad JSON.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// A value or result over its limit.
+    #[error("{what} is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The store answered with an error (SQL syntax, constraint…).
+    #[error("{0}")]
+    Backend(String),
+    /// The store cannot be reached.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The request's deadline passed first.
+    #[error("deadline exceeded")]
+    Timeout,
+}
+
+/// ABI v1 result codes (negative; `>= 0` is success).
+pub mod code {
+    /// Not found (KV miss, nothing pending).
+    pub const NOT_FOUND: i64 = -1;
+    /// Not granted to this route.
+    pub const DENIED: i64 = -2;
+    /// Bad argument (memory range, UTF-8, JSON).
+    pub const INVALID: i64 = -3;
+    /// Value or result over its limit.
+    pub const TOO_LARGE: i64 = -4;
+    /// The store reported an error (e.g. malformed SQL).
+    pub const BACKEND: i64 = -5;
+    /// The store is unreachable.
+    pub const UNAVAILABLE: i64 = -6;
+    /// The deadline passed.
+    pub const TIMEOUT: i64 = -7;
+}
+
+impl HostError {
+    /// The ABI v1 result code.
+    pub fn code(&self) -> i64 {
+        match self {
+            HostError::Denied(_) => code::DENIED,
+            HostError::Invalid(_) => code::INVALID,
+            HostError::TooLarge { .. } => code::TOO_LARGE,
+            HostError::Backend(_) => code::BACKEND,
+            HostError::Unavailable(_) => code::UNAVAILABLE,
+            HostError::Timeout => code::TIMEOUT,
+        }
+    }
+}
+
+/// The user data directory the embedded stores default to:
+/// `$XDG_DATA_HOME/gojinn`, else `$HOME/.local/share/gojinn`.
+pub fn default_storage_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(base.join("gojinn"))
+}
+
+/// The stores of one server: opened on first use, shared by every route.
+pub struct Stores {
+    storage: Option<PathBuf>,
+    embedded: Mutex<Option<Arc<kv::EmbeddedHandle>>>,
+    sqlite: Mutex<HashMap<PathBuf, Arc<SqlPool>>>,
+    locks: Arc<kv::Locks>,
+}
+
+impl Stores {
+    /// Stores under `storage` (the `storage` option, else [`default_storage_dir`]).
+    pub fn new(storage: Option<PathBuf>) -> Self {
+        Stores {
+            storage: storage.or_else(default_storage_dir),
+            embedded: Mutex::new(None),
+            sqlite: Mutex::new(HashMap::new()),
+            locks: Arc::default(),
+        }
+    }
+
+    /// The KV namespace `namespace` on `backend` (`None` or `embedded`: the
+    /// embedded store, opened on first use or by [`open`](Self::open)).
+    pub fn kv(&self, backend: Option<&str>, namespace: &str) -> Result<Kv, String> {
+        match backend {
+            None | Some("embedded") => {
+                let mut slot = self
+                    .embedded
+                    .lock()
+                    .map_err(|_| "kv store lock poisoned".to_owned())?;
+                let db = match &*slot {
+                    Some(db) => db.clone(),
+                    None => {
+                        let dir = self.storage.clone().ok_or(
+                            "no storage directory: set the `storage` global option (HOME is unset)",
+                        )?;
+                        let db = Arc::new(kv::EmbeddedHandle::new(dir));
+                        *slot = Some(db.clone());
+                        db
+                    }
+                };
+                Ok(Kv::embedded(db, namespace, self.locks.clone()))
+            }
+            Some(other) => Err(format!(
+                "kv backend `{other}` is not available in this build"
+            )),
+        }
+    }
+
+    /// Opens every store handed out so far, so that a server reports a store it
+    /// cannot open before it serves. (`validate` skips this and touches nothing.)
+    pub fn open(&self) -> Result<(), String> {
+        let slot = self
+            .embedded
+            .lock()
+            .map_err(|_| "kv store lock poisoned".to_owned())?;
+        if let Some(handle) = &*slot {
+            handle.open()?;
+        }
+        Ok(())
+    }
+
+    /// The pool of the SQLite file `path`, shared by every route naming it.
+    pub fn sqlite(&self, path: &Path) -> Arc<SqlPool> {
+        let mut pools = match self.sqlite.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        pools
+            .entry(path.to_path_buf())
+            .or_insert_with(|| Arc::new(SqlPool::sqlite(path.to_path_buf(), DEFAULT_SQL_POOL_SIZE)))
+            .clone()
+    }
+}
+
+/// What one route may do, and the stores it does it with.
+pub struct Capabilities {
+    route: String,
+    kv_read: KeyGrant,
+    kv_write: KeyGrant,
+    kv: Option<Kv>,
+    db: Option<(Arc<SqlPool>, Access)>,
+    http: Vec<HttpTarget>,
+}
+
+impl std::fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capabilities")
+            .field("route", &self.route)
+            .field("kv_read", &self.kv_read)
+            .field("kv_write", &self.kv_write)
+            .field("db", &self.db.as_ref().map(|(_, a)| a))
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+impl Capabilities {
+    /// Nothing granted; `route` labels the log lines of denied calls.
+    pub fn none(route: &str) -> Self {
+        Capabilities {
+            route: route.to_owned(),
+            kv_read: KeyGrant::default(),
+            kv_write: KeyGrant::default(),
+            kv: None,
+            db: None,
+            http: Vec::new(),
+        }
+    }
+
+    /// Grants KV access to keys matching `read` / `write` patterns in `kv`.
+    pub fn with_kv(mut self, kv: Kv, read: &[String], write: &[String]) -> Self {
+        self.kv_read = KeyGrant::new(read);
+        self.kv_write = KeyGrant::new(write);
+        self.kv = Some(kv);
+        self
+    }
+
+    /// Grants SQL `access` through `pool`.
+    pub fn with_db(mut self, pool: Arc<SqlPool>, access: Access) -> Self {
+        self.db = Some((pool, access));
+        self
+    }
+
+    /// Grants outbound HTTP to `targets` (`host:port`).
+    pub fn with_http(mut self, targets: &[String]) -> Self {
+        self.http = targets.iter().filter_map(|t| HttpTarget::new(t)).collect();
+        self
+    }
+
+    /// The route label used in logs.
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
+    /// Whether outbound HTTP to `host:port` is granted.
+    pub fn http_allows(&self, host: &str, port: u16) -> bool {
+        self.http.iter().any(|t| t.allows(host, port))
+    }
+
+    fn kv_for(&self, write: bool, key: &str) -> Result<&Kv, HostError> {
+        let grant = if write { &self.kv_write } else { &self.kv_read };
+        match &self.kv {
+            Some(kv) if grant.allows(key) => Ok(kv),
+            _ => Err(HostError::Denied(format!(
+                "key `{}` is not in this route's {}",
+                key.escape_debug(),
+                if write { "kv_write" } else { "kv_read" }
+            ))),
+        }
+    }
+
+    fn db(&self) -> Result<&(Arc<SqlPool>, Access), HostError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| HostError::Denied("this route has no `db` permission".to_owned()))
+    }
+}
+
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
+/// The host-side state of one sandbox (one request).
+pub struct Session {
+    caps: Arc<Capabilities>,
+    trace_id: Arc<str>,
+    owner: u64,
+    /// A result too big for the guest's buffer, waiting for `host_result_take`.
+    pub pending: Option<Vec<u8>>,
+    /// The message of the last failed call, for `host_last_error`.
+    pub last_error: String,
+}
+
+/// A cheap handle for one async host call: what it needs without borrowing the
+/// sandbox's store across an `await`.
+#[derive(Clone)]
+pub struct CallCx {
+    caps: Arc<Capabilities>,
+    trace_id: Arc<str>,
+    owner: u64,
+}
+
+impl Session {
+    /// A session for one call of a route with `caps`.
+    pub fn new(caps: Arc<Capabilities>, trace_id: &str) -> Self {
+        Session {
+            caps,
+            trace_id: Arc::from(trace_id),
+            owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+            pending: None,
+            last_error: String::new(),
+        }
+    }
+
+    /// A handle for one host call.
+    pub fn cx(&self) -> CallCx {
+        CallCx {
+            caps: self.caps.clone(),
+            trace_id: self.trace_id.clone(),
+            owner: self.owner,
+        }
+    }
+
+    /// Logs a guest message at `level` (0 debug, 1 info, 2 warn, 3+ error).
+    pub fn log(&self, level: i32, message: &[u8]) {
+        let cut = &message[..message.len().min(MAX_LOG_BYTES)];
+        let text = String::from_utf8_lossy(cut);
+        let route = self.caps.route.as_str();
+        let trace_id = &*self.trace_id;
+        match level {
+            i32::MIN..=0 => {
+                tracing::debug!(target: "gojinn::guest", route, trace_id, "{text}")
+            }
+            1 => tracing::info!(target: "gojinn::guest", route, trace_id, "{text}"),
+            2 => tracing::warn!(target: "gojinn::guest", route, trace_id, "{text}"),
+            _ => tracing::error!(target: "gojinn::guest", route, trace_id, "{text}"),
+        }
+    }
+
+    /// Records a failed call: kept for `host_last_error`, and logged (denials at
+    /// warn, the rest at info: a guest handles those itself).
+    pub fn fail(&mut self, call: &'static str, e: &HostError) {
+        let route = self.caps.route.as_str();
+        let trace_id = &*self.trace_id;
+        match e {
+            HostError::Denied(_) => {
+                tracing::warn!(target: "gojinn::host", route, trace_id, call, "{e}")
+            }
+            _ => tracing::info!(target: "gojinn::host", route, trace_id, call, "{e}"),
+        }
+        self.last_error = e.to_string();
+    }
+}
+
+fn utf8(what: &str, bytes: Vec<u8>) -> Result<String, HostError> {
+    String::from_utf8(bytes).map_err(|_| HostError::Invalid(format!("{what} is not UTF-8")))
+}
+
+fn key(bytes: Vec<u8>) -> Result<String, HostError> {
+    if bytes.len() > MAX_KEY_BYTES {
+        return Err(HostError::TooLarge {
+            what: "key",
+            size: bytes.len(),
+            limit: MAX_KEY_BYTES,
+        });
+    }
+    utf8("key", bytes)
+}
+
+/// JSON parameters: empty means none; otherwise a JSON array.
+fn params(bytes: &[u8]) -> Result<Vec<Value>, HostError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Array(v)) => Ok(v),
+        Ok(_) => Err(HostError::Invalid(
+            "parameters must be a JSON array".to_owned(),
+        )),
+        Err(e) => Err(HostError::Invalid(format!("parameters are not JSON: {e}"))),
+    }
+}
+
+impl CallCx {
+    /// `host_kv_get`.
+    pub async fn kv_get(&self, k: Vec<u8>) -> Result<Option<Vec<u8>>, HostError> {
+        let k = key(k)?;
+        self.caps.kv_for(false, &k)?.get(k).await
+    }
+
+    /// `host_kv_set`.
+    pub async fn kv_set(&self, k: Vec<u8>, value: Vec<u8>) -> Result<(), HostError> {
+        let k = key(k)?;
+        let kv = self.caps.kv_for(true, &k)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(HostError::TooLarge {
+                what: "value",
+                size: value.len(),
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+        kv.set(k, value).await
+    }
+
+    /// `host_kv_delete`: whether the key existed.
+    pub async fn kv_delete(&self, k: Vec<u8>) -> Result<bool, HostError> {
+        let k = key(k)?;
+        self.caps.kv_for(true, &k)?.delete(k).await
+    }
+
+    /// `host_kv_list`: a JSON object `{"keys": [...], "more": bool}` of the readable
+    /// keys starting with `prefix`.
+    pub async fn kv_list(&self, prefix: Vec<u8>) -> Result<Vec<u8>, HostError> {
+        let prefix = key(prefix)?;
+        let Some(kv) = &self.caps.kv else {
+            return Err(HostError::Denied(
+                "this route has no kv_read permission".to_owned(),
+            ));
+        };
+        if self.caps.kv_read.is_empty() {
+            return Err(HostError::Denied(
+                "this route has no kv_read permission".to_owned(),
+            ));
+        }
+        let caps = self.caps.clone();
+        let (keys, more) = kv
+            .list(prefix, MAX_LIST_KEYS, move |k| caps.kv_read.allows(k))
+            .await?;
+        serde_json::to_vec(&serde_json::json!({"keys": keys, "more": more}))
+            .map_err(|e| HostError::Backend(e.to_string()))
+    }
+
+    /// `host_mutex_lock` (TTL in seconds) and `host_lock_v1` (in milliseconds):
+    /// whether the lock was taken.
+    pub async fn lock(&self, k: Vec<u8>, ttl: Duration) -> Result<bool, HostError> {
+        let k = key(k)?;
+        let kv = self.caps.kv_for(true, &k)?;
+        if ttl.is_zero() {
+            return Err(HostError::Invalid("lock TTL must be positive".to_owned()));
+        }
+        kv.lock(&k, self.owner, ttl.min(MAX_LOCK_TTL)).await
+    }
+
+    /// `host_mutex_unlock`: whether this sandbox held the lock.
+    pub async fn unlock(&self, k: Vec<u8>) -> Result<bool, HostError> {
+        let k = key(k)?;
+        self.caps.kv_for(true, &k)?.unlock(&k, self.owner).await
+    }
+
+    /// `host_db_query`: rows as a JSON array of objects.
+    pub async fn db_query(&self, sql: Vec<u8>, params_json: &[u8]) -> Result<Vec<u8>, HostError> {
+        let (pool, access) = self.caps.db()?;
+        let sql = sql_text(sql)?;
+        pool.query(sql, params(params_json)?, *access).await
+    }
+
+    /// `host_db_exec`: the number of rows changed.
+    pub async fn db_exec(&self, sql: Vec<u8>, params_json: &[u8]) -> Result<u64, HostError> {
+        let (pool, access) = self.caps.db()?;
+        let sql = sql_text(sql)?;
+        pool.execute(sql, params(params_json)?, *access).await
+    }
+
+    /// `host_http_request`: the response as JSON.
+    pub async fn http_request(&self, spec: Vec<u8>) -> Result<Vec<u8>, HostError> {
+        if self.caps.http.is_empty() {
+            return Err(HostError::Denied(
+                "this route has no http permission".to_owned(),
+            ));
+        }
+        http::request(&self.caps, &spec).await
+    }
+
+    /// The trace id of the request.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// The route's capabilities.
+    pub fn caps(&self) -> &Capabilities {
+        &self.caps
+    }
+}
+
+fn sql_text(sql: Vec<u8>) -> Result<String, HostError> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(HostError::TooLarge {
+            what: "SQL text",
+            size: sql.len(),
+            limit: MAX_SQL_BYTES,
+        });
+    }
+    utf8("SQL text", sql)
+}

@@ -1,0 +1,488 @@
+//! Prometheus metrics of the server, recorded on the request path.
+//!
+//! Every series is labelled with bounded values only: the route is the configured
+//! matcher (see [`crate::App`]), the method is one of the standard nine or `OTHER`,
+//! the status is its class (`2xx`). Handles are resolved once per route when the
+//! app is loaded (or, for the request counters, on the first request of each
+//! method and class), so recording a request is a few atomic adds: no label
+//! lookup, no allocation, no lock.
+//!
+//! The registry is process-wide so that series survive a config reload.
+
+use gojinn_runtime::{CacheStats, CallOutcome, Fault, WASMTIME_VERSION};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Route label of requests that matched no route.
+const UNMATCHED_ROUTE: &str = "(none)";
+
+/// Methods with their own label value; anything else is `OTHER`.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER",
+];
+
+/// Status classes, indexed by `status / 100 - 1`.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Fault kinds counted by `gojinn_faults_total`, as [`Fault::kind`] names them,
+/// plus `contract` for stdout that broke the contract.
+const FAULT_KINDS: [&str; 7] = [
+    "timeout",
+    "trap",
+    "exit",
+    "memory",
+    "contract",
+    "output_cap",
+    "overload",
+];
+
+/// Function wall time: from the request reaching the route to the response,
+/// 50 µs to 60 s.
+const DURATION_BUCKETS_NS: &[u64] = &[
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+    30_000_000_000,
+    60_000_000_000,
+];
+
+/// Instantiation (a pooled slot with copy-on-write memory is tens of µs): 5 µs to 1 s.
+const INSTANTIATE_BUCKETS_NS: &[u64] = &[
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
+/// Module compile time (a cache hit is milliseconds, a big module seconds).
+const COMPILE_BUCKETS_NS: &[u64] = &[
+    1_000_000,
+    5_000_000,
+    25_000_000,
+    100_000_000,
+    250_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    10_000_000_000,
+    30_000_000_000,
+];
+
+/// Guest memory high-water mark: one wasm page (64 KiB) to 4 GiB, by fours.
+const MEMORY_BUCKETS_BYTES: &[u64] = &[
+    64 << 10,
+    256 << 10,
+    1 << 20,
+    4 << 20,
+    16 << 20,
+    64 << 20,
+    256 << 20,
+    1 << 30,
+    4 << 30,
+];
+
+/// Observations in nanoseconds are divided by this to give seconds.
+const NANOS: f64 = 1e9;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: &'static str,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FaultLabels {
+    route: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    wasmtime: &'static str,
+}
+
+/// The server's metric families and the registry that exposes them.
+pub struct Metrics {
+    registry: Arc<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    instantiate: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    memory: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    in_flight: Family<RouteLabels, Gauge>,
+    faults: Family<FaultLabels, Counter>,
+    compile: Histogram,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    unmatched: RequestCounters,
+}
+
+impl Metrics {
+    /// The process-wide metrics.
+    pub fn global() -> &'static Metrics {
+        static GLOBAL: OnceLock<Metrics> = OnceLock::new();
+        GLOBAL.get_or_init(Metrics::new)
+    }
+
+    fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "gojinn_requests",
+            "HTTP requests answered, by route, method and status class",
+            requests.clone(),
+        );
+        let duration: Family<_, _, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS_NS, NANOS));
+        registry.register(
+            "gojinn_function_duration_seconds",
+            "Wall time of function requests, from routing to the response, by route",
+            duration.clone(),
+        );
+        let instantiate: Family<_, _, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(INSTANTIATE_BUCKETS_NS, NANOS));
+        registry.register(
+            "gojinn_sandbox_instantiate_seconds",
+            "Time to instantiate a sandbox (store and instance), by route",
+            instantiate.clone(),
+        );
+        let in_flight = Family::<RouteLabels, Gauge>::default();
+        registry.register(
+            "gojinn_sandboxes_in_flight",
+            "Function calls running or waiting for a sandbox, by route",
+            in_flight.clone(),
+        );
+        let faults = Family::<FaultLabels, Counter>::default();
+        registry.register(
+            "gojinn_faults",
+            "Function calls that failed, by route and kind",
+            faults.clone(),
+        );
+        let memory: Family<_, _, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(MEMORY_BUCKETS_BYTES, 1.0));
+        registry.register(
+            "gojinn_sandbox_memory_peak_bytes",
+            "Largest linear memory a sandbox reached, by route",
+            memory.clone(),
+        );
+        let compile = Histogram::new(COMPILE_BUCKETS_NS, NANOS);
+        registry.register(
+            "gojinn_module_compile_seconds",
+            "Time to compile (or load from the compile cache) one module",
+            compile.clone(),
+        );
+        let cache_hits = Counter::default();
+        registry.register(
+            "gojinn_compile_cache_hits",
+            "Modules loaded from the on-disk compile cache",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register(
+            "gojinn_compile_cache_misses",
+            "Modules compiled because the on-disk compile cache did not have them",
+            cache_misses.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                wasmtime: WASMTIME_VERSION,
+            })
+            .set(1);
+        registry.register(
+            "gojinn_build_info",
+            "Always 1; the labels name the gojinn and wasmtime versions",
+            build,
+        );
+        let unmatched = RequestCounters::new(UNMATCHED_ROUTE);
+        Metrics {
+            registry: Arc::new(registry),
+            requests,
+            duration,
+            instantiate,
+            memory,
+            in_flight,
+            faults,
+            compile,
+            cache_hits,
+            cache_misses,
+            unmatched,
+        }
+    }
+
+    /// The registry, for the admin listener's `/metrics`.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// Counters for requests that matched no route.
+    pub(crate) fn unmatched(&self) -> &RequestCounters {
+        &self.unmatched
+    }
+
+    /// Records what loading a config's modules measured.
+    pub(crate) fn record_load(&self, compile_times: &[Duration], cache: CacheStats) {
+        for t in compile_times {
+            self.compile.observe(nanos(*t));
+        }
+        self.cache_hits.inc_by(cache.hits);
+        self.cache_misses.inc_by(cache.misses);
+    }
+
+    /// Handles for one function route.
+    pub(crate) fn function(&self, route: &str) -> FunctionMetrics {
+        let labels = RouteLabels {
+            route: route.to_owned(),
+        };
+        FunctionMetrics {
+            route: route.to_owned(),
+            duration: self.duration.get_or_create(&labels).clone(),
+            instantiate: self.instantiate.get_or_create(&labels).clone(),
+            memory: self.memory.get_or_create(&labels).clone(),
+            in_flight: self.in_flight.get_or_create(&labels).clone(),
+            faults: Default::default(),
+        }
+    }
+}
+
+/// `gojinn_requests_total` handles of one route, made on first use of each
+/// method and class so that only series that happened are exposed.
+pub(crate) struct RequestCounters {
+    route: String,
+    counters: [[OnceLock<Counter>; CLASSES.len()]; METHODS.len()],
+}
+
+impl RequestCounters {
+    pub(crate) fn new(route: &str) -> RequestCounters {
+        RequestCounters {
+            route: route.to_owned(),
+            counters: Default::default(),
+        }
+    }
+
+    /// Counts one answered request.
+    pub(crate) fn record(&self, method: &http::Method, status: http::StatusCode) {
+        let m = method_index(method);
+        let c = usize::from(status.as_u16() / 100)
+            .saturating_sub(1)
+            .min(CLASSES.len() - 1);
+        self.counters[m][c]
+            .get_or_init(|| {
+                Metrics::global()
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        route: self.route.clone(),
+                        method: METHODS[m],
+                        class: CLASSES[c],
+                    })
+                    .clone()
+            })
+            .inc();
+    }
+}
+
+fn method_index(method: &http::Method) -> usize {
+    use http::Method;
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::DELETE => 4,
+        Method::CONNECT => 5,
+        Method::OPTIONS => 6,
+        Method::TRACE => 7,
+        Method::PATCH => 8,
+        _ => 9,
+    }
+}
+
+/// The per-route handles of a function route.
+pub(crate) struct FunctionMetrics {
+    route: String,
+    duration: Histogram,
+    instantiate: Histogram,
+    memory: Histogram,
+    in_flight: Gauge,
+    faults: [OnceLock<Counter>; FAULT_KINDS.len()],
+}
+
+impl FunctionMetrics {
+    /// Marks a call as in flight until the guard is dropped (also when the client
+    /// goes away and the request future is dropped mid-call).
+    pub(crate) fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// Records what the sandbox measured about one call.
+    pub(crate) fn record_call(&self, outcome: &CallOutcome) {
+        // An overloaded call never got a sandbox: nothing was instantiated.
+        if outcome.result != Err(Fault::Overload) {
+            self.instantiate.observe(nanos(outcome.instantiate_time));
+            self.memory.observe(outcome.memory_peak);
+        }
+    }
+
+    /// Records the wall time of a function request.
+    pub(crate) fn record_duration(&self, elapsed: Duration) {
+        self.duration.observe(nanos(elapsed));
+    }
+
+    /// Counts a fault of `kind` (one of [`FAULT_KINDS`]; other kinds are not faults
+    /// of the function and are not counted).
+    pub(crate) fn record_fault(&self, kind: &str) {
+        let Some(i) = FAULT_KINDS.iter().position(|k| *k == kind) else {
+            return;
+        };
+        self.faults[i]
+            .get_or_init(|| {
+                Metrics::global()
+                    .faults
+                    .get_or_create(&FaultLabels {
+                        route: self.route.clone(),
+                        kind: FAULT_KINDS[i],
+                    })
+                    .clone()
+            })
+            .inc();
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub(crate) struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A histogram with atomic buckets over integer observations (nanoseconds or
+/// bytes), scaled to base units when encoded. `prometheus-client`'s own histogram
+/// takes a lock per observation; this one is lock-free, which matters because a
+/// busy route observes from every worker thread at once.
+#[derive(Clone, Debug)]
+pub(crate) struct Histogram(Arc<HistogramInner>);
+
+#[derive(Debug)]
+struct HistogramInner {
+    /// Upper bounds, ascending, in the observation's unit.
+    bounds: &'static [u64],
+    /// Observation units per base unit (1e9 for nanoseconds to seconds). A
+    /// divisor rather than a factor, so bounds print exactly (`30`, not
+    /// `30.000000000000004`).
+    per_unit: f64,
+    /// Per-bucket counts (not cumulative); the last one is `+Inf`.
+    counts: Box<[AtomicU64]>,
+    /// Sum of observations, in the observation's unit.
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [u64], per_unit: f64) -> Histogram {
+        Histogram(Arc::new(HistogramInner {
+            bounds,
+            per_unit,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+        }))
+    }
+
+    fn observe(&self, v: u64) {
+        let h = &*self.0;
+        let i = h.bounds.partition_point(|b| *b < v);
+        h.counts[i].fetch_add(1, Ordering::Relaxed);
+        h.sum.fetch_add(v, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let h = &*self.0;
+        let mut buckets = Vec::with_capacity(h.counts.len());
+        let mut count = 0;
+        for (i, c) in h.counts.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            count += n;
+            let bound = h.bounds.get(i).map_or(f64::MAX, |b| *b as f64 / h.per_unit);
+            buckets.push((bound, n));
+        }
+        let sum = h.sum.load(Ordering::Relaxed) as f64 / h.per_unit;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_upper_bounds_inclusive() {
+        let h = Histogram::new(&[10, 20], 1.0);
+        for v in [0, 10, 11, 20, 21, 1000] {
+            h.observe(v);
+        }
+        let counts: Vec<u64> =
+            h.0.counts
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect();
+        assert_eq!(counts, [2, 2, 2]);
+        assert_eq!(h.0.sum.load(Ordering::Relaxed), 1062);
+    }
+
+    #[test]
+    fn status_classes_and_methods_are_bounded() {
+        assert_eq!(method_index(&http::Method::GET), 0);
+        let odd = http::Method::from_bytes(b"BREW").expect("valid method");
+        assert_eq!(METHODS[method_index(&odd)], "OTHER");
+    }
+}
