@@ -40,6 +40,11 @@ examples="$root/examples"
 # ignored target/ but apart from the host build's own outputs.
 export CARGO_TARGET_DIR="$root/target/guests"
 
+# Go's and Zig's build caches default to ~/.cache, which may not exist (CI without
+# HOME); keep them under target/ unless the caller chose a place.
+export GOCACHE="${GOCACHE:-$root/target/toolchains/go-cache}"
+export ZIG_GLOBAL_CACHE_DIR="${ZIG_GLOBAL_CACHE_DIR:-$root/target/toolchains/zig-cache}"
+
 say() { printf 'build-examples: %s\n' "$*" >&2; }
 
 out=""
