@@ -7,10 +7,10 @@
 #   go    examples/go-hello/go-hello.wasm         /go/*     Go >= 1.21 (GOOS=wasip1)
 #   zig   examples/zig-hello/zig-hello.wasm       /zig/*    Zig 0.14 (PyPI ziglang venv)
 #   as    examples/as-hello/as-hello.wasm         /as/*     AssemblyScript (npm, local)
-#   host  examples/rust-counter/rust-counter.wasm /counter/* cargo (KV host calls)
-#         examples/rust-notes/rust-notes.wasm     /notes*   cargo (SQL host calls)
-#         examples/c-log/log.wasm                 /c-log/*  clang (host_log, gojinn.h)
 #   seed  examples/seed/functions/processor.wasm  seed Caddyfile, /api/*
+#   host  examples/rust-counter/rust-counter.wasm /counter/*  (host capabilities:
+#         examples/rust-notes/rust-notes.wasm     /notes*      KV, SQLite, host_log;
+#         examples/c-log/log.wasm                 /c-log/*     Rust and C)
 #
 # examples/wat-hello/hello.wat needs no build: the server compiles .wat itself.
 #
@@ -18,10 +18,9 @@
 # missing is not built, and the script says "<lang>: skipped: <reason>"; a toolchain
 # that is present but fails to build is an error (exit status 1).
 #
-# Usage: scripts/build-examples.sh [--out DIR] [rust|c|go|zig|as|host|seed|all]...
-#   (default: all). With --out, each hello module goes to DIR/<lang>-hello.wasm
-#   instead (the end-to-end tests build from source this way, into their scratch
-#   folder); host and seed are then not built.
+# Usage: scripts/build-examples.sh [--out DIR] [rust|c|go|zig|as|seed|all]...
+#   (default: all). With --out, each module goes to DIR/<lang>-hello.wasm instead
+#   (the end-to-end tests build from source this way, into their scratch folder).
 # Safe to re-run: cargo, go and zig cache their work, and modules are replaced
 # atomically, only when they differ.
 #
@@ -55,15 +54,15 @@ while [[ $# -gt 0 ]]; do
         out="${2:?--out needs a directory}"
         shift 2
         ;;
-    rust | c | go | zig | as | host | seed) langs+=("$1") && shift ;;
-    all) langs+=(rust c go zig as host seed) && shift ;;
+    rust | c | go | zig | as | seed | host) langs+=("$1") && shift ;;
+    all) langs+=(rust c go zig as seed host) && shift ;;
     *)
-        say "unknown argument \`$1\` (expected --out DIR, rust, c, go, zig, as, host, seed or all)"
+        say "unknown argument \`$1\` (expected --out DIR, rust, c, go, zig, as, seed, host or all)"
         exit 2
         ;;
     esac
 done
-[[ ${#langs[@]} -gt 0 ]] || langs=(rust c go zig as host seed)
+[[ ${#langs[@]} -gt 0 ]] || langs=(rust c go zig as seed host)
 if [[ -n $out ]]; then
     mkdir -p "$out"
     out="$(cd "$out" && pwd)"
@@ -133,19 +132,24 @@ build_seed() {
 
 seed_missing() { rust_missing; }
 
-# The host-capability examples: Rust and C guests that import the `gojinn` module.
+# The host-capability examples (KV, SQLite, host_log) need Rust and C.
 build_host() {
     [[ -z $out ]] || return 0 # not language examples: only built in place
-    build_cargo "$examples/rust-counter" rust-counter "$examples/rust-counter/rust-counter.wasm"
+    build_cargo "$examples/rust-counter" rust-counter \
+        "$examples/rust-counter/rust-counter.wasm"
     build_cargo "$examples/rust-notes" rust-notes "$examples/rust-notes/rust-notes.wasm"
-    make -C "$examples/c-log" --quiet log.wasm
-    say "$(printf '%8d bytes  %s' "$(wc -c <"$examples/c-log/log.wasm")" examples/c-log/log.wasm)"
+    make -C "$examples/c-log" --quiet OUT="$work/c-log.wasm" "$work/c-log.wasm"
+    install_module "$work/c-log.wasm" "$examples/c-log/log.wasm"
 }
 
 host_missing() {
-    local r
-    r="$(rust_missing)$(c_missing)"
-    [[ -z $r ]] || echo "$r"
+    local reason
+    reason="$(rust_missing)"
+    if [[ -n $reason ]]; then
+        echo "$reason"
+        return
+    fi
+    c_missing
 }
 
 # ---- C --------------------------------------------------------------------------

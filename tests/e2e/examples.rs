@@ -4,7 +4,6 @@
 use crate::harness::{root, scratch, Server};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn require_built(paths: &[&str]) {
     for p in paths {
@@ -19,9 +18,18 @@ fn require_built(paths: &[&str]) {
 /// the original so relative module paths resolve the same way.
 struct PortSwapped(PathBuf);
 
-static COPIES: AtomicUsize = AtomicUsize::new(0);
-
 impl PortSwapped {
+    /// The file, port swapped, without the routes of language examples that are
+    /// not built (whose toolchain is missing here).
+    fn built_only(original: &str) -> Self {
+        let unbuilt: Vec<&str> = OPTIONAL
+            .iter()
+            .filter(|(_, module, _)| !root().join(module).exists())
+            .map(|(route, _, _)| *route)
+            .collect();
+        PortSwapped::without(original, &unbuilt)
+    }
+
     /// The copy leaves out the `handle PATH { … }` blocks of `dropped` (each block
     /// ends at the first `}` line at its own indentation).
     fn without(original: &str, dropped: &[&str]) -> Self {
@@ -48,22 +56,24 @@ impl PortSwapped {
             kept.push_str(line);
             kept.push('\n');
         }
+        // Tests run in parallel: each copy gets its own name.
+        static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = root()
             .join(original)
-            // One name per copy: the tests that serve this file run in parallel, and
-            // one's Drop must not delete the file another is still starting from.
-            .with_file_name(format!(
-                ".e2e-{}-{}.Caddyfile",
-                std::process::id(),
-                COPIES.fetch_add(1, Ordering::Relaxed)
-            ));
-        // The admin listener's fixed default port would collide between the tests
-        // that serve this file at once (and with anything else on the machine).
-        let kept = kept.replacen("\n{\n", "\n{\n    admin off\n", 1);
-        assert!(
-            kept.contains("admin off"),
-            "expected a global options block in {original}"
-        );
+            .with_file_name(format!(".e2e-{}-{n}.Caddyfile", std::process::id()));
+        // The admin listener's fixed default port would collide between tests
+        // (and with anything else on the machine): switch it off.
+        let kept = match kept.find("\n{\n") {
+            Some(i)
+                if kept[..i]
+                    .lines()
+                    .all(|l| l.trim().is_empty() || l.starts_with('#')) =>
+            {
+                format!("{}\n{{\n    admin off\n{}", &kept[..i], &kept[i + 3..])
+            }
+            _ => format!("{{\n    admin off\n}}\n{kept}"),
+        };
         std::fs::write(&path, kept.replace(":8080 {", ":0 {")).expect("write copy");
         PortSwapped(path)
     }
@@ -92,11 +102,14 @@ const OPTIONAL: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// `examples/Caddyfile`, on an ephemeral port, without the routes of optional
-/// modules that were not built; returns it with the optional routes that stay.
-fn examples_caddyfile() -> (PortSwapped, Vec<(&'static str, &'static str, &'static str)>) {
+#[test]
+fn every_language_example_answers_through_examples_caddyfile() {
+    require_built(&[
+        "examples/rust-hello/rust-hello.wasm",
+        "examples/c-hello/hello.wasm",
+    ]);
     let (built, missing): (Vec<_>, Vec<_>) = OPTIONAL
-        .into_iter()
+        .iter()
         .partition(|(_, module, _)| root().join(module).exists());
     for (route, module, _) in &missing {
         // Past libtest's capture: a skip must show in every run.
@@ -106,16 +119,7 @@ fn examples_caddyfile() -> (PortSwapped, Vec<(&'static str, &'static str, &'stat
         );
     }
     let dropped: Vec<&str> = missing.iter().map(|(route, _, _)| *route).collect();
-    (PortSwapped::without("examples/Caddyfile", &dropped), built)
-}
-
-#[test]
-fn every_language_example_answers_through_examples_caddyfile() {
-    require_built(&[
-        "examples/rust-hello/rust-hello.wasm",
-        "examples/c-hello/hello.wasm",
-    ]);
-    let (config, built) = examples_caddyfile();
+    let config = PortSwapped::without("examples/Caddyfile", &dropped);
     let stores = scratch("examples-stores");
     let env = example_env(&stores);
     let s = Server::start(&config.0, &env_refs(&env));
@@ -185,7 +189,7 @@ fn host_capability_examples_answer_through_examples_caddyfile() {
         "examples/rust-notes/rust-notes.wasm",
         "examples/c-log/log.wasm",
     ]);
-    let (config, _) = examples_caddyfile();
+    let config = PortSwapped::built_only("examples/Caddyfile");
     let stores = scratch("examples-host");
     let env = example_env(&stores);
     let s = Server::start(&config.0, &env_refs(&env));

@@ -13,9 +13,9 @@
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
+//! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 //! - `languages`: each language's example built from source with its own toolchain
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
-//! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 
 mod cli;
 mod clients;
