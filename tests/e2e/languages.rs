@@ -194,3 +194,32 @@ fn wat() {
     s.wait_for_log(|l| l.contains("wat-hello: answered"))
         .expect("wat-hello stderr in the log");
 }
+
+/// The skip path itself: a toolchain that is not there gives a `skipped:` line with
+/// the reason and no module, and the script still succeeds (so test.sh goes on and
+/// the language's test reports SKIPPED rather than failing the build).
+#[test]
+fn a_missing_toolchain_is_skipped_with_its_reason() {
+    let dir = scratch("lang-missing");
+    let out = Command::new("bash")
+        .arg(root().join("scripts/build-examples.sh"))
+        .arg("--out")
+        .arg(&dir)
+        .args(["go", "zig"])
+        .env("GO", "/nonexistent/go")
+        .env("ZIG", "/nonexistent/zig")
+        .output()
+        .expect("run scripts/build-examples.sh");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("go: skipped: `/nonexistent/go env GOVERSION` does not run"),
+        "{log}"
+    );
+    assert!(
+        log.contains("zig: skipped: `/nonexistent/zig version` does not run"),
+        "{log}"
+    );
+    assert!(!dir.join("go-hello.wasm").exists());
+    assert!(!dir.join("zig-hello.wasm").exists());
+}
