@@ -39,6 +39,11 @@ examples="$root/examples"
 # ignored target/ but apart from the host build's own outputs.
 export CARGO_TARGET_DIR="$root/target/guests"
 
+# Go's and Zig's build caches default to ~/.cache, which may not exist (CI without
+# HOME); keep them under target/ unless the caller chose a place.
+export GOCACHE="${GOCACHE:-$root/target/toolchains/go-cache}"
+export ZIG_GLOBAL_CACHE_DIR="${ZIG_GLOBAL_CACHE_DIR:-$root/target/toolchains/zig-cache}"
+
 say() { printf 'build-examples: %s\n' "$*" >&2; }
 
 out=""
@@ -195,11 +200,16 @@ go_missing() {
         echo "go not found (scripts/toolchains.sh go installs Debian's golang-1.23-go)"
         return
     }
+    local version minor
+    version="$("$go" env GOVERSION 2>/dev/null || true)"
+    if [[ -z $version ]]; then
+        echo "\`$go env GOVERSION\` does not run (scripts/toolchains.sh go)"
+        return
+    fi
     # GOOS=wasip1 arrived in Go 1.21.
-    local minor
-    minor="$("$go" env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')"
+    minor="$(sed -n 's/^go1\.\([0-9]*\).*/\1/p' <<<"$version")"
     if [[ -z $minor || $minor -lt 21 ]]; then
-        echo "$go is $("$go" env GOVERSION 2>/dev/null || echo unknown); GOOS=wasip1 needs Go 1.21 or later"
+        echo "$go is $version; GOOS=wasip1 needs Go 1.21 or later (scripts/toolchains.sh go)"
     fi
 }
 

@@ -128,7 +128,12 @@ install_zig() {
         return 1
     }
     mkzig() {
-        [[ -x $ZIG_VENV/bin/python ]] || "$py" -m venv "$ZIG_VENV" || return 1
+        if [[ ! -x $ZIG_VENV/bin/python ]]; then
+            # Debian's own python3 ships venv separately (python3-venv).
+            "$py" -m venv "$ZIG_VENV" 2>/dev/null ||
+                { rm -rf "$ZIG_VENV" && apt_install python3-venv && "$py" -m venv "$ZIG_VENV"; } ||
+                return 1
+        fi
         "$ZIG_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
             "ziglang==$ZIG_VERSION"
     }

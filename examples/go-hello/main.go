@@ -30,6 +30,7 @@ func handle(req *gojinn.Request) gojinn.Response {
 		userAgent = &ua
 	}
 	gojinn.Log("go-hello: handled %s %s", req.Method, req.Path())
+	gojinn.HostLog(gojinn.LevelInfo, "go-hello: answered through host_log")
 	return gojinn.JSON(200, map[string]any{
 		"message":    "hello from go",
 		"method":     req.Method,

@@ -1,6 +1,7 @@
 //! Gojinn example function in Zig: the same hello/echo JSON API as
 //! examples/rust-hello. It talks to WASI directly through `std.os.wasi` (fd_read on
-//! stdin, fd_write on stdout and stderr) and uses `std.json` for the contract.
+//! stdin, fd_write on stdout and stderr), uses `std.json` for the contract, and logs
+//! one line through Gojinn's `host_log` import as well.
 //!
 //! Build (Zig 0.14): zig build-exe main.zig -target wasm32-wasi -O ReleaseSmall
 //!                   -fstrip --stack 65536 -femit-bin=zig-hello.wasm
@@ -82,6 +83,10 @@ fn writeAll(fd: wasi.fd_t, bytes: []const u8) !void {
     }
 }
 
+/// The host ABI's logger (module `gojinn`, always granted; see docs/abi.md):
+/// level 0 debug, 1 info, 2 warn, 3 error.
+extern "gojinn" fn host_log(level: i32, ptr: [*]const u8, len: usize) void;
+
 /// One line on stderr: the server forwards it to its log with the trace id.
 fn log(alloc: std.mem.Allocator, comptime fmt: []const u8, args: anytype) void {
     const line = std.fmt.allocPrint(alloc, fmt ++ "\n", args) catch return;
@@ -129,4 +134,6 @@ pub fn main() !void {
     }, .{});
     try writeAll(1, out);
     log(alloc, "zig-hello: handled {s} {s}", .{ req.method, req.path() });
+    const note = "zig-hello: answered through host_log";
+    host_log(1, note.ptr, note.len);
 }

@@ -84,8 +84,9 @@ fn serve(lang: &str, module: &Path) -> Server {
 
 /// The hello/echo API every language example implements (see examples/rust-hello):
 /// method, path and query from `uri`, the `User-Agent` header, the body's size in
-/// bytes, and the body itself when it is JSON; one `handled` line on stderr.
-fn check_hello_api(lang: &str, name: &str, s: &Server) {
+/// bytes, and the body itself when it is JSON; one `handled` line on stderr, and with
+/// `host_log`, one line through the host ABI's `host_log` too.
+fn check_hello_api(lang: &str, name: &str, s: &Server, host_log: bool) {
     // A JSON body with escapes and non-ASCII text, and a header with a quote in it:
     // both travel through the contract's JSON twice (request in, response out).
     let body = r#"{"n":[1,2.5,"two",{"three":null,"t":true}],"s":"é\n\"q\""}"#;
@@ -109,6 +110,12 @@ fn check_hello_api(lang: &str, name: &str, s: &Server) {
     assert_eq!(v["echo"], sent, "{v}");
     s.wait_for_log(|l| l.contains(&format!("{lang}-hello: handled POST /{lang}/hello")))
         .unwrap_or_else(|| panic!("no `{lang}-hello: handled` line in the log"));
+    if host_log {
+        let line = s
+            .wait_for_log(|l| l.contains(&format!("{lang}-hello: answered through host_log")))
+            .unwrap_or_else(|| panic!("no host_log line from {lang}-hello in the log"));
+        assert!(line.contains(r#""level":"INFO""#), "{line}");
+    }
 
     // No body, no User-Agent: nulls, not errors.
     let r = s.get(&format!("/{lang}/bare"));
@@ -144,35 +151,35 @@ fn check_hello_api(lang: &str, name: &str, s: &Server) {
 #[test]
 fn rust() {
     if let Some(m) = built_or_skip("rust") {
-        check_hello_api("rust", "rust", &serve("rust", &m));
+        check_hello_api("rust", "rust", &serve("rust", &m), false);
     }
 }
 
 #[test]
 fn c() {
     if let Some(m) = built_or_skip("c") {
-        check_hello_api("c", "c", &serve("c", &m));
+        check_hello_api("c", "c", &serve("c", &m), false);
     }
 }
 
 #[test]
 fn go() {
     if let Some(m) = built_or_skip("go") {
-        check_hello_api("go", "go", &serve("go", &m));
+        check_hello_api("go", "go", &serve("go", &m), true);
     }
 }
 
 #[test]
 fn zig() {
     if let Some(m) = built_or_skip("zig") {
-        check_hello_api("zig", "zig", &serve("zig", &m));
+        check_hello_api("zig", "zig", &serve("zig", &m), true);
     }
 }
 
 #[test]
 fn assemblyscript() {
     if let Some(m) = built_or_skip("as") {
-        check_hello_api("as", "assemblyscript", &serve("as", &m));
+        check_hello_api("as", "assemblyscript", &serve("as", &m), true);
     }
 }
 
@@ -186,4 +193,33 @@ fn wat() {
     assert_eq!(r.json(), json!({"message": "hello from wat"}));
     s.wait_for_log(|l| l.contains("wat-hello: answered"))
         .expect("wat-hello stderr in the log");
+}
+
+/// The skip path itself: a toolchain that is not there gives a `skipped:` line with
+/// the reason and no module, and the script still succeeds (so test.sh goes on and
+/// the language's test reports SKIPPED rather than failing the build).
+#[test]
+fn a_missing_toolchain_is_skipped_with_its_reason() {
+    let dir = scratch("lang-missing");
+    let out = Command::new("bash")
+        .arg(root().join("scripts/build-examples.sh"))
+        .arg("--out")
+        .arg(&dir)
+        .args(["go", "zig"])
+        .env("GO", "/nonexistent/go")
+        .env("ZIG", "/nonexistent/zig")
+        .output()
+        .expect("run scripts/build-examples.sh");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("go: skipped: `/nonexistent/go env GOVERSION` does not run"),
+        "{log}"
+    );
+    assert!(
+        log.contains("zig: skipped: `/nonexistent/zig version` does not run"),
+        "{log}"
+    );
+    assert!(!dir.join("go-hello.wasm").exists());
+    assert!(!dir.join("zig-hello.wasm").exists());
 }

@@ -9,6 +9,16 @@
 // the stack.
 
 const MAX_DEPTH = 128;
+
+// The host ABI's logger (module `gojinn`, always granted; see docs/abi.md):
+// level 0 debug, 1 info, 2 warn, 3 error; the message is UTF-8 bytes.
+@external("gojinn", "host_log")
+declare function host_log(level: i32, ptr: usize, len: i32): void;
+
+function hostLog(level: i32, msg: string): void {
+  const bytes = String.UTF8.encode(msg);
+  host_log(level, changetype<usize>(bytes), bytes.byteLength);
+}
 // Largest request read from stdin; the server's max_body_size is the real limit.
 const MAX_REQUEST_BYTES = 64 << 20;
 
@@ -296,6 +306,7 @@ function main(): void {
       jsonString(reply) + "}\n",
   );
   process.stderr.write("as-hello: handled " + req.method + " " + path + "\n");
+  hostLog(1, "as-hello: answered through host_log");
 }
 
 main();

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"unsafe"
 )
 
 // MaxRequestBytes bounds what Run reads from stdin. The server's own body cap
@@ -100,6 +101,27 @@ func Text(status int, body string) Response {
 // request's trace id.
 func Log(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+// Levels for HostLog.
+const (
+	LevelDebug int32 = 0
+	LevelInfo  int32 = 1
+	LevelWarn  int32 = 2
+	LevelError int32 = 3
+)
+
+//go:wasmimport gojinn host_log
+func hostLog(level int32, ptr unsafe.Pointer, n int32)
+
+// HostLog sends one message to the server log at a level, through the host ABI's
+// host_log (always granted; see docs/abi.md). Unlike stderr lines, it carries its
+// level. Messages over 4 KiB are cut by the server.
+func HostLog(level int32, msg string) {
+	if msg == "" {
+		return
+	}
+	hostLog(level, unsafe.Pointer(unsafe.StringData(msg)), int32(len(msg)))
 }
 
 // Run reads the request from stdin, calls handle and writes its response to stdout.
