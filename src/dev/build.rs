@@ -252,7 +252,7 @@ fn build_rust(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyho
         .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
         .find(|p| p.extension().is_some_and(|e| e == "wasm"))
         .context("cargo built no .wasm executable: does the package have a binary target?")?;
-    install(&built, &dir.join(format!("{name}.wasm")))
+    install(&built, &dir.join(format!("{name}.wasm")), label)
 }
 
 fn build_c(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
@@ -262,12 +262,13 @@ fn build_c(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::
         return Err(missing(label, "clang is not on PATH", install));
     };
     let module = dir.join(format!("{name}.wasm"));
+    let staged = staging(&module);
     if dir.join("Makefile").is_file() {
         let Some(make) = which("make") else {
             return Err(missing(label, "make is not on PATH", install));
         };
         let mut out = OsString::from("OUT=");
-        out.push(module.as_os_str());
+        out.push(staged.as_os_str());
         run(
             Command::new(make).arg(out).current_dir(dir),
             label,
@@ -281,7 +282,7 @@ fn build_c(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::
                 .arg("--target=wasm32-wasi")
                 .arg(format!("--sysroot={sysroot}"))
                 .args(["-O2", "-Wl,-z,stack-size=65536", "-Wl,--strip-all", "-o"])
-                .arg(&module)
+                .arg(&staged)
                 .args(files_with(dir, "c")?)
                 .current_dir(dir),
             label,
@@ -289,10 +290,7 @@ fn build_c(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::
             progress,
         )?;
     }
-    if !module.is_file() {
-        bail!("building {label} wrote no `{}`", module.display());
-    }
-    Ok(module)
+    finish(&staged, &module, label)
 }
 
 fn build_go(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
@@ -314,12 +312,13 @@ fn build_go(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
         ));
     };
     let module = dir.join(format!("{name}.wasm"));
+    let staged = staging(&module);
     // GOTOOLCHAIN=local: never download another Go; GOPROXY=off: a function uses the
     // standard library and its own packages only.
     run(
         Command::new(go)
             .args(["build", "-trimpath", "-ldflags=-s", "-o"])
-            .arg(&module)
+            .arg(&staged)
             .arg(".")
             .env("GOOS", "wasip1")
             .env("GOARCH", "wasm")
@@ -330,7 +329,7 @@ fn build_go(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
         "GOOS=wasip1 GOARCH=wasm go build",
         progress,
     )?;
-    Ok(module)
+    finish(&staged, &module, label)
 }
 
 fn build_zig(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
@@ -352,8 +351,9 @@ fn build_zig(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow
     };
     let source = pick(dir, "zig", "main.zig")?;
     let module = dir.join(format!("{name}.wasm"));
+    let staged = staging(&module);
     let mut emit = OsString::from("-femit-bin=");
-    emit.push(module.as_os_str());
+    emit.push(staged.as_os_str());
     let mut cmd = Command::new(&zig[0]);
     cmd.args(&zig[1..])
         .arg("build-exe")
@@ -382,7 +382,7 @@ fn build_zig(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow
         "zig build-exe -target wasm32-wasi",
         progress,
     )?;
-    Ok(module)
+    finish(&staged, &module, label)
 }
 
 fn build_as(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
@@ -403,6 +403,7 @@ fn build_as(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
         ));
     }
     let module = dir.join(format!("{name}.wasm"));
+    let staged = staging(&module);
     run(
         Command::new(asc)
             .arg("assembly/index.ts")
@@ -410,23 +411,41 @@ fn build_as(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
             .arg(shim)
             .arg("--optimize")
             .arg("--outFile")
-            .arg(&module)
+            .arg(&staged)
             .current_dir(dir),
         label,
         "asc assembly/index.ts (wasi-shim)",
         progress,
     )?;
-    Ok(module)
+    finish(&staged, &module, label)
 }
 
-/// Copies `from` over `to` through a temporary file and a rename, so a server
-/// watching `to` never loads half a module.
-fn install(from: &Path, to: &Path) -> anyhow::Result<PathBuf> {
-    let tmp = to.with_extension(format!("wasm.tmp.{}", std::process::id()));
-    std::fs::copy(from, &tmp)
-        .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), tmp.display()))?;
-    std::fs::rename(&tmp, to).with_context(|| format!("cannot write `{}`", to.display()))?;
-    Ok(to.to_owned())
+/// Where a compiler writes `module` first. Modules are compiled next to their final
+/// place and then renamed over it, so a server watching the module (`run --watch`)
+/// never loads half a file.
+fn staging(module: &Path) -> PathBuf {
+    module.with_extension(format!("wasm.tmp.{}", std::process::id()))
+}
+
+/// Moves the staged module into place.
+fn finish(staged: &Path, module: &Path, label: &str) -> anyhow::Result<PathBuf> {
+    if !staged.is_file() {
+        bail!(
+            "building {label} wrote no module (expected `{}`)",
+            staged.display()
+        );
+    }
+    std::fs::rename(staged, module)
+        .with_context(|| format!("cannot write `{}`", module.display()))?;
+    Ok(module.to_owned())
+}
+
+/// Copies cargo's output next to `to` and renames it into place.
+fn install(from: &Path, to: &Path, label: &str) -> anyhow::Result<PathBuf> {
+    let staged = staging(to);
+    std::fs::copy(from, &staged)
+        .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), staged.display()))?;
+    finish(&staged, to, label)
 }
 
 /// Progress on stderr: a spinner line redrawn in place on a terminal, plain lines
