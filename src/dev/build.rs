@@ -407,8 +407,10 @@ fn build_as(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
     run(
         Command::new(asc)
             .arg("assembly/index.ts")
+            // Relative on purpose: asc resolves the shim's `lib` against the config
+            // path as given, and an absolute path makes it miss the shim's library.
             .arg("--config")
-            .arg(shim)
+            .arg("node_modules/@assemblyscript/wasi-shim/asconfig.json")
             .arg("--optimize")
             .arg("--outFile")
             .arg(&staged)
