@@ -72,6 +72,10 @@ enum Command {
         /// Project folders to build.
         #[arg(default_value = ".")]
         dirs: Vec<PathBuf>,
+        /// Then send tests/request.json through the module and check that the 200
+        /// response contains every line of tests/expected.txt.
+        #[arg(long)]
+        test: bool,
     },
     /// Print a shell completion script.
     ///
@@ -133,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Build { dirs } => dev::build::build_all(&dirs),
+        Command::Build { dirs, test } => dev::build::build_all(&dirs, test),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "gojinn", &mut std::io::stdout());

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 /// The Rust target of Gojinn functions.
 const RUST_TARGET: &str = "wasm32-wasip1";
 
-/// Builds every project in `dirs`, stopping at the first failure.
-pub(crate) fn build_all(dirs: &[PathBuf]) -> anyhow::Result<()> {
+/// Builds every project in `dirs`, stopping at the first failure; with `test`, also
+/// runs each project's `tests/request.json` through its module.
+pub(crate) fn build_all(dirs: &[PathBuf], test: bool) -> anyhow::Result<()> {
     let progress = Progress::new();
     for dir in dirs {
-        build_one(dir, &progress)?;
+        build_one(dir, test, &progress)?;
     }
     Ok(())
 }
@@ -79,7 +80,7 @@ fn files_with(dir: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-fn build_one(dir: &Path, progress: &Progress) -> anyhow::Result<()> {
+fn build_one(dir: &Path, test: bool, progress: &Progress) -> anyhow::Result<()> {
     let lang = detect(dir)?;
     let dir = dir
         .canonicalize()
@@ -100,20 +101,29 @@ fn build_one(dir: &Path, progress: &Progress) -> anyhow::Result<()> {
         Lang::Wat => pick(&dir, "wat", "main.wat")?,
     };
     progress.step(&label, "checking that the module loads");
-    check(&dir, &module)?;
+    let function = check(&dir, &module)?;
     let size = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);
     progress.done(&format!(
         "built {label}: {} ({size} bytes) in {:.1}s",
         module.display(),
         started.elapsed().as_secs_f64()
     ));
+    if test {
+        progress.step(&label, "running tests/request.json");
+        let found =
+            super::test::run(&dir, &function).with_context(|| format!("test of {label} failed"))?;
+        progress.done(&format!(
+            "test {label}: passed ({found} expected line(s) in the response)"
+        ));
+    }
     Ok(())
 }
 
 /// Checks the module as `gojinn validate` would: the project's `Caddyfile` when it
 /// serves this module, else a one-route config around it. Both go through the
 /// config parser and the runtime's loader (compile, link, `_start` present).
-fn check(dir: &Path, module: &Path) -> anyhow::Result<()> {
+/// Returns the function's config (limits, env, args) for `--test`.
+fn check(dir: &Path, module: &Path) -> anyhow::Result<gojinn_config::Function> {
     let caddyfile = dir.join("Caddyfile");
     let loaded = match gojinn_config::load_file(&caddyfile) {
         Ok(l)
@@ -132,15 +142,20 @@ fn check(dir: &Path, module: &Path) -> anyhow::Result<()> {
             gojinn_config::parse_caddyfile(&src, &dir.join("(generated)"), &|_| None)?
         }
     };
-    gojinn_http::App::check(&loaded.config)
-        .map(drop)
-        .map_err(|errors| {
-            anyhow::anyhow!(
-                "{} was built but does not load:\n{}",
-                module.display(),
-                errors.join("\n")
-            )
-        })
+    gojinn_http::App::check(&loaded.config).map_err(|errors| {
+        anyhow::anyhow!(
+            "{} was built but does not load:\n{}",
+            module.display(),
+            errors.join("\n")
+        )
+    })?;
+    loaded
+        .config
+        .functions()
+        .into_iter()
+        .find(|f| f.module.canonicalize().is_ok_and(|m| m == module))
+        .cloned()
+        .context("the checked config does not serve the module")
 }
 
 /// `dir/preferred`, or the only `*.ext` file in `dir`.

@@ -4,6 +4,7 @@
 
 pub(crate) mod build;
 pub(crate) mod new;
+pub(crate) mod test;
 
 use clap::ValueEnum;
 

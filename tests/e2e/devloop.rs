@@ -57,10 +57,12 @@ fn new_project(test: &str, name: &str, lang: &str) -> PathBuf {
     dir
 }
 
-/// `gojinn build DIR` (from the folder above, as the README says).
+/// `gojinn build --test DIR` (from the folder above, as the README says): builds,
+/// checks the module loads, and runs the project's own test in process.
 fn build(dir: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = gojinn(dir.parent().expect("parent"));
-    cmd.arg("build").arg(dir.file_name().expect("name"));
+    cmd.args(["build", "--test"])
+        .arg(dir.file_name().expect("name"));
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -137,6 +139,10 @@ fn devloop(lang: &str, env: &[(&str, &str)], always: bool) -> Option<(PathBuf, S
     }
     assert!(out.status.success(), "{lang}: gojinn build failed:\n{log}");
     assert!(log.contains(&format!("built {name} ({lang})")), "{log}");
+    assert!(
+        log.contains(&format!("test {name} ({lang}): passed")),
+        "{log}"
+    );
     let s = serve(&dir, &[]);
     let v = check_project_test(lang, &dir, &s);
     if lang != "wat" {
@@ -243,6 +249,24 @@ fn missing_toolchain_names_the_install_command() {
     }
 }
 
+/// `build --test` fails, naming the missing line, when the response does not match.
+#[test]
+fn build_test_reports_a_mismatch() {
+    let dir = new_project("mismatch", "off", "c");
+    let expected = dir.join("tests/expected.txt");
+    let mut lines = std::fs::read_to_string(&expected).expect("read");
+    lines.push_str("\"message\":\"something else\"\n");
+    std::fs::write(&expected, lines).expect("write");
+    let out = build(&dir, &[]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("test of off (c) failed"), "{log}");
+    assert!(log.contains("lacks 1 expected line"), "{log}");
+    assert!(log.contains("\"message\":\"something else\""), "{log}");
+    // The module itself was built and is in place; only the test failed.
+    assert!(dir.join("off.wasm").is_file());
+}
+
 /// `gojinn build` on a folder that is no known kind of project.
 #[test]
 fn unknown_project_is_refused() {
@@ -307,6 +331,13 @@ fn watch_serves_the_rebuilt_module() {
     let code = std::fs::read_to_string(&source).expect("read main.c");
     assert!(code.contains("hello from c"));
     std::fs::write(&source, code.replace("hello from c", "hello again from c")).expect("edit");
+    let expected = dir.join("tests/expected.txt");
+    let lines = std::fs::read_to_string(&expected).expect("read expected.txt");
+    std::fs::write(
+        &expected,
+        lines.replace("hello from c", "hello again from c"),
+    )
+    .expect("edit expected.txt");
     let out = build(&dir, &[]);
     assert!(out.status.success(), "{}", text(&out));
 
