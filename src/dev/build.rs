@@ -101,7 +101,7 @@ fn build_one(dir: &Path, test: bool, progress: &Progress) -> anyhow::Result<()> 
         Lang::Wat => pick(&dir, "wat", "main.wat")?,
     };
     progress.step(&label, "checking that the module loads");
-    let function = check(&dir, &module)?;
+    let function = progress.while_running(|| check(&dir, &module))?;
     let size = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);
     progress.done(&format!(
         "built {label}: {} ({size} bytes) in {:.1}s",
@@ -110,8 +110,9 @@ fn build_one(dir: &Path, test: bool, progress: &Progress) -> anyhow::Result<()> 
     ));
     if test {
         progress.step(&label, "running tests/request.json");
-        let found =
-            super::test::run(&dir, &function).with_context(|| format!("test of {label} failed"))?;
+        let found = progress
+            .while_running(|| super::test::run(&dir, &function))
+            .with_context(|| format!("test of {label} failed"))?;
         progress.done(&format!(
             "test {label}: passed ({found} expected line(s) in the response)"
         ));
@@ -520,6 +521,9 @@ impl Progress {
         stop.store(true, Ordering::Relaxed);
         spinner.thread().unpark();
         let _ = spinner.join();
+        // Whatever comes next (the next step, an error, cargo's output) starts on a
+        // clean line.
+        self.clear();
         result
     }
 

@@ -302,6 +302,22 @@ mod tests {
         }
     }
 
+    /// The vendored SDK must carry every source file of crates/gojinn-sdk: a module
+    /// added there and missing from `RUST` would break every new Rust project.
+    #[test]
+    fn vendored_sdk_is_complete() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/gojinn-sdk/src");
+        for entry in std::fs::read_dir(&src).expect("list the SDK") {
+            let name = entry.expect("entry").file_name();
+            let name = name.to_str().expect("utf-8");
+            let vendored = format!("gojinn-sdk/src/{name}");
+            assert!(
+                RUST.iter().any(|f| f.path == vendored),
+                "crates/gojinn-sdk/src/{name} is not vendored by `gojinn new --lang rust`: add it to RUST in src/dev/new.rs"
+            );
+        }
+    }
+
     #[test]
     fn every_placeholder_is_filled() {
         let base = std::env::temp_dir().join(format!("gojinn-new-unit-{}", std::process::id()));
