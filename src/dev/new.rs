@@ -151,7 +151,7 @@ fn facts(lang: Lang) -> Facts {
                 build -trimpath -ldflags=-s`. Standard Go's runtime needs about 28 MB for the \
                 smallest request, hence `memory_limit 64MB` in the Caddyfile.",
             files: "- `main.go`: the handler\n\
-                - `gojinn/gojinn.go`: the contract's helper types (Request, Response, Run, Log)",
+                - `gojinn/gojinn.go`: the contract's helper types (Request, Response, Run, Log) and HostLog (`host_log`)",
             expected: HELLO_EXPECTED,
         },
         Lang::Zig => Facts {

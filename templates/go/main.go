@@ -30,6 +30,7 @@ func handle(req *gojinn.Request) gojinn.Response {
 		userAgent = &ua
 	}
 	gojinn.Log("{{name}}: handled %s %s", req.Method, req.Path())
+	gojinn.HostLog(gojinn.LevelInfo, "{{name}}: answered 200")
 	return gojinn.JSON(200, map[string]any{
 		"message":    "hello from go",
 		"method":     req.Method,

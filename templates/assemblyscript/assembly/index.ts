@@ -296,6 +296,17 @@ function main(): void {
       jsonString(reply) + "}\n",
   );
   process.stderr.write("{{name}}: handled " + req.method + " " + path + "\n");
+  hostLog(1, "{{name}}: answered 200");
+}
+
+// The host's structured log (`gojinn` module, always allowed): the line reaches the
+// server's log with the level (0 debug .. 3 error), the route and the trace id.
+@external("gojinn", "host_log")
+declare function host_log(level: i32, msg: usize, len: i32): void;
+
+function hostLog(level: i32, msg: string): void {
+  const bytes = String.UTF8.encode(msg);
+  host_log(level, changetype<usize>(bytes), bytes.byteLength);
 }
 
 main();

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"unsafe"
 )
 
 // MaxRequestBytes bounds what Run reads from stdin. The server's own body cap
@@ -100,6 +101,27 @@ func Text(status int, body string) Response {
 // request's trace id.
 func Log(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+//go:wasmimport gojinn host_log
+func hostLog(level int32, msg unsafe.Pointer, size int32)
+
+// Log levels of HostLog.
+const (
+	LevelDebug int32 = 0
+	LevelInfo  int32 = 1
+	LevelWarn  int32 = 2
+	LevelError int32 = 3
+)
+
+// HostLog sends one structured line through the host's host_log import: it reaches
+// the server's log with the level, the route and the request's trace id.
+func HostLog(level int32, msg string) {
+	if msg == "" {
+		return
+	}
+	b := []byte(msg)
+	hostLog(level, unsafe.Pointer(&b[0]), int32(len(b)))
 }
 
 // Run reads the request from stdin, calls handle and writes its response to stdout.
