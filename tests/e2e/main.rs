@@ -18,10 +18,13 @@
 //! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
 //! - `languages`: each language's example built from source with its own toolchain
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
+//! - `devloop`: `gojinn new` + `gojinn build` + `gojinn run` per language, missing
+//!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
 mod cli;
 mod clients;
 mod contract;
+mod devloop;
 mod examples;
 mod failures;
 mod harness;
