@@ -36,5 +36,5 @@ mod load;
 mod observability;
 mod routing;
 mod sandbox;
-mod traces;
 mod shared;
+mod traces;
