@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds the example functions and the gojinn binary (release), then serves
-# examples/Caddyfile on :8080 in the foreground. Ctrl-C stops it.
+# Installs the example toolchains that are missing (scripts/toolchains.sh: apt, pip
+# into a venv, npm into the example folder), builds the example functions and the
+# gojinn binary (release), then serves examples/Caddyfile on :8080 in the
+# foreground. Ctrl-C stops it.
 #
 # Usage: scripts/serve-examples.sh [path/to/Caddyfile]   (default: examples/Caddyfile)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 config="${1:-$root/examples/Caddyfile}"
 
+# examples/Caddyfile serves every language, so every toolchain is needed.
+"$root/scripts/toolchains.sh"
 "$root/scripts/build-examples.sh"
 echo "serve-examples: building gojinn (release; the first build takes several minutes)" >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
@@ -17,6 +21,7 @@ cat >&2 <<MSG
   Send requests to:
     curl http://localhost:8080/rust/hello?name=you
     curl -d '{"x":1}' http://localhost:8080/c/echo
+    curl -d '{"x":1}' http://localhost:8080/go/hello     (also /zig/hello, /as/hello)
     curl http://localhost:8080/wat/hello
   Logs (JSON) follow. Ctrl-C stops the server.
 

@@ -3,6 +3,8 @@
 //! `main` stays thin: it parses the command line, runs one command and turns an
 //! error into a message on stderr and exit code 1.
 
+mod dev;
+mod otel;
 mod reload;
 
 use anyhow::{bail, Context as _};
@@ -50,6 +52,42 @@ enum Command {
     },
     /// Print the version of gojinn and of its wasm engine.
     Version,
+    /// Create a function project from a template: source, README, Caddyfile, test.
+    ///
+    /// Writes NAME/ in the current directory (never over an existing path). Build it
+    /// with `gojinn build NAME`, serve it with `gojinn run --config NAME/Caddyfile`.
+    New {
+        /// Project name: a lowercase letter, then lowercase letters, digits, `-`, `_`.
+        name: String,
+        /// Language of the function.
+        #[arg(long, short, value_enum)]
+        lang: dev::Lang,
+    },
+    /// Build function projects to wasm and check that each module loads.
+    ///
+    /// The language is told from the project's files (Cargo.toml, go.mod, package.json
+    /// with assemblyscript, *.zig, Makefile or *.c, *.wat); the module is written to
+    /// DIR/<folder name>.wasm. A missing toolchain is reported with the command that
+    /// installs it.
+    Build {
+        /// Project folders to build.
+        #[arg(default_value = ".")]
+        dirs: Vec<PathBuf>,
+        /// Then send tests/request.json through the module and check that the 200
+        /// response contains every line of tests/expected.txt.
+        #[arg(long)]
+        test: bool,
+    },
+    /// Print a shell completion script.
+    ///
+    /// bash: `gojinn completions bash > ~/.local/share/bash-completion/completions/gojinn`;
+    /// zsh: write `_gojinn` into a folder of $fpath; fish: `gojinn completions fish >
+    /// ~/.config/fish/completions/gojinn.fish`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -91,6 +129,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config, watch } => serve(&config, watch),
+        Command::New { name, lang } => {
+            let dir = dev::new::create(&name, lang, Path::new("."))?;
+            println!(
+                "created {} ({} function); next: gojinn build {name} && gojinn run --config {name}/Caddyfile",
+                dir.display(),
+                lang.name()
+            );
+            Ok(())
+        }
+        Command::Build { dirs, test } => dev::build::build_all(&dirs, test),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "gojinn", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -200,14 +253,14 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
             };
             tokio::spawn(gojinn_admin::serve(listener, admin));
         }
-        // Every socket is bound, the admin one included: start accepting.
+        let traces = config.tracing.as_ref().map(otel::start).transpose()?;
         let server = gojinn_http::Server::new(app, listeners, &config.server);
         tracing::info!(
             functions = config.functions().len(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")
         );
-        // Listeners are bound (their accept loops run) and the config is loaded.
+        // Listeners are bound, accepting, and the config is loaded.
         ready.set();
         let watcher = if watch {
             Some(reload::watch(config_path, &config)?)
@@ -220,6 +273,9 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
         server.shutdown().await;
+        if let Some(provider) = traces {
+            otel::shutdown(provider).await;
+        }
         tracing::info!("stopped");
         Ok(())
     })

@@ -75,11 +75,33 @@ impl Server {
 
     /// Like [`Server::with_routes`], with extra environment for the server process.
     pub(crate) fn with_routes_env(name: &str, body: &str, env: &[(&str, &str)]) -> Server {
+        Server::with_globals(name, "admin off", body, env)
+    }
+
+    /// Serves `body` on `:0` with `globals` as the global options block.
+    pub(crate) fn with_globals(
+        name: &str,
+        globals: &str,
+        body: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = scratch(name);
-        let caddyfile = format!("{{\n    admin off\n}}\n\n:0 {{\n{body}\n}}\n");
+        let caddyfile = format!("{{\n{globals}\n}}\n\n:0 {{\n{body}\n}}\n");
         let path = dir.join("Caddyfile");
         std::fs::write(&path, caddyfile).expect("write Caddyfile");
         Server::start(&path, env)
+    }
+
+    /// Serves `body` with the admin listener on `127.0.0.1:0`; returns the server
+    /// and the admin port (from its `admin listening` log line).
+    pub(crate) fn with_admin(name: &str, body: &str) -> (Server, u16) {
+        let s = Server::with_globals(name, "    admin 127.0.0.1:0", body, &[]);
+        let line = s
+            .wait_for_log(|l| l.contains("\"message\":\"admin listening\""))
+            .unwrap_or_else(|| panic!("no admin listening line; log:\n{}", s.logs().join("\n")));
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        let port = v["fields"]["port"].as_u64().expect("port field") as u16;
+        (s, port)
     }
 
     /// Starts `gojinn run --config path` and waits for its `listening` log line.
@@ -273,6 +295,29 @@ fn try_raw(port: u16, bytes: &[u8]) -> std::io::Result<Resp> {
         ));
     }
     Ok(Resp::parse(&buf))
+}
+
+/// One request to `127.0.0.1:port` on a fresh connection (for the admin listener).
+pub(crate) fn request_to(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body);
+    raw_to(port, &raw)
+}
+
+/// Sends raw bytes to `127.0.0.1:port` and parses the response.
+pub(crate) fn raw_to(port: u16, bytes: &[u8]) -> Resp {
+    try_raw(port, bytes).expect("request")
 }
 
 impl Drop for Server {

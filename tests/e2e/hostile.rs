@@ -111,3 +111,94 @@ fn modules_past_the_pool_limits_are_refused_at_load_naming_the_limit() {
         assert!(err.contains(name) && err.contains(expect), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_guest_cannot_leave_its_mounts_or_write_to_a_read_only_one() {
+    use crate::harness::guest_route;
+    let dir = scratch("hostile-mounts");
+    let assets = dir.join("assets");
+    let data = dir.join("data");
+    let outside = dir.join("outside");
+    for d in [&assets, &data, &outside] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    std::fs::write(assets.join("hello.txt"), "hello").expect("write asset");
+    std::fs::write(outside.join("secret.txt"), "secret").expect("write secret");
+    // Links that point out of the mount, by absolute and by relative path.
+    let _ = std::fs::remove_file(assets.join("abs-link"));
+    let _ = std::fs::remove_file(assets.join("rel-link"));
+    let _ = std::fs::remove_file(assets.join("dir-link"));
+    std::os::unix::fs::symlink(outside.join("secret.txt"), assets.join("abs-link"))
+        .expect("symlink");
+    std::os::unix::fs::symlink("../outside/secret.txt", assets.join("rel-link")).expect("symlink");
+    std::os::unix::fs::symlink("../outside", assets.join("dir-link")).expect("symlink");
+    let _ = std::fs::remove_file(data.join("new.txt"));
+
+    let s = Server::with_routes(
+        "hostile-mounts-server",
+        &guest_route(
+            "/fs",
+            "fs",
+            &format!(
+                "            mount {} /assets\n            mount {} /data rw",
+                assets.display(),
+                data.display()
+            ),
+        ),
+    );
+    let plan = serde_json::json!({
+        "read": [
+            "/assets/hello.txt",
+            "/assets/../outside/secret.txt",
+            "/assets/../../../../etc/passwd",
+            "/assets/abs-link",
+            "/assets/rel-link",
+            "/assets/dir-link/secret.txt",
+            "/etc/passwd",
+            format!("{}", outside.join("secret.txt").display()),
+        ],
+        "write": ["/assets/new.txt", "/assets/hello.txt", "/data/new.txt", "/data/../outside/new.txt"],
+        "list": ["/assets", "/", "/data/.."],
+    });
+    let r = s.request("POST", "/fs", &[], plan.to_string().as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_str(&r.text()).expect("probe answer");
+    let got = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("no `{k}` in {v}"))
+            .to_owned()
+    };
+
+    assert_eq!(got("read /assets/hello.txt"), "ok:hello");
+    for escape in [
+        "read /assets/../outside/secret.txt",
+        "read /assets/../../../../etc/passwd",
+        "read /assets/abs-link",
+        "read /assets/rel-link",
+        "read /assets/dir-link/secret.txt",
+        "read /etc/passwd",
+        &format!("read {}", outside.join("secret.txt").display()),
+        "write /assets/new.txt",
+        "write /assets/hello.txt",
+        "write /data/../outside/new.txt",
+        "list /",
+        "list /data/..",
+    ] {
+        assert!(got(escape).starts_with("err:"), "{escape} was allowed: {v}");
+    }
+    assert_eq!(got("write /data/new.txt"), "ok:");
+    assert_eq!(
+        std::fs::read_to_string(data.join("new.txt")).expect("written file"),
+        "written by the guest"
+    );
+    assert_eq!(
+        std::fs::read_to_string(assets.join("hello.txt")).expect("asset"),
+        "hello"
+    );
+    assert!(!assets.join("new.txt").exists());
+    assert!(!outside.join("new.txt").exists());
+    assert_eq!(
+        got("list /assets"),
+        "ok:abs-link,dir-link,hello.txt,rel-link"
+    );
+}

@@ -15,18 +15,28 @@
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
+//! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
+//! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
+//! - `languages`: each language's example built from source with its own toolchain
+//!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
+//! - `devloop`: `gojinn new` + `gojinn build` + `gojinn run` per language, missing
+//!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
 mod cli;
 mod clients;
 mod contract;
+mod devloop;
 mod examples;
 mod failures;
 mod harness;
 mod host;
 mod hostile;
+mod languages;
 mod lifecycle;
 mod load;
+mod observability;
 mod postgres;
 mod routing;
 mod sandbox;
+mod traces;
 mod shared;

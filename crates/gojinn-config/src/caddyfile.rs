@@ -77,8 +77,9 @@ fn build(
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
         storage: None,
-        server: Default::default(),
         log: Default::default(),
+        tracing: None,
+        server: Default::default(),
         sites: Vec::new(),
     };
 
@@ -170,7 +171,11 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         };
         let opt = name.text.as_str();
         if names::GLOBAL_OPTIONS.contains(&opt) {
-            if let Some(b) = node.block.as_ref().filter(|_| opt != "log") {
+            if let Some(b) = node
+                .block
+                .as_ref()
+                .filter(|_| !matches!(opt, "log" | "tracing"))
+            {
                 return Err(PosError::new(
                     b.open,
                     format!("the `{opt}` global option does not take a block in gojinn"),
@@ -198,6 +203,8 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.debug = true;
             }
             "admin" => config.admin = admin(name, args)?,
+            "log" => config.log = crate::observe::log(node)?,
+            "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
             "storage" => {
                 // Caddy's own form names the module: `storage file_system DIR`.
                 let dir = match args {
@@ -219,7 +226,6 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)
                     .map_err(|e| PosError::new(v.pos, e))?;
             }
-            "log" => config.log = crate::observe::log(node)?,
             _ if names::UNSUPPORTED_GLOBAL_OPTIONS.contains(&opt) => {
                 return Err(PosError::new(
                     name.pos,

@@ -103,6 +103,19 @@ impl Checker<'_> {
 
     fn config(&self, config: &mut Config) -> Result<(), PosError> {
         validate::has_sites(config.sites.len()).map_err(|m| self.at(&[Seg::Key("sites")], m))?;
+        if let Some(t) = &config.tracing {
+            let here = Seg::Key("tracing");
+            if let Some(url) = &t.endpoint {
+                crate::observe::endpoint(url)
+                    .map_err(|m| self.at(&[here, Seg::Key("endpoint")], m))?;
+            }
+            if let crate::model::TraceSampler::Traceidratio(r)
+            | crate::model::TraceSampler::ParentbasedTraceidratio(r) = t.sampler
+            {
+                crate::observe::ratio(r, &r.to_string())
+                    .map_err(|m| self.at(&[here, Seg::Key("sampler")], m))?;
+            }
+        }
         if let Some(dir) = &mut config.storage {
             *dir = paths::resolve(&self.base, dir);
         }

@@ -33,36 +33,18 @@ pub struct Config {
     /// `$HOME/.local/share/gojinn`), decided by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<PathBuf>,
-    /// Server-wide operational options (global options block).
-    #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
-    pub server: ServerOptions,
     /// `log` global option: format and level of the server's own log.
     #[serde(default, skip_serializing_if = "LogConfig::is_default")]
     pub log: LogConfig,
+    /// `tracing` global option: OpenTelemetry traces, off when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingConfig>,
+    /// Server-wide operational options (global options block).
+    #[serde(default, skip_serializing_if = "ServerOptions::is_default")]
+    pub server: ServerOptions,
     /// Site blocks, in file order.
     #[serde(default)]
     pub sites: Vec<Site>,
-}
-
-/// Default time in-flight requests get to finish on shutdown: 10 s.
-pub const DEFAULT_GRACE_PERIOD_MS: u64 = 10_000;
-
-/// Server-wide operational options: shutdown and connection limits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerOptions {
-    /// `grace_period`: how long in-flight requests may run after a shutdown
-    /// signal before their sandboxes are interrupted (answered 503), in ms.
-    #[serde(default = "default_grace_period_ms")]
-    pub grace_period_ms: u64,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
-        }
-    }
 }
 
 /// The `log { format …; level … }` global option.
@@ -82,6 +64,51 @@ impl LogConfig {
     fn is_default(&self) -> bool {
         *self == LogConfig::default()
     }
+}
+
+/// The `tracing { endpoint …; protocol …; sampler … }` global option.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    /// OTLP endpoint; `None` leaves it to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else the OTLP default for the protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// OTLP transport; `None` leaves it to `OTEL_EXPORTER_OTLP_PROTOCOL`, else
+    /// HTTP/protobuf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<OtlpProtocol>,
+    /// Which traces are recorded.
+    #[serde(default)]
+    pub sampler: TraceSampler,
+}
+
+/// OTLP transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    /// Protobuf over HTTP (port 4318).
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// gRPC (port 4317).
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
+/// Trace samplers, named as `OTEL_TRACES_SAMPLER` names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceSampler {
+    /// Every trace.
+    AlwaysOn,
+    /// No trace.
+    AlwaysOff,
+    /// Follow the caller's sampled flag; sample root requests (the default).
+    #[default]
+    ParentbasedAlwaysOn,
+    /// This fraction of traces, by trace id.
+    Traceidratio(f64),
+    /// Follow the caller's sampled flag; sample this fraction of root requests.
+    ParentbasedTraceidratio(f64),
 }
 
 /// How log lines are written.
@@ -117,6 +144,27 @@ impl LogLevel {
             LogLevel::Warn => "warn",
             LogLevel::Info => "info",
             LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// Default time in-flight requests get to finish on shutdown: 10 s.
+pub const DEFAULT_GRACE_PERIOD_MS: u64 = 10_000;
+
+/// Server-wide operational options: shutdown and connection limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOptions {
+    /// `grace_period`: how long in-flight requests may run after a shutdown
+    /// signal before their sandboxes are interrupted (answered 503), in ms.
+    #[serde(default = "default_grace_period_ms")]
+    pub grace_period_ms: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
         }
     }
 }

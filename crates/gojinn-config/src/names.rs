@@ -98,8 +98,15 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] =
-    &["admin", "debug", "grace_period", "log", "order", "storage"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] = &[
+    "admin",
+    "debug",
+    "grace_period",
+    "log",
+    "order",
+    "storage",
+    "tracing",
+];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[

@@ -4,7 +4,11 @@
 use crate::caddyfile::unexpected;
 use crate::directives::{one_arg, split};
 use crate::error::{PResult, Pos, PosError};
-use crate::model::{Config, Handler, LogConfig, LogFormat, LogLevel, Route};
+use crate::lexer::Token;
+use crate::model::{
+    Config, Handler, LogConfig, LogFormat, LogLevel, OtlpProtocol, Route, TraceSampler,
+    TracingConfig,
+};
 use crate::names::hint;
 use crate::tree::Node;
 
@@ -85,6 +89,149 @@ pub(crate) fn log(node: &Node) -> PResult<LogConfig> {
         seen.push((k, key.pos));
     }
     Ok(out)
+}
+
+const TRACING_SUBOPTIONS: &[&str] = &["endpoint", "protocol", "sampler"];
+
+/// `tracing { endpoint URL; protocol grpc|http/protobuf; sampler NAME [RATIO] }`.
+pub(crate) fn tracing(node: &Node) -> PResult<TracingConfig> {
+    let (_, args) = split(node)?;
+    if let Some(extra) = args.first() {
+        return Err(unexpected(
+            extra,
+            "`tracing` takes its options in a block, e.g. `tracing { endpoint http://localhost:4318 }`",
+        ));
+    }
+    let mut out = TracingConfig::default();
+    let Some(block) = &node.block else {
+        // A bare `tracing` turns traces on with the OTEL_* environment's settings.
+        return Ok(out);
+    };
+    let mut seen: Vec<(&str, Pos)> = Vec::new();
+    for sub in &block.nodes {
+        let (key, sub_args) = split(sub)?;
+        let k = key.text.as_str();
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
+            return Err(PosError::new(
+                key.pos,
+                format!(
+                    "duplicate `{k}` in `tracing` (first set at line {}, column {})",
+                    first.line, first.col
+                ),
+            ));
+        }
+        match k {
+            "endpoint" => {
+                let v = one_arg(sub, "endpoint http://localhost:4318")?;
+                endpoint(&v.text).map_err(|e| PosError::new(v.pos, e))?;
+                out.endpoint = Some(v.text.clone());
+            }
+            "protocol" => {
+                let v = one_arg(sub, "protocol grpc")?;
+                out.protocol = Some(match v.text.as_str() {
+                    "grpc" => OtlpProtocol::Grpc,
+                    "http/protobuf" => OtlpProtocol::HttpProtobuf,
+                    other => {
+                        return Err(PosError::new(
+                            v.pos,
+                            format!(
+                                "invalid tracing protocol `{other}`: use `http/protobuf` or `grpc`"
+                            ),
+                        ))
+                    }
+                });
+            }
+            "sampler" => out.sampler = sampler(key, sub_args)?,
+            _ => {
+                return Err(PosError::new(
+                    key.pos,
+                    format!(
+                        "unknown `tracing` option `{k}`{}",
+                        hint(k, &[TRACING_SUBOPTIONS])
+                    ),
+                ))
+            }
+        }
+        seen.push((k, key.pos));
+    }
+    Ok(out)
+}
+
+/// An OTLP endpoint: an `http://` or `https://` URL.
+pub(crate) fn endpoint(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(()),
+        _ => Err(format!(
+            "invalid tracing endpoint `{url}`: use an `http://` or `https://` URL, e.g. `http://localhost:4318`"
+        )),
+    }
+}
+
+/// A sampling ratio: a number from 0 to 1.
+pub(crate) fn ratio(r: f64, text: &str) -> Result<(), String> {
+    if (0.0..=1.0).contains(&r) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid sampling ratio `{text}`: use a number from 0 to 1, e.g. `0.25`"
+        ))
+    }
+}
+
+fn sampler(key: &Token, args: &[Token]) -> PResult<TraceSampler> {
+    const NAMES: &str = "`always_on`, `always_off`, `parentbased_always_on`, `traceidratio R` or `parentbased_traceidratio R`";
+    let Some((kind, rest)) = args.split_first() else {
+        return Err(PosError::new(
+            key.pos,
+            format!("`sampler` needs a name: {NAMES}"),
+        ));
+    };
+    let with_ratio = matches!(
+        kind.text.as_str(),
+        "traceidratio" | "parentbased_traceidratio"
+    );
+    let r = match (with_ratio, rest) {
+        (false, []) => 0.0,
+        (false, [extra, ..]) => {
+            return Err(unexpected(
+                extra,
+                &format!("sampler `{}` takes no ratio", kind.text),
+            ))
+        }
+        (true, [v]) => {
+            let r: f64 = v.text.parse().map_err(|_| {
+                PosError::new(v.pos, format!("invalid sampling ratio `{}`", v.text))
+            })?;
+            ratio(r, &v.text).map_err(|e| PosError::new(v.pos, e))?;
+            r
+        }
+        (true, []) => {
+            return Err(PosError::new(
+                kind.pos,
+                format!(
+                    "sampler `{}` needs a ratio, e.g. `{} 0.25`",
+                    kind.text, kind.text
+                ),
+            ))
+        }
+        (true, [_, extra, ..]) => return Err(unexpected(extra, "the sampler takes one ratio")),
+    };
+    Ok(match kind.text.as_str() {
+        "always_on" => TraceSampler::AlwaysOn,
+        "always_off" => TraceSampler::AlwaysOff,
+        "parentbased_always_on" => TraceSampler::ParentbasedAlwaysOn,
+        "traceidratio" => TraceSampler::Traceidratio(r),
+        "parentbased_traceidratio" => TraceSampler::ParentbasedTraceidratio(r),
+        other => {
+            return Err(PosError::new(
+                kind.pos,
+                format!("unknown sampler `{other}`: use {NAMES}"),
+            ))
+        }
+    })
 }
 
 impl Config {

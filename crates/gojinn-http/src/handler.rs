@@ -184,37 +184,68 @@ async fn call_function(
     started: Instant,
 ) -> Response<Body> {
     let method = req.method().clone();
-    let trace_id = crate::trace::trace_id(req.headers());
     let debug = crate::debug::wants_logs(route.debug_secret.as_deref(), req.headers());
-    let (mut resp, sandbox, stderr) = run_function(route, req, &uri, &trace_id, debug).await;
-    if let Some(stderr) = stderr {
+    let span = crate::otel::RequestSpan::start(
+        req.headers(),
+        &method,
+        req.uri().path(),
+        &route.label,
+        &route.function.spec().module,
+    );
+    // Without an incoming id, a traced request's fresh traceparent is its server
+    // span, so the function's log lines lead to its trace.
+    let trace_id = crate::trace::incoming(req.headers()).unwrap_or_else(|| {
+        span.as_ref().map_or_else(
+            crate::trace::fresh_traceparent,
+            crate::otel::RequestSpan::traceparent,
+        )
+    });
+    let ran = run_function(route, req, &uri, &trace_id, debug, span.is_some()).await;
+    let mut resp = ran.resp;
+    if let Some(stderr) = ran.stderr {
         resp.headers_mut().insert(
             crate::debug::LOGS_HEADER,
             crate::debug::logs_header(&stderr),
         );
     }
     route.metrics.record_duration(started.elapsed());
+    if let Some(span) = span {
+        span.finish(resp.status(), ran.fault, ran.times);
+    }
     access_log(
         route,
         &method,
         &uri,
         resp.status(),
         started,
-        sandbox,
+        ran.sandbox,
         &trace_id,
     );
     resp
 }
 
-/// The response of a function route, the time spent in the sandbox when one ran,
-/// and the guest's stderr when `debug` asked for it.
+/// What running a function route produced.
+struct Ran {
+    resp: Response<Body>,
+    /// Time spent in the sandbox, when one ran.
+    sandbox: Option<std::time::Duration>,
+    /// The guest's stderr, when the debug header asked for it.
+    stderr: Option<Vec<u8>>,
+    /// The failure's kind, if the request failed.
+    fault: Option<&'static str>,
+    /// The sandbox's timings for trace spans, when tracing is on and one ran.
+    times: Option<crate::otel::SandboxTimes>,
+}
+
+/// Runs the function of `route` on `req`.
 async fn run_function(
     route: &FunctionRoute,
     req: Request<Incoming>,
     uri: &str,
     trace_id: &str,
     debug: bool,
-) -> (Response<Body>, Option<std::time::Duration>, Option<Vec<u8>>) {
+    traced: bool,
+) -> Ran {
     let (parts, body) = req.into_parts();
     let log_failure = |failure: &Failure, detail: Option<&str>| {
         route.metrics.record_fault(failure.kind());
@@ -249,7 +280,13 @@ async fn run_function(
         Ok(b) => b,
         Err(failure) => {
             log_failure(&failure, None);
-            return (failure_response(&failure), None, None);
+            return Ran {
+                resp: failure_response(&failure),
+                sandbox: None,
+                stderr: None,
+                fault: Some(failure.kind()),
+                times: None,
+            };
         }
     };
 
@@ -276,36 +313,45 @@ async fn run_function(
             .call_traced(encode_request(&guest_request), trace_id)
             .await
     };
+    let times = traced.then(|| crate::otel::SandboxTimes {
+        end: std::time::SystemTime::now(),
+        instantiate: outcome.instantiate_time,
+        run: outcome.run_time,
+    });
     drop(guest_request);
     route.metrics.record_call(&outcome);
 
     log_guest_stderr(route, trace_id, &outcome.stderr, outcome.stderr_dropped);
     let sandbox = outcome.instantiate_time + outcome.run_time;
 
-    let resp = match outcome.result {
-        Err(fault) => {
-            let failure = Failure::Fault(fault);
-            log_failure(&failure, None);
-            failure_response(&failure)
-        }
+    let failed = |failure: Failure, detail: Option<&str>| {
+        log_failure(&failure, detail);
+        (failure_response(&failure), Some(failure.kind()))
+    };
+    let (resp, fault) = match outcome.result {
+        Err(fault) => failed(Failure::Fault(fault), None),
         Ok(stdout) => match decode_response(&stdout) {
-            Ok(decoded) => build_response(decoded).unwrap_or_else(|failure| {
-                log_failure(&failure, None);
-                failure_response(&failure)
-            }),
+            Ok(decoded) => match build_response(decoded) {
+                Ok(resp) => (resp, None),
+                Err(failure) => failed(failure, None),
+            },
             Err(e) => {
-                let failure = Failure::Contract(e);
                 let quoted: String = String::from_utf8_lossy(&stdout)
                     .chars()
                     .take(MAX_QUOTED_STDOUT_CHARS)
                     .collect();
-                log_failure(&failure, Some(&quoted));
-                failure_response(&failure)
+                failed(Failure::Contract(e), Some(&quoted))
             }
         },
     };
-    let stderr = debug.then_some(outcome.stderr);
-    (resp, Some(sandbox), stderr)
+    Ran {
+        resp,
+        sandbox: Some(sandbox),
+        stderr: debug.then_some(outcome.stderr),
+        fault,
+        // An overloaded call never had a sandbox: no child spans.
+        times: times.filter(|_| fault != Some("overload")),
+    }
 }
 
 fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, Failure> {

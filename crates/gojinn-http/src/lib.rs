@@ -24,6 +24,7 @@ pub mod error;
 mod handler;
 mod matcher;
 pub mod metrics;
+pub mod otel;
 mod server;
 mod trace;
 

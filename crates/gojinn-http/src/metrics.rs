@@ -355,6 +355,10 @@ impl FunctionMetrics {
         // An overloaded call never got a sandbox: nothing was instantiated.
         if outcome.result != Err(Fault::Overload) {
             self.instantiate.observe(nanos(outcome.instantiate_time));
+        }
+        // A call cut off by its deadline loses its store before the mark is read:
+        // no data is better than a zero.
+        if outcome.memory_peak > 0 {
             self.memory.observe(outcome.memory_peak);
         }
     }

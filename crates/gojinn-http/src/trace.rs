@@ -1,5 +1,5 @@
 //! The `trace_id` given to a function: the incoming `traceparent`, else the
-//! `X-Request-Id`, else a fresh W3C traceparent.
+//! `X-Request-Id`, else a fresh W3C traceparent (the server span's, when traced).
 
 use http::HeaderMap;
 use rand::RngCore;
@@ -8,16 +8,17 @@ use rand::RngCore;
 /// traceparent so a client cannot inflate every log line.
 const MAX_INCOMING_TRACE_ID: usize = 256;
 
-pub(crate) fn trace_id(headers: &HeaderMap) -> String {
+/// The caller's `traceparent`, else its `X-Request-Id`.
+pub(crate) fn incoming(headers: &HeaderMap) -> Option<String> {
     for name in ["traceparent", "x-request-id"] {
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
             let v = v.trim();
             if !v.is_empty() && v.len() <= MAX_INCOMING_TRACE_ID {
-                return v.to_owned();
+                return Some(v.to_owned());
             }
         }
     }
-    fresh_traceparent()
+    None
 }
 
 /// A new W3C traceparent: version 00, random trace and parent ids, sampled.
@@ -41,6 +42,10 @@ pub(crate) fn fresh_traceparent() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn trace_id(headers: &HeaderMap) -> String {
+        incoming(headers).unwrap_or_else(fresh_traceparent)
+    }
 
     #[test]
     fn precedence_and_fresh_format() {

@@ -83,6 +83,15 @@ pub enum LoadError {
         /// The compiler's message.
         detail: String,
     },
+    /// Valid, but declares more memory or table space up front than the route's
+    /// sandbox may have.
+    #[error("module `{path}` needs more than its sandbox allows: {detail}")]
+    TooLarge {
+        /// The module path.
+        path: PathBuf,
+        /// What is too large, and the limit.
+        detail: String,
+    },
     /// An import the host does not provide.
     #[error("module `{path}` cannot be linked: {detail}")]
     Link {
@@ -207,9 +216,21 @@ impl Function {
             source,
         })?;
         let compile_started = Instant::now();
-        let module = Module::new(&runtime.engine, &bytes).map_err(|e| LoadError::Compile {
-            path: spec.module.clone(),
-            detail: format!("{e:#}"),
+        let module = Module::new(&runtime.engine, &bytes).map_err(|e| {
+            let detail = format!("{e:#}");
+            // wasmtime checks a module's declared memories and tables against the
+            // pool's slots while compiling and says so only in its message.
+            if detail.contains("pooling allocator") {
+                LoadError::TooLarge {
+                    path: spec.module.clone(),
+                    detail,
+                }
+            } else {
+                LoadError::Compile {
+                    path: spec.module.clone(),
+                    detail,
+                }
+            }
         })?;
         let compile_time = compile_started.elapsed();
         let is_command = module

@@ -85,6 +85,42 @@ fn main() {
                 x = std::hint::black_box(x.wrapping_add(1));
             }
         }
+        // Filesystem probe for mounts: the body lists paths to read, write and
+        // list; the answer says, per path, what happened.
+        "fs" => {
+            let req = read_request();
+            let plan: Value =
+                serde_json::from_str(req["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+            let paths = |key: &str| -> Vec<String> {
+                plan[key]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default()
+            };
+            let outcome = |r: std::io::Result<String>| match r {
+                Ok(v) => format!("ok:{v}"),
+                Err(e) => format!("err:{:?}", e.kind()),
+            };
+            let mut out = serde_json::Map::new();
+            for p in paths("read") {
+                out.insert(format!("read {p}"), outcome(std::fs::read_to_string(&p)).into());
+            }
+            for p in paths("write") {
+                let r = std::fs::write(&p, b"written by the guest").map(|()| String::new());
+                out.insert(format!("write {p}"), outcome(r).into());
+            }
+            for p in paths("list") {
+                let r = std::fs::read_dir(&p).map(|d| {
+                    let mut names: Vec<String> = d
+                        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                        .collect();
+                    names.sort();
+                    names.join(",")
+                });
+                out.insert(format!("list {p}"), outcome(r).into());
+            }
+            respond(200, &Value::Object(out).to_string());
+        }
         "spin" => {
             let _ = read_request();
             let mut x: u64 = 0;

@@ -1,0 +1,3 @@
+module gojinn.example/go-hello
+
+go 1.21

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Soak test: 10 minutes (or SECONDS) of mixed traffic — ok, faulting and slow
+# routes — against a release build, reloading the config with SIGHUP every 30 s.
+# Prints a line per reload and a summary; exits non-zero on any unexpected status,
+# any connection error, or RSS growth of 10 MiB or more after warm-up.
+#
+#   scripts/soak.sh [SECONDS] [CLIENTS]
+#
+# Not part of CI (it takes 10 minutes); docs/reliability.md has the last figures.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+seconds="${1:-600}"
+clients="${2:-16}"
+
+scripts/build-examples.sh
+cargo build --release --quiet --bin gojinn -p gojinn
+cargo build --release --quiet --bin gojinn-soak -p gojinn-bench-baseline
+cargo build --release --quiet --target wasm32-wasip1 \
+    --manifest-path tests/guest/Cargo.toml --target-dir target/guests
+
+target/release/gojinn-soak \
+    --gojinn target/release/gojinn \
+    --guest target/guests/wasm32-wasip1/release/gojinn-test-guest.wasm \
+    --hello examples/rust-hello/rust-hello.wasm \
+    --duration "$seconds" --clients "$clients" --reload-every 30

@@ -1,0 +1,584 @@
+//! `gojinn build [DIR…]`: tells each project's language from its files, runs that
+//! language's toolchain with the flags of `scripts/build-examples.sh` (64 KiB stack,
+//! size-optimised, stripped), writes `DIR/<folder name>.wasm`, and then checks the
+//! module the way `gojinn validate` does (the project's `Caddyfile` when it has one).
+//!
+//! A missing toolchain is an error naming the command that installs it. On a terminal
+//! the current step shows as a spinner line; otherwise each step is a plain line.
+
+use super::Lang;
+use anyhow::{bail, Context as _};
+use std::ffi::OsString;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The Rust target of Gojinn functions.
+const RUST_TARGET: &str = "wasm32-wasip1";
+
+/// Builds every project in `dirs`, stopping at the first failure; with `test`, also
+/// runs each project's `tests/request.json` through its module.
+pub(crate) fn build_all(dirs: &[PathBuf], test: bool) -> anyhow::Result<()> {
+    let progress = Progress::new();
+    for dir in dirs {
+        build_one(dir, test, &progress)?;
+    }
+    Ok(())
+}
+
+/// Tells the language of the project in `dir` from its files.
+pub(crate) fn detect(dir: &Path) -> anyhow::Result<Lang> {
+    if !dir.is_dir() {
+        bail!("`{}` is not a directory", dir.display());
+    }
+    if dir.join("Cargo.toml").is_file() {
+        return Ok(Lang::Rust);
+    }
+    if dir.join("go.mod").is_file() {
+        return Ok(Lang::Go);
+    }
+    let package = dir.join("package.json");
+    if package.is_file() {
+        let text = std::fs::read_to_string(&package)
+            .with_context(|| format!("cannot read `{}`", package.display()))?;
+        if text.contains("\"assemblyscript\"") {
+            return Ok(Lang::AssemblyScript);
+        }
+    }
+    if dir.join("build.zig").is_file() || !files_with(dir, "zig")?.is_empty() {
+        return Ok(Lang::Zig);
+    }
+    if dir.join("Makefile").is_file() || !files_with(dir, "c")?.is_empty() {
+        return Ok(Lang::C);
+    }
+    if !files_with(dir, "wat")?.is_empty() {
+        return Ok(Lang::Wat);
+    }
+    bail!(
+        "cannot tell the language of `{}`: it has no Cargo.toml (Rust), go.mod (Go), \
+         package.json naming assemblyscript, build.zig or *.zig (Zig), Makefile or *.c (C), \
+         or *.wat file",
+        dir.display()
+    )
+}
+
+/// The files of `dir` (not its subfolders) ending in `.ext`, sorted.
+fn files_with(dir: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))?
+    {
+        let path = entry?.path();
+        if path.is_file() && path.extension().is_some_and(|e| e == ext) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn build_one(dir: &Path, test: bool, progress: &Progress) -> anyhow::Result<()> {
+    let lang = detect(dir)?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve `{}`", dir.display()))?;
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("the project folder needs a UTF-8 name")?
+        .to_owned();
+    let label = format!("{name} ({})", lang.name());
+    let started = Instant::now();
+    let module = match lang {
+        Lang::Rust => build_rust(&dir, &name, &label, progress)?,
+        Lang::C => build_c(&dir, &name, &label, progress)?,
+        Lang::Go => build_go(&dir, &name, &label, progress)?,
+        Lang::Zig => build_zig(&dir, &name, &label, progress)?,
+        Lang::AssemblyScript => build_as(&dir, &name, &label, progress)?,
+        Lang::Wat => pick(&dir, "wat", "main.wat")?,
+    };
+    progress.step(&label, "checking that the module loads");
+    let function = progress.while_running(|| check(&dir, &module))?;
+    let size = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);
+    progress.done(&format!(
+        "built {label}: {} ({size} bytes) in {:.1}s",
+        module.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    if test {
+        progress.step(&label, "running tests/request.json");
+        let found = progress
+            .while_running(|| super::test::run(&dir, &function))
+            .with_context(|| format!("test of {label} failed"))?;
+        progress.done(&format!(
+            "test {label}: passed ({found} expected line(s) in the response)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the module as `gojinn validate` would: the project's `Caddyfile` when it
+/// serves this module, else a one-route config around it. Both go through the
+/// config parser and the runtime's loader (compile, link, `_start` present).
+/// Returns the function's config (limits, env, args) for `--test`.
+fn check(dir: &Path, module: &Path) -> anyhow::Result<gojinn_config::Function> {
+    let caddyfile = dir.join("Caddyfile");
+    let loaded = match gojinn_config::load_file(&caddyfile) {
+        Ok(l)
+            if l.config
+                .functions()
+                .iter()
+                .any(|f| f.module.canonicalize().is_ok_and(|m| m == module)) =>
+        {
+            l
+        }
+        _ => {
+            let src = format!(
+                "{{\n    admin off\n}}\n:0 {{\n    gojinn \"{}\"\n}}\n",
+                module.display()
+            );
+            gojinn_config::parse_caddyfile(&src, &dir.join("(generated)"), &|_| None)?
+        }
+    };
+    gojinn_http::App::check(&loaded.config).map_err(|errors| {
+        anyhow::anyhow!(
+            "{} was built but does not load:\n{}",
+            module.display(),
+            errors.join("\n")
+        )
+    })?;
+    loaded
+        .config
+        .functions()
+        .into_iter()
+        .find(|f| f.module.canonicalize().is_ok_and(|m| m == module))
+        .cloned()
+        .context("the checked config does not serve the module")
+}
+
+/// `dir/preferred`, or the only `*.ext` file in `dir`.
+fn pick(dir: &Path, ext: &str, preferred: &str) -> anyhow::Result<PathBuf> {
+    let main = dir.join(preferred);
+    if main.is_file() {
+        return Ok(main);
+    }
+    let mut found = files_with(dir, ext)?;
+    found.retain(|p| p.file_name().is_none_or(|n| n != "build.zig"));
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => bail!("`{}` has no {preferred} or other .{ext} file", dir.display()),
+        _ => bail!(
+            "`{}` has several .{ext} files and no {preferred}: cannot tell which is the entry point",
+            dir.display()
+        ),
+    }
+}
+
+/// A missing toolchain: the error names what is missing and how to install it.
+fn missing(label: &str, what: &str, install: &str) -> anyhow::Error {
+    anyhow::anyhow!("cannot build {label}: {what}\n  install it with: {install}")
+}
+
+/// The executable `name` on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Runs `cmd` under the spinner; on failure, its output goes to stderr and the error
+/// names the command.
+fn run(cmd: &mut Command, label: &str, what: &str, progress: &Progress) -> anyhow::Result<Output> {
+    progress.step(label, what);
+    let out = progress.while_running(|| cmd.output());
+    let out = out.with_context(|| format!("cannot start `{what}`"))?;
+    if !out.status.success() {
+        progress.clear();
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(&out.stdout);
+        let _ = err.write_all(&out.stderr);
+        bail!(
+            "building {label} failed: `{what}` exited with {}",
+            out.status
+        );
+    }
+    Ok(out)
+}
+
+fn build_rust(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
+    let Some(cargo) = which("cargo") else {
+        return Err(missing(
+            label,
+            "cargo is not on PATH",
+            "curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh, \
+             then: rustup target add wasm32-wasip1",
+        ));
+    };
+    if let Some(rustup) = which("rustup") {
+        let installed = Command::new(&rustup)
+            .args(["target", "list", "--installed"])
+            .current_dir(dir)
+            .output()
+            .context("cannot run `rustup target list`")?;
+        let have = String::from_utf8_lossy(&installed.stdout)
+            .lines()
+            .any(|l| l.trim() == RUST_TARGET);
+        if !have {
+            run(
+                Command::new(&rustup)
+                    .args(["target", "add", RUST_TARGET])
+                    .current_dir(dir),
+                label,
+                "rustup target add wasm32-wasip1",
+                progress,
+            )?;
+        }
+    }
+    if std::env::var_os("RUSTFLAGS").is_some_and(|v| !v.is_empty()) {
+        progress.note(
+            "warning: RUSTFLAGS is set and replaces the 64 KiB stack flag of .cargo/config.toml",
+        );
+    }
+    // Cargo reads .cargo/config.toml (target, stack size) from the current directory,
+    // so it runs inside the project. The JSON messages name the built module, wherever
+    // CARGO_TARGET_DIR puts it.
+    let out = run(
+        Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                RUST_TARGET,
+                "--message-format=json-render-diagnostics",
+            ])
+            .current_dir(dir),
+        label,
+        "cargo build --release --target wasm32-wasip1",
+        progress,
+    )?;
+    let built = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact")
+        .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .context("cargo built no .wasm executable: does the package have a binary target?")?;
+    install(&built, &dir.join(format!("{name}.wasm")), label)
+}
+
+fn build_c(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
+    let install = "apt-get install clang lld wasi-libc make && \
+                   apt-get install libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev-wasm32";
+    let Some(clang) = which("clang") else {
+        return Err(missing(label, "clang is not on PATH", install));
+    };
+    let module = dir.join(format!("{name}.wasm"));
+    let staged = staging(&module);
+    if dir.join("Makefile").is_file() {
+        let Some(make) = which("make") else {
+            return Err(missing(label, "make is not on PATH", install));
+        };
+        let mut out = OsString::from("OUT=");
+        out.push(staged.as_os_str());
+        run(
+            Command::new(make).arg(out).current_dir(dir),
+            label,
+            "make",
+            progress,
+        )?;
+    } else {
+        let sysroot = std::env::var("WASI_SYSROOT").unwrap_or_else(|_| "/usr".to_owned());
+        run(
+            Command::new(clang)
+                .arg("--target=wasm32-wasi")
+                .arg(format!("--sysroot={sysroot}"))
+                .args(["-O2", "-Wl,-z,stack-size=65536", "-Wl,--strip-all", "-o"])
+                .arg(&staged)
+                .args(files_with(dir, "c")?)
+                .current_dir(dir),
+            label,
+            "clang --target=wasm32-wasi",
+            progress,
+        )?;
+    }
+    finish(&staged, &module, label)
+}
+
+fn build_go(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
+    let go = std::env::var_os("GO")
+        .filter(|g| !g.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| which("go"))
+        .or_else(|| {
+            let debian = PathBuf::from("/usr/lib/go-1.23/bin/go");
+            debian.is_file().then_some(debian)
+        });
+    let Some(go) = go else {
+        return Err(missing(
+            label,
+            "go is not on PATH (nor /usr/lib/go-1.23/bin/go); Go 1.21 or later is needed",
+            "apt-get install -t bookworm-backports golang-1.23-go (on Debian 12, after adding \
+             bookworm-backports to the apt sources; a Gojinn checkout's scripts/toolchains.sh go \
+             does both)",
+        ));
+    };
+    let module = dir.join(format!("{name}.wasm"));
+    let staged = staging(&module);
+    // GOTOOLCHAIN=local: never download another Go; GOPROXY=off: a function uses the
+    // standard library and its own packages only.
+    run(
+        Command::new(go)
+            .args(["build", "-trimpath", "-ldflags=-s", "-o"])
+            .arg(&staged)
+            .arg(".")
+            .env("GOOS", "wasip1")
+            .env("GOARCH", "wasm")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOPROXY", "off")
+            .current_dir(dir),
+        label,
+        "GOOS=wasip1 GOARCH=wasm go build",
+        progress,
+    )?;
+    finish(&staged, &module, label)
+}
+
+fn build_zig(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
+    let install = "python3 -m venv ~/.zig && ~/.zig/bin/pip install ziglang==0.14.1, \
+                   then: export ZIG=\"$HOME/.zig/bin/python -m ziglang\"";
+    // ZIG may be a command with arguments (`python -m ziglang`).
+    let zig: Vec<String> = match std::env::var("ZIG") {
+        Ok(z) if !z.trim().is_empty() => z.split_whitespace().map(str::to_owned).collect(),
+        _ => match which("zig") {
+            Some(z) => vec![z.to_string_lossy().into_owned()],
+            None => {
+                return Err(missing(
+                    label,
+                    "zig is not on PATH and ZIG is not set",
+                    install,
+                ))
+            }
+        },
+    };
+    let source = pick(dir, "zig", "main.zig")?;
+    let module = dir.join(format!("{name}.wasm"));
+    let staged = staging(&module);
+    let mut emit = OsString::from("-femit-bin=");
+    emit.push(staged.as_os_str());
+    let mut cmd = Command::new(&zig[0]);
+    cmd.args(&zig[1..])
+        .arg("build-exe")
+        .arg(&source)
+        .args([
+            "-target",
+            "wasm32-wasi",
+            "-O",
+            "ReleaseSmall",
+            "-fstrip",
+            "--stack",
+            "65536",
+        ])
+        .arg(emit)
+        .current_dir(dir);
+    // Zig's local cache would otherwise land in the project as .zig-cache.
+    if std::env::var_os("ZIG_LOCAL_CACHE_DIR").is_none() {
+        cmd.env(
+            "ZIG_LOCAL_CACHE_DIR",
+            std::env::temp_dir().join("gojinn-zig-cache"),
+        );
+    }
+    run(
+        &mut cmd,
+        label,
+        "zig build-exe -target wasm32-wasi",
+        progress,
+    )?;
+    finish(&staged, &module, label)
+}
+
+fn build_as(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
+    if which("node").is_none() {
+        return Err(missing(
+            label,
+            "node is not on PATH (Node.js 18 or later is needed)",
+            "apt-get install nodejs npm",
+        ));
+    }
+    let asc = dir.join("node_modules/.bin/asc");
+    let shim = dir.join("node_modules/@assemblyscript/wasi-shim/asconfig.json");
+    if !asc.is_file() || !shim.is_file() {
+        return Err(missing(
+            label,
+            "assemblyscript and @assemblyscript/wasi-shim are not installed in its node_modules",
+            &format!("cd {} && npm ci", dir.display()),
+        ));
+    }
+    let module = dir.join(format!("{name}.wasm"));
+    let staged = staging(&module);
+    run(
+        Command::new(asc)
+            .arg("assembly/index.ts")
+            // Relative on purpose: asc resolves the shim's `lib` against the config
+            // path as given, and an absolute path makes it miss the shim's library.
+            .arg("--config")
+            .arg("node_modules/@assemblyscript/wasi-shim/asconfig.json")
+            .arg("--optimize")
+            .arg("--outFile")
+            .arg(&staged)
+            .current_dir(dir),
+        label,
+        "asc assembly/index.ts (wasi-shim)",
+        progress,
+    )?;
+    finish(&staged, &module, label)
+}
+
+/// Where a compiler writes `module` first. Modules are compiled next to their final
+/// place and then renamed over it, so a server watching the module (`run --watch`)
+/// never loads half a file.
+fn staging(module: &Path) -> PathBuf {
+    module.with_extension(format!("wasm.tmp.{}", std::process::id()))
+}
+
+/// Moves the staged module into place.
+fn finish(staged: &Path, module: &Path, label: &str) -> anyhow::Result<PathBuf> {
+    if !staged.is_file() {
+        bail!(
+            "building {label} wrote no module (expected `{}`)",
+            staged.display()
+        );
+    }
+    std::fs::rename(staged, module)
+        .with_context(|| format!("cannot write `{}`", module.display()))?;
+    Ok(module.to_owned())
+}
+
+/// Copies cargo's output next to `to` and renames it into place.
+fn install(from: &Path, to: &Path, label: &str) -> anyhow::Result<PathBuf> {
+    let staged = staging(to);
+    std::fs::copy(from, &staged)
+        .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), staged.display()))?;
+    finish(&staged, to, label)
+}
+
+/// Progress on stderr: a spinner line redrawn in place on a terminal, plain lines
+/// otherwise (logs, CI, pipes).
+struct Progress {
+    tty: bool,
+    line: Arc<std::sync::Mutex<String>>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            line: Arc::default(),
+        }
+    }
+
+    fn step(&self, label: &str, what: &str) {
+        let text = format!("{label}: {what}");
+        if self.tty {
+            if let Ok(mut line) = self.line.lock() {
+                *line = text;
+            }
+        } else {
+            eprintln!("gojinn build: {text}");
+        }
+    }
+
+    /// Runs `f` while a spinner turns in front of the current step (on a terminal).
+    fn while_running<T>(&self, f: impl FnOnce() -> T) -> T {
+        if !self.tty {
+            return f();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinner = {
+            let stop = stop.clone();
+            let line = self.line.clone();
+            std::thread::spawn(move || {
+                const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+                let started = Instant::now();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let text = line.lock().map(|l| l.clone()).unwrap_or_default();
+                    eprint!(
+                        "\r\x1b[2K{} {text} ({}s)",
+                        FRAMES[i % FRAMES.len()],
+                        started.elapsed().as_secs()
+                    );
+                    i += 1;
+                    std::thread::park_timeout(Duration::from_millis(100));
+                }
+            })
+        };
+        let result = f();
+        stop.store(true, Ordering::Relaxed);
+        spinner.thread().unpark();
+        let _ = spinner.join();
+        // Whatever comes next (the next step, an error, cargo's output) starts on a
+        // clean line.
+        self.clear();
+        result
+    }
+
+    fn clear(&self) {
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+    }
+
+    fn note(&self, text: &str) {
+        self.clear();
+        eprintln!("{text}");
+    }
+
+    fn done(&self, text: &str) {
+        if self.tty {
+            eprintln!("\r\x1b[2K✓ {text}");
+        } else {
+            eprintln!("gojinn build: {text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_language_from_its_files() {
+        let base = std::env::temp_dir().join(format!("gojinn-detect-{}", std::process::id()));
+        let cases: &[(&str, &str, Lang)] = &[
+            ("Cargo.toml", "", Lang::Rust),
+            ("go.mod", "module x", Lang::Go),
+            (
+                "package.json",
+                r#"{"devDependencies":{"assemblyscript":"0.28"}}"#,
+                Lang::AssemblyScript,
+            ),
+            ("build.zig", "", Lang::Zig),
+            ("main.zig", "", Lang::Zig),
+            ("Makefile", "", Lang::C),
+            ("fn.c", "", Lang::C),
+            ("fn.wat", "(module)", Lang::Wat),
+        ];
+        for (i, (file, text, lang)) in cases.iter().enumerate() {
+            let dir = base.join(i.to_string());
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join(file), text).expect("write");
+            assert_eq!(detect(&dir).expect(file), *lang, "{file}");
+        }
+        let empty = base.join("empty");
+        std::fs::create_dir_all(&empty).expect("mkdir");
+        std::fs::write(empty.join("package.json"), "{}").expect("write");
+        let err = detect(&empty).expect_err("no language").to_string();
+        assert!(err.contains("cannot tell the language"), "{err}");
+        std::fs::remove_dir_all(&base).expect("cleanup");
+    }
+}

@@ -1,0 +1,3 @@
+module gojinn.example/{{name}}
+
+go 1.21

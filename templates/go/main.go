@@ -1,0 +1,43 @@
+// {{name}}: a Gojinn function in standard Go (made by `gojinn new`): a hello/echo
+// JSON API, on the contract helpers in ./gojinn.
+//
+// Build: GOOS=wasip1 GOARCH=wasm go build -o {{name}}.wasm .
+package main
+
+import (
+	"encoding/json"
+
+	"gojinn.example/{{name}}/gojinn"
+)
+
+func main() {
+	gojinn.Run(handle)
+}
+
+func handle(req *gojinn.Request) gojinn.Response {
+	body, err := req.BodyBytes()
+	if err != nil {
+		return gojinn.Text(400, "bad body_base64")
+	}
+	// A body that is not JSON (or is empty) is echoed as null rather than
+	// rejected: this endpoint accepts anything.
+	var echo json.RawMessage
+	if json.Valid(body) {
+		echo = body
+	}
+	var userAgent *string
+	if ua := req.Header("User-Agent"); ua != "" {
+		userAgent = &ua
+	}
+	gojinn.Log("{{name}}: handled %s %s", req.Method, req.Path())
+	gojinn.HostLog(gojinn.LevelInfo, "{{name}}: answered 200")
+	return gojinn.JSON(200, map[string]any{
+		"message":    "hello from go",
+		"method":     req.Method,
+		"path":       req.Path(),
+		"query":      req.Query(),
+		"user_agent": userAgent,
+		"body_bytes": len(body),
+		"echo":       echo,
+	})
+}
