@@ -9,6 +9,7 @@
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
 //! - `host`: the `gojinn` host ABI on real stores (embedded KV, SQLite), grants.
+//! - `postgres`: two nodes on a throwaway PostgreSQL cluster; outage and recovery.
 //! - `shared`: two nodes sharing KV and locks through a real redis-server; outages.
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
@@ -34,6 +35,7 @@ mod languages;
 mod lifecycle;
 mod load;
 mod observability;
+mod postgres;
 mod routing;
 mod sandbox;
 mod shared;

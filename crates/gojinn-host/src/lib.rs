@@ -11,12 +11,14 @@
 mod grants;
 mod http;
 mod kv;
+mod pg;
 mod redis_kv;
 mod sql;
 
 pub use grants::{HttpTarget, KeyGrant, KeyPattern};
 pub use http::MAX_HTTP_RESPONSE_BYTES;
 pub use kv::{Kv, MAX_LIST_KEYS, MAX_LOCKS, MAX_LOCK_TTL};
+pub use pg::PgPool;
 pub use sql::{Access, SqlPool, DEFAULT_SQL_POOL_SIZE, MAX_RESULT_BYTES};
 
 use serde_json::Value;
@@ -113,6 +115,7 @@ pub struct Stores {
     embedded: Mutex<Option<Arc<kv::EmbeddedHandle>>>,
     sqlite: Mutex<HashMap<PathBuf, Arc<SqlPool>>>,
     redis: Mutex<HashMap<String, Arc<redis_kv::RedisKv>>>,
+    postgres: Mutex<HashMap<String, Arc<PgPool>>>,
     locks: Arc<kv::Locks>,
 }
 
@@ -124,6 +127,7 @@ impl Stores {
             embedded: Mutex::new(None),
             sqlite: Mutex::new(HashMap::new()),
             redis: Mutex::new(HashMap::new()),
+            postgres: Mutex::new(HashMap::new()),
             locks: Arc::default(),
         }
     }
@@ -183,6 +187,21 @@ impl Stores {
         Ok(())
     }
 
+    /// The pool of the PostgreSQL database `dsn`, shared by every route naming it;
+    /// connections are made on use.
+    pub fn postgres(&self, dsn: &str) -> Result<Arc<PgPool>, String> {
+        let mut pools = self
+            .postgres
+            .lock()
+            .map_err(|_| "sql pool lock poisoned".to_owned())?;
+        if let Some(p) = pools.get(dsn) {
+            return Ok(p.clone());
+        }
+        let pool = Arc::new(PgPool::new(dsn, DEFAULT_SQL_POOL_SIZE)?);
+        pools.insert(dsn.to_owned(), pool.clone());
+        Ok(pool)
+    }
+
     /// The pool of the SQLite file `path`, shared by every route naming it.
     pub fn sqlite(&self, path: &Path) -> Arc<SqlPool> {
         let mut pools = match self.sqlite.lock() {
@@ -202,8 +221,15 @@ pub struct Capabilities {
     kv_read: KeyGrant,
     kv_write: KeyGrant,
     kv: Option<Kv>,
-    db: Option<(Arc<SqlPool>, Access)>,
+    db: Option<(Db, Access)>,
     http: Vec<HttpTarget>,
+}
+
+/// The database a route's `db` grant reaches.
+#[derive(Clone)]
+enum Db {
+    Sqlite(Arc<SqlPool>),
+    Postgres(Arc<PgPool>),
 }
 
 impl std::fmt::Debug for Capabilities {
@@ -239,9 +265,15 @@ impl Capabilities {
         self
     }
 
-    /// Grants SQL `access` through `pool`.
+    /// Grants SQL `access` through the SQLite `pool`.
     pub fn with_db(mut self, pool: Arc<SqlPool>, access: Access) -> Self {
-        self.db = Some((pool, access));
+        self.db = Some((Db::Sqlite(pool), access));
+        self
+    }
+
+    /// Grants SQL `access` through the PostgreSQL `pool`.
+    pub fn with_postgres(mut self, pool: Arc<PgPool>, access: Access) -> Self {
+        self.db = Some((Db::Postgres(pool), access));
         self
     }
 
@@ -273,7 +305,7 @@ impl Capabilities {
         }
     }
 
-    fn db(&self) -> Result<&(Arc<SqlPool>, Access), HostError> {
+    fn db(&self) -> Result<&(Db, Access), HostError> {
         self.db
             .as_ref()
             .ok_or_else(|| HostError::Denied("this route has no `db` permission".to_owned()))
@@ -451,16 +483,22 @@ impl CallCx {
 
     /// `host_db_query`: rows as a JSON array of objects.
     pub async fn db_query(&self, sql: Vec<u8>, params_json: &[u8]) -> Result<Vec<u8>, HostError> {
-        let (pool, access) = self.caps.db()?;
+        let (db, access) = self.caps.db()?;
         let sql = sql_text(sql)?;
-        pool.query(sql, params(params_json)?, *access).await
+        match db {
+            Db::Sqlite(pool) => pool.query(sql, params(params_json)?, *access).await,
+            Db::Postgres(pool) => pool.query(&sql, &params(params_json)?, *access).await,
+        }
     }
 
     /// `host_db_exec`: the number of rows changed.
     pub async fn db_exec(&self, sql: Vec<u8>, params_json: &[u8]) -> Result<u64, HostError> {
-        let (pool, access) = self.caps.db()?;
+        let (db, access) = self.caps.db()?;
         let sql = sql_text(sql)?;
-        pool.execute(sql, params(params_json)?, *access).await
+        match db {
+            Db::Sqlite(pool) => pool.execute(sql, params(params_json)?, *access).await,
+            Db::Postgres(pool) => pool.execute(&sql, &params(params_json)?, *access).await,
+        }
     }
 
     /// `host_http_request`: the response as JSON.

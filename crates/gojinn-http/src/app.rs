@@ -222,9 +222,7 @@ fn capabilities(
         };
         match f.db_driver.unwrap_or(DbDriver::Sqlite) {
             DbDriver::Sqlite => caps = caps.with_db(stores.sqlite(Path::new(dsn)), access),
-            DbDriver::Postgres => {
-                return Err("db_driver `postgres` is not available in this build".to_owned())
-            }
+            DbDriver::Postgres => caps = caps.with_postgres(stores.postgres(dsn)?, access),
         }
     }
     if !p.http.is_empty() {
