@@ -10,6 +10,7 @@
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
+//! - `signing`: keygen/sign/verify, strict and audit signature policies at load and reload.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 
 mod cli;
@@ -22,3 +23,4 @@ mod lifecycle;
 mod load;
 mod routing;
 mod sandbox;
+mod signing;

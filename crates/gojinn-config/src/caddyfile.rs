@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::directives::{self, Mode};
 use crate::error::{Diagnostic, Loaded, PResult, Pos, PosError};
 use crate::lexer::{self, Token};
-use crate::model::{Address, Config, Site, DEFAULT_ADMIN_ADDR};
+use crate::model::{Address, Config, Security, Site, DEFAULT_ADMIN_ADDR};
 use crate::names::{self, hint};
 use crate::placeholders::{self, Env};
 use crate::tree::{self, Block, Node};
@@ -24,6 +24,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) groups: usize,
     /// The file uses Caddy's single-site form (no braces around the site).
     pub(crate) single_site: bool,
+    /// The global `security` block: the default of every `gojinn` block.
+    pub(crate) security: Option<Security>,
 }
 
 impl Ctx<'_> {
@@ -72,6 +74,7 @@ fn build(
         order,
         groups: 0,
         single_site: false,
+        security: None,
     };
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
@@ -168,7 +171,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         };
         let opt = name.text.as_str();
         if names::GLOBAL_OPTIONS.contains(&opt) {
-            if let Some(b) = &node.block {
+            if let (Some(b), false) = (&node.block, opt == "security") {
                 return Err(PosError::new(
                     b.open,
                     format!("the `{opt}` global option does not take a block in gojinn"),
@@ -196,6 +199,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.debug = true;
             }
             "admin" => config.admin = admin(name, args)?,
+            "security" => cx.security = Some(crate::security::parse(node)?),
             "grace_period" => {
                 let v = single(name, args, "grace_period 10s")?;
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)

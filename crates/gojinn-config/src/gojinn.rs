@@ -59,6 +59,7 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         pool_size: DEFAULT_POOL_SIZE,
         max_body_size: DEFAULT_MAX_BODY_SIZE,
         max_output_size: DEFAULT_MAX_OUTPUT_SIZE,
+        security: cx.security.clone(),
         origin: Some(format!(
             "{}:{}:{}",
             cx.file.display(),
@@ -185,6 +186,7 @@ fn sub_directive<'n>(
                 value: value.text.clone(),
             });
         }
+        "security" => f.security = Some(crate::security::parse(node)?),
         "args" => {
             no_block(node, "args")?;
             if args.is_empty() {

@@ -32,6 +32,7 @@ mod model;
 mod names;
 mod paths;
 mod placeholders;
+mod security;
 mod tree;
 mod units;
 mod validate;

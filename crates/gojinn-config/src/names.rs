@@ -98,7 +98,7 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 ];
 
 /// Global options gojinn implements.
-pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "grace_period", "order"];
+pub(crate) const GLOBAL_OPTIONS: &[&str] = &["admin", "debug", "grace_period", "order", "security"];
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
@@ -145,6 +145,7 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "pool_size",
     "max_body_size",
     "max_output_size",
+    "security",
 ];
 
 /// `file_server` sub-directives gojinn implements.

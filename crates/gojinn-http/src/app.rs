@@ -5,7 +5,8 @@ use crate::matcher::PathPattern;
 use bytes::Bytes;
 use gojinn_config::{Config, Function as FunctionConfig, Handler, Route};
 use gojinn_runtime::{
-    Function, FunctionSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
+    signature, Function, FunctionSpec, Runtime, RuntimeOptions, SignaturePolicy,
+    DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,7 +60,11 @@ impl App {
     /// with the `file:line:col` of its directive when known.
     pub fn load(config: &Config) -> Result<App, Vec<String>> {
         let functions = config.functions();
-        let specs: Vec<FunctionSpec> = functions.iter().map(|f| spec_of(f)).collect();
+        let specs: Vec<FunctionSpec> = functions
+            .iter()
+            .map(|f| spec_of(f))
+            .collect::<Result<_, _>>()
+            .map_err(|e| vec![e])?;
         let runtime = Runtime::new(&RuntimeOptions::for_functions(&specs))
             .map_err(|e| vec![e.to_string()])?;
 
@@ -132,8 +137,24 @@ impl App {
     }
 }
 
-fn spec_of(f: &FunctionConfig) -> FunctionSpec {
-    FunctionSpec {
+fn spec_of(f: &FunctionConfig) -> Result<FunctionSpec, String> {
+    let signature = match &f.security {
+        None => None,
+        Some(sec) => Some(SignaturePolicy {
+            strict: sec.policy == gojinn_config::SignaturePolicy::Strict,
+            trusted_keys: sec
+                .trusted_keys
+                .iter()
+                .map(|k| {
+                    signature::parse_public_key(k).map_err(|e| {
+                        let at = f.origin.as_deref().unwrap_or("security");
+                        format!("{at}: trusted_key `{k}`: {e}")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        }),
+    };
+    Ok(FunctionSpec {
         module: f.module.clone(),
         timeout: Duration::from_millis(f.timeout_ms),
         memory_limit: f.memory_limit,
@@ -147,7 +168,8 @@ fn spec_of(f: &FunctionConfig) -> FunctionSpec {
         max_output_bytes: usize::try_from(f.max_output_size).unwrap_or(usize::MAX),
         max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
         queue_wait: DEFAULT_QUEUE_WAIT,
-    }
+        signature,
+    })
 }
 
 /// Builds the runtime tree, taking compiled functions in the order

@@ -34,6 +34,7 @@ fn main() {
         max_output_bytes: 16 << 20,
         max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
         queue_wait: DEFAULT_QUEUE_WAIT,
+        signature: None,
     };
     let options = RuntimeOptions {
         cache_dir: None,
