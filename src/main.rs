@@ -6,6 +6,7 @@
 mod dev;
 mod otel;
 mod reload;
+mod sign;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
@@ -49,6 +50,32 @@ enum Command {
         /// Caddyfile to adapt.
         #[arg(long, short, default_value = "Caddyfile")]
         config: PathBuf,
+    },
+    /// Create an Ed25519 key pair for signing modules: NAME.priv and NAME.pub
+    /// (hex text, mode 0600).
+    Keygen {
+        /// Path prefix of the two key files.
+        name: PathBuf,
+    },
+    /// Sign a module in place (or into `-o OUT`); re-signing replaces an old
+    /// signature. Format: module ‖ Ed25519 signature (64 bytes) ‖ "GJSIG".
+    Sign {
+        /// Private key file (from `gojinn keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The `.wasm` module to sign.
+        module: PathBuf,
+        /// Write the signed module here instead of replacing MODULE.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Check a module's signature: exits 0 only for a good signature by the key.
+    Verify {
+        /// Public key file (from `gojinn keygen`).
+        #[arg(long = "pub", value_name = "PUB")]
+        public: PathBuf,
+        /// The signed module.
+        module: PathBuf,
     },
     /// Print the version of gojinn and of its wasm engine.
     Version,
@@ -144,6 +171,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut Cli::command(), "gojinn", &mut std::io::stdout());
             Ok(())
         }
+        Command::Keygen { name } => sign::keygen(&name),
+        Command::Sign {
+            key,
+            module,
+            output,
+        } => sign::sign(&key, &module, output.as_deref()),
+        Command::Verify { public, module } => sign::verify(&public, &module),
     }
 }
 

@@ -56,6 +56,8 @@ pub(crate) fn run(dir: &Path, function: &gojinn_config::Function) -> anyhow::Res
                 writable: m.writable,
             })
             .collect(),
+        // The module was just built here: there is no signature policy to apply.
+        signature: None,
     };
     let runtime = Runtime::new(&RuntimeOptions::for_functions([&spec]))?;
     let loaded = runtime.load(spec)?;

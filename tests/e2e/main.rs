@@ -14,6 +14,7 @@
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
+//! - `signing`: keygen/sign/verify, strict and audit signature policies at load and reload.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 //! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
@@ -39,4 +40,5 @@ mod postgres;
 mod routing;
 mod sandbox;
 mod shared;
+mod signing;
 mod traces;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::directives::{self, Mode};
 use crate::error::{Diagnostic, Loaded, PResult, Pos, PosError};
 use crate::lexer::{self, Token};
-use crate::model::{Address, Config, Site, DEFAULT_ADMIN_ADDR};
+use crate::model::{Address, Config, Security, Site, DEFAULT_ADMIN_ADDR};
 use crate::names::{self, hint};
 use crate::placeholders::{self, Env};
 use crate::tree::{self, Block, Node};
@@ -24,6 +24,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) groups: usize,
     /// The file uses Caddy's single-site form (no braces around the site).
     pub(crate) single_site: bool,
+    /// The global `security` block: the default of every `gojinn` block.
+    pub(crate) security: Option<Security>,
 }
 
 impl Ctx<'_> {
@@ -72,6 +74,7 @@ fn build(
         order,
         groups: 0,
         single_site: false,
+        security: None,
     };
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
@@ -174,7 +177,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             if let Some(b) = node
                 .block
                 .as_ref()
-                .filter(|_| !matches!(opt, "log" | "tracing"))
+                .filter(|_| !matches!(opt, "log" | "tracing" | "security"))
             {
                 return Err(PosError::new(
                     b.open,
@@ -221,6 +224,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 validate::no_nul("storage", &dir.text).map_err(|e| PosError::new(dir.pos, e))?;
                 config.storage = Some(paths::resolve(&cx.base, Path::new(&dir.text)));
             }
+            "security" => cx.security = Some(crate::security::parse(node)?),
             "grace_period" => {
                 let v = single(name, args, "grace_period 10s")?;
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)

@@ -65,6 +65,7 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         db_driver: None,
         db_dsn: None,
         debug_secret: None,
+        security: cx.security.clone(),
         origin: Some(format!(
             "{}:{}:{}",
             cx.file.display(),
@@ -198,6 +199,7 @@ fn sub_directive<'n>(
                 value: value.text.clone(),
             });
         }
+        "security" => f.security = Some(crate::security::parse(node)?),
         "args" => {
             no_block(node, "args")?;
             if args.is_empty() {

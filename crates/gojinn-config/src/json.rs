@@ -224,6 +224,18 @@ impl Checker<'_> {
                         validate::debug_secret(secret)
                             .map_err(|e| self.at(&handle_field("debug_secret"), e))?;
                     }
+                    if let Some(sec) = &mut f.security {
+                        let mut p = handle_field("security");
+                        validate::has_trusted_keys(sec.trusted_keys.len())
+                            .map_err(|m| self.at(&p, m))?;
+                        p.push(Seg::Key("trusted_keys"));
+                        for (k, key) in sec.trusted_keys.iter_mut().enumerate() {
+                            let mut p = p.clone();
+                            p.push(Seg::Index(k));
+                            validate::trusted_key(key).map_err(|m| self.at(&p, m))?;
+                            key.make_ascii_lowercase();
+                        }
+                    }
                     let handle = field("handle");
                     let pos = self
                         .handles

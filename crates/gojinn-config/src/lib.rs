@@ -34,6 +34,7 @@ mod names;
 mod observe;
 mod paths;
 mod placeholders;
+mod security;
 mod tree;
 mod units;
 mod validate;

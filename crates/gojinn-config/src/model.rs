@@ -306,10 +306,35 @@ pub struct Function {
     /// guest's stderr in `X-Gojinn-Logs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug_secret: Option<String>,
+    /// Signature policy of the module (a `security` block in the `gojinn`
+    /// block, else the global one); `None` checks no signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
     /// Where the directive was written (`file:line:col`), for error messages about
     /// the module; not part of the JSON form.
     #[serde(skip)]
     pub origin: Option<String>,
+}
+
+/// `security { policy strict|audit; trusted_key <hex> … }`: which signatures a
+/// module needs (Gojinn's `module ‖ Ed25519 signature ‖ "GJSIG"` format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// What happens to a module without a valid signature.
+    pub policy: SignaturePolicy,
+    /// Ed25519 public keys (64 hex digits each) whose signatures are accepted.
+    pub trusted_keys: Vec<String>,
+}
+
+/// What happens to a module without a valid signature by a trusted key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignaturePolicy {
+    /// The module is refused at load and at reload.
+    Strict,
+    /// The module runs; a warning is logged.
+    Audit,
 }
 
 /// One `env KEY VALUE` grant.

@@ -104,6 +104,7 @@ pub(crate) const GLOBAL_OPTIONS: &[&str] = &[
     "grace_period",
     "log",
     "order",
+    "security",
     "storage",
     "tracing",
 ];
@@ -157,6 +158,7 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "db_driver",
     "db_dsn",
     "debug_secret",
+    "security",
 ];
 
 /// `file_server` sub-directives gojinn implements.

@@ -185,6 +185,26 @@ pub(crate) fn has_sites(count: usize) -> Result<(), String> {
     }
 }
 
+/// A trusted key: an Ed25519 public key as 64 hex digits.
+pub(crate) fn trusted_key(key: &str) -> Result<(), String> {
+    if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid trusted_key `{key}`: expected an Ed25519 public key as 64 hex digits (the content of a `.pub` file from `gojinn keygen`)"
+        ))
+    }
+}
+
+/// A security policy needs at least one key to check signatures against.
+pub(crate) fn has_trusted_keys(count: usize) -> Result<(), String> {
+    if count == 0 {
+        Err("`security` needs at least one `trusted_key <hex>`".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {

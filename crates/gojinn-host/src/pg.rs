@@ -217,11 +217,13 @@ fn column(row: &Row, i: usize, ty: &Type) -> Result<Value, HostError> {
             .try_get::<_, Option<String>>(i)
             .map_err(bad)?
             .map_or(Value::Null, Value::String),
-        ref other => return Err(HostError::Backend(format!(
+        ref other => {
+            return Err(HostError::Backend(format!(
             "column `{}` has type `{other}`, which has no JSON form here: cast it, e.g. `{}::text`",
             row.columns()[i].name(),
             row.columns()[i].name()
-        ))),
+        )))
+        }
     })
 }
 

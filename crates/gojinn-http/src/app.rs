@@ -7,8 +7,8 @@ use bytes::Bytes;
 use gojinn_config::{Config, DbAccess, DbDriver, Function as FunctionConfig, Handler, Route};
 use gojinn_host::{Access, Capabilities, Stores};
 use gojinn_runtime::{
-    Function, FunctionSpec, MountSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES,
-    DEFAULT_QUEUE_WAIT,
+    signature, Function, FunctionSpec, MountSpec, Runtime, RuntimeOptions, SignaturePolicy,
+    DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -85,7 +85,10 @@ impl App {
         let mut errors = Vec::new();
         for (f, (label, namespace)) in functions.iter().zip(function_places(config)) {
             match capabilities(f, &stores, &label, &namespace) {
-                Ok(caps) => specs.push(spec_of(f, caps)),
+                Ok(caps) => match spec_of(f, caps) {
+                    Ok(spec) => specs.push(spec),
+                    Err(e) => errors.push(e),
+                },
                 Err(e) => errors.push(match &f.origin {
                     Some(origin) => format!("{origin}: {e}"),
                     None => e,
@@ -239,8 +242,27 @@ fn capabilities(
     Ok(Some(Arc::new(caps)))
 }
 
-fn spec_of(f: &FunctionConfig, capabilities: Option<Arc<Capabilities>>) -> FunctionSpec {
-    FunctionSpec {
+fn spec_of(
+    f: &FunctionConfig,
+    capabilities: Option<Arc<Capabilities>>,
+) -> Result<FunctionSpec, String> {
+    let signature = match &f.security {
+        None => None,
+        Some(sec) => Some(SignaturePolicy {
+            strict: sec.policy == gojinn_config::SignaturePolicy::Strict,
+            trusted_keys: sec
+                .trusted_keys
+                .iter()
+                .map(|k| {
+                    signature::parse_public_key(k).map_err(|e| {
+                        let at = f.origin.as_deref().unwrap_or("security");
+                        format!("{at}: trusted_key `{k}`: {e}")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        }),
+    };
+    Ok(FunctionSpec {
         module: f.module.clone(),
         timeout: Duration::from_millis(f.timeout_ms),
         memory_limit: f.memory_limit,
@@ -264,7 +286,8 @@ fn spec_of(f: &FunctionConfig, capabilities: Option<Arc<Capabilities>>) -> Funct
                 writable: m.writable,
             })
             .collect(),
-    }
+        signature,
+    })
 }
 
 /// Builds the runtime tree, taking compiled functions in the order

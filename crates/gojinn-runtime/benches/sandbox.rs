@@ -52,6 +52,7 @@ fn spec(module: PathBuf) -> FunctionSpec {
         queue_wait: DEFAULT_QUEUE_WAIT,
         capabilities: None,
         mounts: Vec::new(),
+        signature: None,
     }
 }
 

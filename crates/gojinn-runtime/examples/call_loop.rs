@@ -36,6 +36,7 @@ fn main() {
         queue_wait: DEFAULT_QUEUE_WAIT,
         capabilities: None,
         mounts: Vec::new(),
+        signature: None,
     };
     let options = RuntimeOptions {
         cache_dir: None,

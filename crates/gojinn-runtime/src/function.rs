@@ -3,6 +3,7 @@
 use crate::engine::Runtime;
 use crate::limits::Limits;
 use crate::pipes::CappedSink;
+use crate::signature::{self, SignatureError, SignaturePolicy};
 use bytes::Bytes;
 use gojinn_host::{Capabilities, Session};
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub struct FunctionSpec {
     pub max_stderr_bytes: usize,
     /// How long a call may wait for a free sandbox.
     pub queue_wait: Duration,
+    /// Signature check before compiling; `None` checks nothing (a signature
+    /// footer, if present, is still removed before compiling).
+    pub signature: Option<SignaturePolicy>,
     /// What the `gojinn` host functions may do; `None` grants nothing (calls are
     /// denied, `host_log` still logs).
     pub capabilities: Option<Arc<Capabilities>>,
@@ -99,6 +103,14 @@ pub enum LoadError {
         path: PathBuf,
         /// The linker's message, naming the import.
         detail: String,
+    },
+    /// Refused by a `strict` signature policy.
+    #[error("module `{path}` refused by the strict signature policy: {reason}")]
+    Signature {
+        /// The module path.
+        path: PathBuf,
+        /// Why its signature was not accepted.
+        reason: SignatureError,
     },
     /// Not a WASI command (no `_start` taking and returning nothing).
     #[error("module `{path}` is not a WASI command: it must export a function `_start` with no parameters and no results")]
@@ -215,8 +227,31 @@ impl Function {
             path: spec.module.clone(),
             source,
         })?;
+        // Verified before `Module::new`, which is where the compile cache is
+        // consulted: a cached compilation never stands in for a signature.
+        let code = match &spec.signature {
+            Some(policy) => match signature::verify(&bytes, &policy.trusted_keys) {
+                Ok(unsigned) => unsigned,
+                Err(reason) if policy.strict => {
+                    return Err(LoadError::Signature {
+                        path: spec.module.clone(),
+                        reason,
+                    })
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        target: "gojinn::signature",
+                        module = %spec.module.display(),
+                        reason = %reason,
+                        "signature policy audit: module loaded without a valid signature"
+                    );
+                    signature::unsigned(&bytes)
+                }
+            },
+            None => signature::unsigned(&bytes),
+        };
         let compile_started = Instant::now();
-        let module = Module::new(&runtime.engine, &bytes).map_err(|e| {
+        let module = Module::new(&runtime.engine, code).map_err(|e| {
             let detail = format!("{e:#}");
             // wasmtime checks a module's declared memories and tables against the
             // pool's slots while compiling and says so only in its message.

@@ -5,9 +5,10 @@
 //! allocator, module loading, one pre-linked [`InstancePre`](wasmtime::InstancePre)
 //! per function, the fresh [`Store`](wasmtime::Store) made for every call, memory
 //! limits, deadlines (epoch interruption driven by one ticker thread per engine) and
-//! the WASI preview 1 context with its bounded stdio pipes, and the `gojinn` host
+//! the WASI preview 1 context with its bounded stdio pipes, the `gojinn` host
 //! import module (guest memory marshalling; the capabilities themselves live in
-//! `gojinn-host`). It does not know HTTP:
+//! `gojinn-host`), and the check of signed modules ([`signature`]) before
+//! anything is compiled. It does not know HTTP:
 //! mapping a [`Fault`] to a status is the server's job.
 
 mod engine;
@@ -15,6 +16,7 @@ mod function;
 mod hostcalls;
 mod limits;
 mod pipes;
+pub mod signature;
 
 /// The wasmtime release this crate is built against (kept in step with the
 /// workspace's pinned dependency).
@@ -28,3 +30,4 @@ pub use function::{
     DEFAULT_QUEUE_WAIT,
 };
 pub use hostcalls::{ABI_VERSION, FUNCTIONS as HOST_FUNCTIONS};
+pub use signature::{SignatureError, SignaturePolicy};
