@@ -202,3 +202,54 @@ fn a_guest_cannot_leave_its_mounts_or_write_to_a_read_only_one() {
         "ok:abs-link,dir-link,hello.txt,rel-link"
     );
 }
+
+/// A million empty-ish `host_log` calls in one request.
+const HOST_LOG_FLOOD: &str = r#"(module
+  (import "gojinn" "host_log" (func $log (param i32 i32 i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "x")
+  (data (i32.const 64) "{\22status\22:200,\22body\22:\22done\22}")
+  (func (export "_start")
+    (local $i i32)
+    (loop $l
+      (call $log (i32.const 1) (i32.const 16) (i32.const 1))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000))))
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 28))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+#[test]
+fn a_million_host_log_calls_are_bounded_in_the_log() {
+    let dir = scratch("hostile-host-log");
+    std::fs::write(dir.join("flood.wat"), HOST_LOG_FLOOD).expect("write module");
+    let cfg = dir.join("Caddyfile");
+    std::fs::write(
+        &cfg,
+        "{\n    admin off\n}\n:0 {\n    handle /flood {\n        gojinn ./flood.wat {\n            timeout 30s\n        }\n    }\n    respond \"ok\"\n}\n",
+    )
+    .expect("write Caddyfile");
+    let s = Server::start(&cfg, &[]);
+    let r = s.get("/flood");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "done");
+    let warning = s
+        .wait_for_log(|l| l.contains("host log lines dropped"))
+        .expect("a line saying how many host_log lines were dropped");
+    let v: serde_json::Value = serde_json::from_str(&warning).expect("json log line");
+    let dropped = v["fields"]["dropped"].as_u64().expect("dropped count");
+    let written = s
+        .logs()
+        .iter()
+        .filter(|l| l.contains("gojinn::guest") && l.contains("\"route\":\"/flood\""))
+        .count() as u64;
+    assert_eq!(
+        written + dropped,
+        1_000_000,
+        "every call is written or counted"
+    );
+    assert!(written <= 600, "{written} lines written for one call");
+    assert_eq!(s.get("/").status, 200);
+}

@@ -36,6 +36,14 @@ pub const MAX_KEY_BYTES: usize = 1 << 10;
 pub const MAX_SQL_BYTES: usize = 1 << 20;
 /// Longest `host_log` message kept; the rest is cut.
 pub const MAX_LOG_BYTES: usize = 4096;
+/// Log bytes one call may produce through `host_log` and failed host calls
+/// together (the same budget as its stderr): past it, lines are counted, not
+/// written, so a guest looping on `host_log` cannot flood the server's log.
+pub const MAX_LOG_BYTES_PER_CALL: usize = 64 << 10;
+/// What a line costs the budget beyond its message: about the size of the fields
+/// (time, level, route, trace id) a log line carries, so a flood of empty messages
+/// is bounded too (to about 500 lines per call).
+pub const LOG_LINE_OVERHEAD: usize = 128;
 
 /// Why a host call failed. [`code`](Self::code) is what ABI v1 functions return.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -323,6 +331,27 @@ pub struct Session {
     pub pending: Option<Vec<u8>>,
     /// The message of the last failed call, for `host_last_error`.
     pub last_error: String,
+    /// Log bytes this call may still write.
+    log_budget: usize,
+    /// Lines not written because the budget ran out.
+    log_dropped: u64,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.log_dropped > 0 {
+            let route = self.caps.route.as_str();
+            let trace_id = &*self.trace_id;
+            let dropped = self.log_dropped;
+            tracing::warn!(
+                target: "gojinn::host",
+                route,
+                trace_id,
+                dropped,
+                "host log lines dropped: over {MAX_LOG_BYTES_PER_CALL} bytes in one call"
+            );
+        }
+    }
 }
 
 /// A cheap handle for one async host call: what it needs without borrowing the
@@ -343,6 +372,8 @@ impl Session {
             owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
             pending: None,
             last_error: String::new(),
+            log_budget: MAX_LOG_BYTES_PER_CALL,
+            log_dropped: 0,
         }
     }
 
@@ -356,8 +387,11 @@ impl Session {
     }
 
     /// Logs a guest message at `level` (0 debug, 1 info, 2 warn, 3+ error).
-    pub fn log(&self, level: i32, message: &[u8]) {
+    pub fn log(&mut self, level: i32, message: &[u8]) {
         let cut = &message[..message.len().min(MAX_LOG_BYTES)];
+        if !self.spend_log_budget(cut.len()) {
+            return;
+        }
         let text = String::from_utf8_lossy(cut);
         let route = self.caps.route.as_str();
         let trace_id = &*self.trace_id;
@@ -374,6 +408,10 @@ impl Session {
     /// Records a failed call: kept for `host_last_error`, and logged (denials at
     /// warn, the rest at info: a guest handles those itself).
     pub fn fail(&mut self, call: &'static str, e: &HostError) {
+        self.last_error = e.to_string();
+        if !self.spend_log_budget(self.last_error.len()) {
+            return;
+        }
         let route = self.caps.route.as_str();
         let trace_id = &*self.trace_id;
         match e {
@@ -382,7 +420,19 @@ impl Session {
             }
             _ => tracing::info!(target: "gojinn::host", route, trace_id, call, "{e}"),
         }
-        self.last_error = e.to_string();
+    }
+
+    /// Takes a line of `bytes` from the call's log budget; false, and the line
+    /// counted as dropped, when it is spent.
+    fn spend_log_budget(&mut self, bytes: usize) -> bool {
+        let cost = bytes + LOG_LINE_OVERHEAD;
+        if cost > self.log_budget {
+            self.log_budget = 0;
+            self.log_dropped += 1;
+            return false;
+        }
+        self.log_budget -= cost;
+        true
     }
 }
 

@@ -137,7 +137,7 @@ fn legacy(linker: &mut Linker<Host>) -> LinkResult {
         "host_log",
         |mut caller: Caller<'_, Host>, level: i32, ptr: i32, len: i32| {
             if let Some(msg) = read(&mut caller, ptr, len) {
-                if let Some(s) = caller.data().session.as_ref() {
+                if let Some(s) = caller.data_mut().session.as_mut() {
                     s.log(level, &msg);
                 }
             }
