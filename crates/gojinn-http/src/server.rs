@@ -209,7 +209,7 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish within the grace period,
     /// then interrupts the rest (503) and returns once their connections closed
     /// (or [`HARD_STOP_FLUSH`] passed).
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let mut listeners = self.listeners.lock().await;
         for (_, l) in std::mem::take(&mut *listeners) {
             l.task.abort();
