@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::directives::{self, Mode};
 use crate::error::{Diagnostic, Loaded, PResult, Pos, PosError};
 use crate::lexer::{self, Token};
-use crate::model::{Address, Config, Security, Site, DEFAULT_ADMIN_ADDR};
+use crate::model::{Address, Config, Security, Site, Tls, DEFAULT_ADMIN_ADDR};
 use crate::names::{self, hint};
 use crate::placeholders::{self, Env};
 use crate::tree::{self, Block, Node};
@@ -26,6 +26,11 @@ pub(crate) struct Ctx<'a> {
     pub(crate) single_site: bool,
     /// The global `security` block: the default of every `gojinn` block.
     pub(crate) security: Option<Security>,
+    /// True while the directives of a site block itself (not a nested block)
+    /// are read: only there is `tls` allowed.
+    pub(crate) site_level: bool,
+    /// The `tls` directive of the site being read, and where it was written.
+    pub(crate) tls: Option<(Tls, Pos)>,
 }
 
 impl Ctx<'_> {
@@ -75,6 +80,8 @@ fn build(
         groups: 0,
         single_site: false,
         security: None,
+        site_level: false,
+        tls: None,
     };
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
@@ -95,6 +102,8 @@ fn build(
     }
 
     let mut addresses: Vec<(Address, Pos)> = Vec::new();
+    // Port, served over TLS, where: a port is either TLS or cleartext.
+    let mut modes: Vec<(u16, bool, Pos)> = Vec::new();
     // Address lines ending in `,` continue on the next line.
     let mut keys: Vec<&Token> = Vec::new();
     let mut i = 0;
@@ -124,10 +133,17 @@ fn build(
         let site_addresses = site_keys(&keys)?;
         keys.clear();
         let base = cx.base.clone();
+        cx.site_level = true;
         let routes = directives::block(&mut cx, directives, &base, Mode::Sorted)?;
-        addresses.extend(site_addresses.iter().cloned());
+        let tls = cx.tls.take();
+        for key in &site_addresses {
+            key.check_scheme(tls.as_ref().map(|(_, p)| *p))?;
+            modes.push((key.address.port, tls.is_some(), key.pos));
+        }
+        addresses.extend(site_addresses.iter().map(|k| (k.address.clone(), k.pos)));
         config.sites.push(Site {
-            addresses: site_addresses.into_iter().map(|(a, _)| a).collect(),
+            addresses: site_addresses.into_iter().map(|k| k.address).collect(),
+            tls: tls.map(|(t, _)| t),
             routes,
         });
     }
@@ -143,6 +159,9 @@ fn build(
     validate::has_sites(config.sites.len()).map_err(|m| PosError::new(Pos::START, m))?;
     validate::unique_addresses(addresses.iter().map(|(a, p)| (a, *p)))
         .map_err(|(a, at, first)| validate::duplicate_address(a, at, first))?;
+    validate::one_mode_per_port(modes).map_err(|(port, tls, clear)| {
+        PosError::new(tls.max(clear), validate::mixed_port(port, tls, clear))
+    })?;
     Ok(config)
 }
 
@@ -177,7 +196,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             if let Some(b) = node
                 .block
                 .as_ref()
-                .filter(|_| !matches!(opt, "log" | "tracing" | "security"))
+                .filter(|_| !matches!(opt, "log" | "tracing" | "security" | "servers"))
             {
                 return Err(PosError::new(
                     b.open,
@@ -225,6 +244,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.storage = Some(paths::resolve(&cx.base, Path::new(&dir.text)));
             }
             "security" => cx.security = Some(crate::security::parse(node)?),
+            "servers" => crate::servers::parse(node, &mut config.server)?,
             "grace_period" => {
                 let v = single(name, args, "grace_period 10s")?;
                 config.server.grace_period_ms = units::parse_duration_ms(&v.text)
@@ -379,8 +399,52 @@ pub(crate) fn unexpected(t: &Token, why: &str) -> PosError {
     PosError::new(t.pos, format!("unexpected argument `{}`: {why}", t.text))
 }
 
+/// The scheme an address was written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// No scheme: TLS when the site has `tls`.
+    Unstated,
+    /// `http://`: cleartext.
+    Http,
+    /// `https://`: the site needs `tls`.
+    Https,
+}
+
+/// One address of a site block as written.
+struct SiteKey {
+    address: Address,
+    scheme: Scheme,
+    pos: Pos,
+    text: String,
+}
+
+impl SiteKey {
+    /// `https://` needs `tls` in the block (at `tls`), `http://` forbids it.
+    fn check_scheme(&self, tls: Option<Pos>) -> PResult<()> {
+        match (self.scheme, tls) {
+            (Scheme::Https, None) => Err(PosError::new(
+                self.pos,
+                format!(
+                    "address `{}` uses HTTPS, which needs `tls cert.pem key.pem` in its site block \
+                     (automatic certificate issuance is not supported by gojinn)",
+                    self.text
+                ),
+            )),
+            (Scheme::Http, Some(t)) => Err(PosError::new(
+                self.pos,
+                format!(
+                    "address `{}` is cleartext HTTP, but its site block has `tls` (line {}, column {}): \
+                     drop the `http://` or move the address to a site without `tls`",
+                    self.text, t.line, t.col
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The addresses of one site block; several per token when comma-separated.
-fn site_keys(keys: &[&Token]) -> PResult<Vec<(Address, Pos)>> {
+fn site_keys(keys: &[&Token]) -> PResult<Vec<SiteKey>> {
     let mut out = Vec::new();
     for key in keys {
         let text = key.text.as_str();
@@ -421,8 +485,13 @@ fn site_keys(keys: &[&Token]) -> PResult<Vec<(Address, Pos)>> {
                     line: key.pos.line,
                     col: key.pos.col + offset,
                 };
-                let addr = parse_address(piece).map_err(|m| PosError::new(pos, m))?;
-                out.push((addr, pos));
+                let (address, scheme) = parse_address(piece).map_err(|m| PosError::new(pos, m))?;
+                out.push(SiteKey {
+                    address,
+                    scheme,
+                    pos,
+                    text: piece.to_owned(),
+                });
             }
             offset += piece.chars().count() + 1;
         }
@@ -450,7 +519,7 @@ fn split_host_port(s: &str) -> Result<(String, Option<String>), ()> {
 }
 
 /// Parses one site address.
-pub(crate) fn parse_address(text: &str) -> Result<Address, String> {
+pub(crate) fn parse_address(text: &str) -> Result<(Address, Scheme), String> {
     let auto_https = |name: &str| {
         format!(
             "address `{text}` needs automatic HTTPS, which is not supported by gojinn; \
@@ -458,24 +527,16 @@ pub(crate) fn parse_address(text: &str) -> Result<Address, String> {
         )
     };
     let lower = text.to_ascii_lowercase();
-    let (rest, http) = if let Some(rest) = lower.strip_prefix("http://") {
-        (rest, true)
+    let (rest, scheme) = if let Some(rest) = lower.strip_prefix("http://") {
+        (rest, Scheme::Http)
     } else if let Some(rest) = lower.strip_prefix("https://") {
-        let host = rest.split('/').next().unwrap_or("");
-        return Err(match split_host_port(host) {
-            Ok((h, Some(p))) if !p.is_empty() => format!(
-                "address `{text}` uses HTTPS, which is not supported by gojinn; \
-                 serve plain HTTP instead, e.g. `{h}:{p}`"
-            ),
-            Ok((h, _)) if !h.is_empty() => auto_https(&h),
-            _ => auto_https("localhost"),
-        });
+        (rest, Scheme::Https)
     } else if let Some((scheme, _)) = lower.split_once("://") {
         return Err(format!(
-            "address `{text}` has the unsupported scheme `{scheme}`; gojinn serves plain HTTP: use `http://` or no scheme"
+            "address `{text}` has the unsupported scheme `{scheme}`: use `http://`, `https://` (with `tls`) or no scheme"
         ));
     } else {
-        (lower.as_str(), false)
+        (lower.as_str(), Scheme::Unstated)
     };
     if rest.contains('/') {
         return Err(format!(
@@ -489,7 +550,8 @@ pub(crate) fn parse_address(text: &str) -> Result<Address, String> {
         ));
     };
     let port: u16 = match port {
-        None if http => 80,
+        None if scheme == Scheme::Http => 80,
+        None if scheme == Scheme::Https => 443,
         None if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) => {
             return Err(format!(
                 "address `{text}` has no `:` before the port; did you mean `:{host}`?"
@@ -504,10 +566,13 @@ pub(crate) fn parse_address(text: &str) -> Result<Address, String> {
     if !host.is_empty() {
         validate::host(&host)?;
     }
-    Ok(Address {
-        host: (!host.is_empty()).then_some(host),
-        port,
-    })
+    Ok((
+        Address {
+            host: (!host.is_empty()).then_some(host),
+            port,
+        },
+        scheme,
+    ))
 }
 
 #[cfg(test)]
@@ -516,7 +581,7 @@ mod tests {
     use super::*;
 
     fn addr(text: &str) -> Result<(Option<String>, u16), String> {
-        parse_address(text).map(|a| (a.host, a.port))
+        parse_address(text).map(|(a, _)| (a.host, a.port))
     }
 
     #[test]
@@ -541,16 +606,13 @@ mod tests {
             "address `example.com` needs automatic HTTPS, which is not supported by gojinn; \
              give an explicit port, e.g. `example.com:8080`"
         );
+        // `https://` parses; whether the site has `tls` is checked per block.
         assert_eq!(
-            addr("https://x.test:8443").unwrap_err(),
-            "address `https://x.test:8443` uses HTTPS, which is not supported by gojinn; \
-             serve plain HTTP instead, e.g. `x.test:8443`"
+            addr("https://x.test:8443"),
+            Ok((Some("x.test".into()), 8443))
         );
-        assert!(addr("https://x.test")
-            .unwrap_err()
-            .contains("`x.test:8080`"));
-        assert!(addr("https://:8443").unwrap_err().ends_with("e.g. `:8443`"));
-        assert!(addr("https://").unwrap_err().contains("`localhost:8080`"));
+        assert_eq!(addr("https://x.test"), Ok((Some("x.test".into()), 443)));
+        assert_eq!(parse_address("https://:8443").unwrap().1, Scheme::Https);
         assert_eq!(
             addr("8080").unwrap_err(),
             "address `8080` has no `:` before the port; did you mean `:8080`?"

@@ -39,6 +39,8 @@ pub(crate) fn block(
             "unexpected `{`: a block must open on the same line as its directive",
         ));
     }
+    // Only the site block itself may hold `tls`; nested blocks see `false`.
+    let site_level = std::mem::replace(&mut cx.site_level, false);
     let mut root = root.to_path_buf();
     if mode == Mode::Sorted {
         // `root` sorts first, so it applies to the whole block wherever it is.
@@ -87,6 +89,25 @@ pub(crate) fn block(
             "respond" => respond(node)?,
             "file_server" => file_server(cx, node, &root)?,
             "gojinn" => gojinn::parse(cx, node)?,
+            "tls" if site_level => {
+                if let Some((_, first)) = &cx.tls {
+                    return Err(PosError::new(
+                        name_token.pos,
+                        format!(
+                            "`tls` is given twice in this site (first at line {}, column {})",
+                            first.line, first.col
+                        ),
+                    ));
+                }
+                cx.tls = Some((crate::tls::parse(cx, node)?, name_token.pos));
+                continue;
+            }
+            "tls" => {
+                return Err(PosError::new(
+                    name_token.pos,
+                    "`tls` applies to a whole site: put it directly in the site block, not inside `handle` or `route`",
+                ))
+            }
             _ => return Err(unknown_directive(name_token, cx.single_site)),
         };
         routes.push((cx.rank(dir), route));

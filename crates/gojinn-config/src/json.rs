@@ -119,7 +119,9 @@ impl Checker<'_> {
         if let Some(dir) = &mut config.storage {
             *dir = paths::resolve(&self.base, dir);
         }
+        self.server(&config.server)?;
         let mut addresses = Vec::new();
+        let mut modes = Vec::new();
         for (i, site) in config.sites.iter_mut().enumerate() {
             let here = [Seg::Key("sites"), Seg::Index(i)];
             if site.addresses.is_empty() {
@@ -137,6 +139,22 @@ impl Checker<'_> {
                     })?;
                 }
                 addresses.push((a.clone(), (i, j)));
+                modes.push((a.port, site.tls.is_some(), (i, j)));
+            }
+            if let Some(tls) = &mut site.tls {
+                let at = [here[0], here[1], Seg::Key("tls")];
+                for (name, path) in [("cert", &mut tls.cert), ("key", &mut tls.key)] {
+                    let shown = path.to_string_lossy().into_owned();
+                    let field = [at[0], at[1], at[2], Seg::Key(name)];
+                    if shown.is_empty() {
+                        return Err(self.at(&field, format!("tls {name} path is empty")));
+                    }
+                    validate::no_nul(&format!("tls {name} path"), &shown)
+                        .map_err(|m| self.at(&field, m))?;
+                    *path = paths::resolve(&self.base, path);
+                }
+                let pos = locate(self.src, &at);
+                tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
             }
             self.routes(&mut site.routes, &[here[0], here[1], Seg::Key("routes")])?;
         }
@@ -153,7 +171,41 @@ impl Checker<'_> {
         };
         validate::unique_addresses(addresses.iter().map(|(a, at)| (a, *at))).map_err(
             |(a, at, first)| validate::duplicate_address(a, address_pos(at), address_pos(first)),
-        )
+        )?;
+        validate::one_mode_per_port(modes).map_err(|(port, tls, clear)| {
+            let (tls, clear) = (address_pos(tls), address_pos(clear));
+            PosError::new(tls.max(clear), validate::mixed_port(port, tls, clear))
+        })
+    }
+
+    /// The `server` options: the same ranges as `servers { … }` in a Caddyfile.
+    fn server(&self, o: &crate::model::ServerOptions) -> Result<(), PosError> {
+        let at = |name: &'static str| [Seg::Key("server"), Seg::Key(name)];
+        if !o.speaks(crate::model::Protocol::H1) {
+            return Err(self.at(
+                &at("protocols"),
+                "`protocols` must include `h1`: gojinn always serves HTTP/1.1",
+            ));
+        }
+        for (i, p) in o.protocols.iter().enumerate() {
+            if o.protocols
+                .get(..i)
+                .is_some_and(|before| before.contains(p))
+            {
+                let path = [Seg::Key("server"), Seg::Key("protocols"), Seg::Index(i)];
+                return Err(self.at(&path, "this protocol is already listed"));
+            }
+        }
+        let ms = o.read_header_timeout_ms;
+        validate::timeout_ms(ms, "read_header_timeout_ms", &ms.to_string())
+            .map_err(|m| self.at(&at("read_header_timeout_ms"), m))?;
+        let ms = o.idle_timeout_ms;
+        validate::idle_timeout_ms(ms, &ms.to_string())
+            .map_err(|m| self.at(&at("idle_timeout_ms"), m))?;
+        validate::max_header_size(o.max_header_size, &o.max_header_size.to_string())
+            .map_err(|m| self.at(&at("max_header_size"), m))?;
+        validate::max_headers(o.max_headers, &o.max_headers.to_string())
+            .map_err(|m| self.at(&at("max_headers"), m))
     }
 
     fn routes(&self, routes: &mut [Route], path: &[Seg]) -> Result<(), PosError> {

@@ -35,6 +35,8 @@ mod observe;
 mod paths;
 mod placeholders;
 mod security;
+mod servers;
+mod tls;
 mod tree;
 mod units;
 mod validate;
@@ -43,8 +45,8 @@ pub use error::{ConfigError, Diagnostic, Loaded};
 pub use model::*;
 pub use observe::REDACTED;
 pub use validate::{
-    MAX_MEMORY_LIMIT, MAX_POOL_SIZE, MAX_TIMEOUT_MS, MIN_MEMORY_LIMIT, MIN_POOL_SIZE,
-    MIN_TIMEOUT_MS,
+    MAX_IDLE_TIMEOUT_MS, MAX_MAX_HEADERS, MAX_MAX_HEADER_SIZE, MAX_MEMORY_LIMIT, MAX_POOL_SIZE,
+    MAX_TIMEOUT_MS, MIN_MAX_HEADER_SIZE, MIN_MEMORY_LIMIT, MIN_POOL_SIZE, MIN_TIMEOUT_MS,
 };
 
 /// Loads a config file: a `.json` extension selects the JSON loader, anything

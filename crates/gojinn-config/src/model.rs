@@ -150,8 +150,19 @@ impl LogLevel {
 
 /// Default time in-flight requests get to finish on shutdown: 10 s.
 pub const DEFAULT_GRACE_PERIOD_MS: u64 = 10_000;
+/// Default time a client has to send a request head, and a TLS handshake to
+/// finish (slowloris guard): 10 s.
+pub const DEFAULT_READ_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Default time a keep-alive connection may sit with no request in flight
+/// before it is closed: 5 min, as in Caddy.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 300_000;
+/// Default cap on the size of a request head (request line and headers): 64 KiB.
+pub const DEFAULT_MAX_HEADER_SIZE: u64 = 64 << 10;
+/// Default cap on the number of request headers.
+pub const DEFAULT_MAX_HEADERS: u32 = 100;
 
-/// Server-wide operational options: shutdown and connection limits.
+/// Server-wide operational options: shutdown, protocols and connection limits
+/// (the `grace_period` and `servers { … }` global options).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerOptions {
@@ -159,12 +170,64 @@ pub struct ServerOptions {
     /// signal before their sandboxes are interrupted (answered 503), in ms.
     #[serde(default = "default_grace_period_ms")]
     pub grace_period_ms: u64,
+    /// `servers { protocols … }`: the HTTP versions served. HTTP/1.1 is always
+    /// among them; `h2` applies to TLS ports (by ALPN), `h2c` to cleartext ones.
+    #[serde(
+        default = "default_protocols",
+        skip_serializing_if = "is_default_protocols"
+    )]
+    pub protocols: Vec<Protocol>,
+    /// `servers { timeouts { read_header … } }`: time to receive a request head
+    /// (and to finish a TLS handshake), in ms.
+    #[serde(
+        default = "default_read_header_timeout_ms",
+        skip_serializing_if = "is_default_read_header_timeout_ms"
+    )]
+    pub read_header_timeout_ms: u64,
+    /// `servers { timeouts { idle … } }`: a connection with no request in
+    /// flight for this long is closed, in ms.
+    #[serde(
+        default = "default_idle_timeout_ms",
+        skip_serializing_if = "is_default_idle_timeout_ms"
+    )]
+    pub idle_timeout_ms: u64,
+    /// `servers { max_header_size … }`: cap on a request head, in bytes (past
+    /// it: 431).
+    #[serde(
+        default = "default_max_header_size",
+        skip_serializing_if = "is_default_max_header_size"
+    )]
+    pub max_header_size: u64,
+    /// `servers { max_headers … }` (a Gojinn extension): cap on the number of
+    /// request headers (past it: 431).
+    #[serde(
+        default = "default_max_headers",
+        skip_serializing_if = "is_default_max_headers"
+    )]
+    pub max_headers: u32,
+}
+
+/// An HTTP version a server may speak (`servers { protocols … }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTP/1.1 (and 1.0), always served.
+    H1,
+    /// HTTP/2 over TLS, negotiated by ALPN.
+    H2,
+    /// HTTP/2 over cleartext with prior knowledge (no `Upgrade: h2c`).
+    H2c,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
+            protocols: default_protocols(),
+            read_header_timeout_ms: DEFAULT_READ_HEADER_TIMEOUT_MS,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+            max_header_size: DEFAULT_MAX_HEADER_SIZE,
+            max_headers: DEFAULT_MAX_HEADERS,
         }
     }
 }
@@ -174,10 +237,45 @@ impl ServerOptions {
     pub fn is_default(&self) -> bool {
         *self == ServerOptions::default()
     }
+
+    /// True when `protocols` lists `p`.
+    pub fn speaks(&self, p: Protocol) -> bool {
+        self.protocols.contains(&p)
+    }
 }
 
 fn default_grace_period_ms() -> u64 {
     DEFAULT_GRACE_PERIOD_MS
+}
+fn default_protocols() -> Vec<Protocol> {
+    vec![Protocol::H1, Protocol::H2]
+}
+fn is_default_protocols(p: &[Protocol]) -> bool {
+    p == [Protocol::H1, Protocol::H2]
+}
+fn is_default_read_header_timeout_ms(v: &u64) -> bool {
+    *v == default_read_header_timeout_ms()
+}
+fn default_read_header_timeout_ms() -> u64 {
+    DEFAULT_READ_HEADER_TIMEOUT_MS
+}
+fn is_default_idle_timeout_ms(v: &u64) -> bool {
+    *v == default_idle_timeout_ms()
+}
+fn default_idle_timeout_ms() -> u64 {
+    DEFAULT_IDLE_TIMEOUT_MS
+}
+fn is_default_max_header_size(v: &u64) -> bool {
+    *v == default_max_header_size()
+}
+fn default_max_header_size() -> u64 {
+    DEFAULT_MAX_HEADER_SIZE
+}
+fn is_default_max_headers(v: &u32) -> bool {
+    *v == default_max_headers()
+}
+fn default_max_headers() -> u32 {
+    DEFAULT_MAX_HEADERS
 }
 
 fn default_admin() -> Option<String> {
@@ -190,9 +288,28 @@ fn default_admin() -> Option<String> {
 pub struct Site {
     /// Addresses of the block (`:8080`, `localhost:8080`, `example.com:9000`).
     pub addresses: Vec<Address>,
+    /// `tls CERT KEY`: the site is served over TLS with this certificate on all
+    /// its ports; cleartext when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Routes, already sorted in Caddy's directive order; evaluated first to last.
     #[serde(default)]
     pub routes: Vec<Route>,
+}
+
+/// `tls <cert.pem> <key.pem>`: a certificate chain and its private key, both
+/// PEM files (automatic certificate issuance is not supported).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Absolute path of the certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// Absolute path of the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Where the directive was written (`file:line:col`), for error messages
+    /// about the files; not part of the JSON form.
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 /// A site address. Gojinn listens on all interfaces at `port` (as Caddy does);

@@ -10,6 +10,7 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "respond",
     "file_server",
     "gojinn",
+    "tls",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -46,7 +47,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "rewrite",
     "skip_log",
     "templates",
-    "tls",
     "tracing",
     "try_files",
     "uri",
@@ -105,6 +105,7 @@ pub(crate) const GLOBAL_OPTIONS: &[&str] = &[
     "log",
     "order",
     "security",
+    "servers",
     "storage",
     "tracing",
 ];
@@ -136,11 +137,29 @@ pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
     "pki",
     "preferred_chains",
     "renew_interval",
-    "servers",
     "shutdown_delay",
     "skip_install_trust",
     "storage_check",
     "storage_clean_interval",
+];
+
+/// `servers { … }` options gojinn implements.
+pub(crate) const SERVERS_OPTIONS: &[&str] =
+    &["protocols", "timeouts", "max_header_size", "max_headers"];
+
+/// Caddy's `servers { … }` options that gojinn does not implement.
+pub(crate) const UNSUPPORTED_SERVERS_OPTIONS: &[&str] = &[
+    "client_ip_headers",
+    "enable_full_duplex",
+    "keepalive_interval",
+    "listener_wrappers",
+    "log_credentials",
+    "metrics",
+    "name",
+    "strict_sni_host",
+    "trace",
+    "trusted_proxies",
+    "trusted_proxies_strict",
 ];
 
 /// `gojinn` sub-directives.
@@ -240,7 +259,11 @@ mod tests {
 
     #[test]
     fn order_covers_supported_directives() {
-        for d in DIRECTIVES.iter().filter(|d| **d != "gojinn") {
+        // `gojinn` is ordered by `order`; `tls` configures the site, not a route.
+        for d in DIRECTIVES
+            .iter()
+            .filter(|d| !matches!(**d, "gojinn" | "tls"))
+        {
             assert!(CADDY_ORDER.contains(d), "{d}");
         }
     }

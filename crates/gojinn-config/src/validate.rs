@@ -22,6 +22,80 @@ pub const MIN_POOL_SIZE: u32 = 1;
 /// for every slot, so the bound keeps a typo from reserving terabytes.
 pub const MAX_POOL_SIZE: u32 = 10_000;
 
+/// Smallest accepted `max_header_size`: 8 KiB (hyper's smallest read buffer).
+pub const MIN_MAX_HEADER_SIZE: u64 = 8 << 10;
+/// Largest accepted `max_header_size`: 16 MiB.
+pub const MAX_MAX_HEADER_SIZE: u64 = 16 << 20;
+/// Largest accepted `max_headers`.
+pub const MAX_MAX_HEADERS: u32 = 10_000;
+/// Longest accepted idle timeout: 24h.
+pub const MAX_IDLE_TIMEOUT_MS: u64 = 86_400_000;
+
+/// `servers { max_header_size … }`, in bytes.
+pub(crate) fn max_header_size(bytes: u64, shown: &str) -> Result<(), String> {
+    if (MIN_MAX_HEADER_SIZE..=MAX_MAX_HEADER_SIZE).contains(&bytes) {
+        Ok(())
+    } else {
+        Err(format!(
+            "max_header_size `{shown}` is out of range: it must be between 8KiB and 16MiB"
+        ))
+    }
+}
+
+/// `servers { max_headers … }`.
+pub(crate) fn max_headers(n: u32, shown: &str) -> Result<(), String> {
+    if (1..=MAX_MAX_HEADERS).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "max_headers `{shown}` is out of range: it must be between 1 and {MAX_MAX_HEADERS}"
+        ))
+    }
+}
+
+/// `servers { timeouts { idle … } }`, in milliseconds.
+pub(crate) fn idle_timeout_ms(ms: u64, shown: &str) -> Result<(), String> {
+    if (1..=MAX_IDLE_TIMEOUT_MS).contains(&ms) {
+        Ok(())
+    } else {
+        Err(format!(
+            "idle `{shown}` is out of range: it must be between 1ms and 24h"
+        ))
+    }
+}
+
+/// A port is served either over TLS or in cleartext: `L` locates an address;
+/// on a conflict, returns the port, the TLS location and the cleartext one.
+pub(crate) fn one_mode_per_port<L: Copy>(
+    addresses: impl IntoIterator<Item = (u16, bool, L)>,
+) -> Result<(), (u16, L, L)> {
+    let mut seen: HashMap<u16, (bool, L)> = HashMap::new();
+    for (port, tls, at) in addresses {
+        match seen.get(&port) {
+            Some(&(t, first)) if t != tls => {
+                return Err(if tls {
+                    (port, at, first)
+                } else {
+                    (port, first, at)
+                })
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(port, (tls, at));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The message of a port both TLS (at `tls`) and cleartext (at `clear`).
+pub(crate) fn mixed_port(port: u16, tls: Pos, clear: Pos) -> String {
+    format!(
+        "port {port} is served over TLS by the site at line {}, column {} and in cleartext by the site at line {}, column {}; a port is either TLS or cleartext: give both sites `tls` or use another port",
+        tls.line, tls.col, clear.line, clear.col
+    )
+}
+
 /// HTTP status of `respond`.
 pub(crate) fn status(code: u16, shown: &str) -> Result<(), String> {
     if (100..=599).contains(&code) {

@@ -101,6 +101,9 @@ fn without_origins(mut c: Config) -> Config {
     }
     for s in &mut c.sites {
         walk(&mut s.routes);
+        if let Some(tls) = &mut s.tls {
+            tls.origin = None;
+        }
     }
     c
 }
