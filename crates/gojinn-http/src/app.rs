@@ -1,8 +1,10 @@
 //! The loaded application: every site's routes with their functions compiled, ready
 //! to serve. Built completely before any socket is bound.
 
+use crate::conn::ConnOptions;
 use crate::matcher::PathPattern;
 use crate::metrics::{FunctionMetrics, Metrics, RequestCounters};
+use crate::tls::Certificates;
 use bytes::Bytes;
 use gojinn_config::{Config, DbAccess, DbDriver, Function as FunctionConfig, Handler, Route};
 use gojinn_host::{Access, Capabilities, Stores};
@@ -20,6 +22,12 @@ use tower_http::services::ServeDir;
 pub struct App {
     /// Configured port → the sites answering on it.
     pub(crate) ports: BTreeMap<u16, Vec<Arc<SiteRt>>>,
+    /// TLS ports → their rustls config (certificate by SNI). A port absent here
+    /// is cleartext. Looked up per accepted connection, so a reload changes the
+    /// certificate of a kept port for the next handshake.
+    pub(crate) tls: BTreeMap<u16, Arc<rustls::ServerConfig>>,
+    /// Protocols and limits of the connections accepted while this app is current.
+    pub(crate) conn: ConnOptions,
     /// Kept alive for the functions' engine and its epoch ticker.
     _runtime: Runtime,
 }
@@ -95,9 +103,15 @@ impl App {
                 }),
             }
         }
+        // Certificates are checked before anything compiles: a bad one fails fast.
+        let certificates = Certificates::load(&config.sites);
+        if let Err(e) = &certificates {
+            errors.extend(e.iter().cloned());
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
+        let certificates = certificates?;
         if open_stores {
             stores.open().map_err(|e| vec![e])?;
         }
@@ -163,8 +177,29 @@ impl App {
                 }
             }
         }
+        let conn = ConnOptions::new(&config.server);
+        let mut tls_sites: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+        for (i, site) in config.sites.iter().enumerate() {
+            if site.tls.is_some() {
+                for port in site.addresses.iter().map(|a| a.port) {
+                    let list = tls_sites.entry(port).or_default();
+                    if !list.contains(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+        }
+        let mut tls = BTreeMap::new();
+        for (port, on_port) in tls_sites {
+            let config = certificates
+                .server_config(&config.sites, &on_port, conn.h2)
+                .map_err(|e| vec![e])?;
+            tls.insert(port, config);
+        }
         Ok(App {
             ports,
+            tls,
+            conn,
             _runtime: runtime,
         })
     }

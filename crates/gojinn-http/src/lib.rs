@@ -19,6 +19,7 @@
 //! ```
 
 mod app;
+mod conn;
 mod debug;
 pub mod error;
 mod handler;
@@ -26,12 +27,10 @@ mod matcher;
 pub mod metrics;
 pub mod otel;
 mod server;
+mod tls;
 mod trace;
 
 pub use app::App;
 pub use debug::{MAX_LOGS_HEADER_BYTES, TRUNCATED_MARKER};
 pub use metrics::Metrics;
-pub use server::{
-    bind, serve, BoundListener, Server, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_HEAD_BYTES, HARD_STOP_FLUSH,
-};
+pub use server::{bind, serve, BoundListener, Server, HARD_STOP_FLUSH};

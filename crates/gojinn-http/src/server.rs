@@ -17,9 +17,6 @@ use crate::error::Failure;
 use crate::handler::{failure_response, Body};
 use arc_swap::ArcSwap;
 use gojinn_config::ServerOptions;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -29,12 +26,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-/// Time a client has to send its request headers (slowloris guard).
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Maximum number of request headers.
-pub const DEFAULT_MAX_HEADERS: usize = 100;
-/// Read buffer cap, which bounds the size of the request head.
-pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 << 10;
 /// After the grace period, how long the 503 answers of interrupted requests
 /// get to be written before the server stops waiting for their connections.
 pub const HARD_STOP_FLUSH: Duration = Duration::from_secs(2);
@@ -98,11 +89,11 @@ struct Listening {
 }
 
 /// What every connection task shares.
-struct Shared {
+pub(crate) struct Shared {
     app: ArcSwap<App>,
     grace_ms: AtomicU64,
     /// Flipped to `true` once: connections finish their request and close.
-    drain: watch::Sender<bool>,
+    pub(crate) drain: watch::Sender<bool>,
     /// Set when the grace period is over; with `interrupt`, ends running requests.
     stopped: AtomicBool,
     interrupt: Notify,
@@ -112,7 +103,7 @@ struct Shared {
 }
 
 /// Counts a connection while it lives.
-struct ConnectionGuard(Arc<Shared>);
+pub(crate) struct ConnectionGuard(pub(crate) Arc<Shared>);
 
 impl ConnectionGuard {
     fn new(shared: Arc<Shared>) -> Self {
@@ -274,46 +265,25 @@ async fn accept_loop(shared: Arc<Shared>, bound: BoundListener) {
         // Small JSON responses: send them without waiting for Nagle.
         let _ = stream.set_nodelay(true);
         let guard = ConnectionGuard::new(shared.clone());
-        tokio::spawn(serve_connection(guard, port, stream));
+        // The app current now decides this connection's protocols, limits and
+        // certificate (a reload may have switched the port to or from TLS).
+        let (opts, tls) = {
+            let app = shared.app.load();
+            (app.conn, app.tls.get(&port).cloned())
+        };
+        tokio::spawn(crate::conn::serve(guard, port, stream, opts, tls));
     }
-}
-
-async fn serve_connection(guard: ConnectionGuard, port: u16, stream: tokio::net::TcpStream) {
-    let shared = guard.0.clone();
-    let drain = shared.drain.subscribe();
-    let service = service_fn(move |req| {
-        let shared = shared.clone();
-        async move { Ok::<_, std::convert::Infallible>(respond(&shared, port, req).await) }
-    });
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(DEFAULT_HEADER_READ_TIMEOUT)
-        .max_headers(DEFAULT_MAX_HEADERS)
-        .max_buf_size(DEFAULT_MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        () = drained(drain) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
-    drop(guard);
 }
 
 /// Resolves once the server drains (at once if it already does).
-async fn drained(mut drain: watch::Receiver<bool>) {
+pub(crate) async fn drained(mut drain: watch::Receiver<bool>) {
     // An error means the sender is gone, which also means "stop".
     let _ = drain.wait_for(|d| *d).await.is_ok();
 }
 
 /// One request on the app current when it starts; interrupted (503) when the
 /// grace period of a shutdown runs out first.
-async fn respond(
+pub(crate) async fn respond(
     shared: &Shared,
     port: u16,
     req: hyper::Request<hyper::body::Incoming>,
