@@ -14,6 +14,8 @@
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
+//! - `tls`: TLS with certificates from a throwaway CA (rcgen), HTTP/2 by ALPN, SNI,
+//!   opt-in h2c, slowloris/idle/header limits, bad certificates, reload of a certificate.
 //! - `signing`: keygen/sign/verify, strict and audit signature policies at load and reload.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
@@ -41,4 +43,5 @@ mod routing;
 mod sandbox;
 mod shared;
 mod signing;
+mod tls;
 mod traces;
