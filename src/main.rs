@@ -77,6 +77,21 @@ enum Command {
         /// The signed module.
         module: PathBuf,
     },
+    /// Replace the config of a running server through its admin listener.
+    ///
+    /// Loads FILE here (errors show with file:line:col; relative paths resolve against
+    /// FILE's folder), sends it as JSON to the admin `POST /load` endpoint and waits:
+    /// exits 0 once the new config serves, 1 with the server's errors if it refused it
+    /// (the previous config keeps serving).
+    Reload {
+        /// Caddyfile (or `.json` config) to switch to.
+        #[arg(long, short, default_value = "Caddyfile")]
+        config: PathBuf,
+        /// Admin address of the running server (`host:port`); default: the config's
+        /// `admin` option, else localhost:2019.
+        #[arg(long)]
+        address: Option<String>,
+    },
     /// Print the version of gojinn and of its wasm engine.
     Version,
     /// Create a function project from a template: source, README, Caddyfile, test.
@@ -156,6 +171,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config, watch } => serve(&config, watch),
+        Command::Reload { config, address } => {
+            let loaded = load_config(&config)?;
+            reload::send(&loaded, address.as_deref())?;
+            println!("{}: reloaded", config.display());
+            Ok(())
+        }
         Command::New { name, lang } => {
             let dir = dev::new::create(&name, lang, Path::new("."))?;
             println!(
@@ -236,26 +257,6 @@ fn init_logging(config: &gojinn_config::Config) -> tracing_appender::non_blockin
     guard
 }
 
-/// The admin listener's view of the running server.
-struct RunningServer {
-    /// The running config, already redacted: secrets never leave through `/config`.
-    redacted: serde_json::Value,
-}
-
-impl gojinn_admin::Control for RunningServer {
-    fn config_json(&self) -> serde_json::Value {
-        self.redacted.clone()
-    }
-
-    fn load(
-        &self,
-        _body: bytes::Bytes,
-        _format: gojinn_admin::ConfigFormat,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Vec<String>>> + Send>> {
-        Box::pin(async { Err(vec!["reload is not available".to_owned()]) })
-    }
-}
-
 fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
     let loaded = gojinn_config::load_file(config_path)?;
     // The config's `log` and `debug` options set the level, so logging starts
@@ -275,20 +276,24 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listeners = gojinn_http::bind(&app).await?;
+        let admin_listener = match &config.admin {
+            Some(addr) => Some(gojinn_admin::bind(addr).await?),
+            None => None,
+        };
+        let traces = config.tracing.as_ref().map(otel::start).transpose()?;
+        let running = reload::Running::new(
+            gojinn_http::Server::new(app, listeners, &config.server),
+            &config,
+        )?;
         let ready = gojinn_admin::Ready::new();
-        if let Some(addr) = &config.admin {
-            let listener = gojinn_admin::bind(addr).await?;
+        if let Some(listener) = admin_listener {
             let admin = gojinn_admin::Admin {
-                control: Arc::new(RunningServer {
-                    redacted: serde_json::to_value(config.redacted())?,
-                }),
+                control: Arc::new(running.clone()),
                 registry: gojinn_http::Metrics::global().registry(),
                 ready: ready.clone(),
             };
             tokio::spawn(gojinn_admin::serve(listener, admin));
         }
-        let traces = config.tracing.as_ref().map(otel::start).transpose()?;
-        let server = gojinn_http::Server::new(app, listeners, &config.server);
         tracing::info!(
             functions = config.functions().len(),
             "gojinn {} ready",
@@ -303,10 +308,10 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         };
         tokio::select! {
             () = shutdown_signal() => {}
-            () = reload::on_signal_or_change(&server, config_path, watcher) => {}
+            () = reload::on_signal_or_change(&running, config_path, watcher) => {}
         }
         tracing::info!("shutting down");
-        server.shutdown().await;
+        running.server().shutdown().await;
         if let Some(provider) = traces {
             otel::shutdown(provider).await;
         }

@@ -1,10 +1,14 @@
-//! What triggers a reload of `gojinn run`: SIGHUP, and with `--watch` a change
-//! to the config file or to a module it references.
+//! Reloading `gojinn run`: [`Running`] switches the server to a new config, and
+//! three things ask it to: SIGHUP (re-reads the file given at start), `--watch`
+//! (a change to that file or to a module it references) and the admin
+//! listener's `POST /load` (a config in the request body).
 //!
-//! The reload itself is [`gojinn_http::Server::reload_config`]: everything is
+//! The switch itself is [`gojinn_http::Server::reload_config`]: everything is
 //! parsed and compiled before anything switches, so a bad config is refused
-//! (logged with its errors) and the previous one keeps serving.
+//! with its errors and the previous one keeps serving.
 
+use gojinn_admin::ConfigFormat;
+use gojinn_config::Config;
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -95,9 +99,175 @@ fn referenced_files(config_path: &Path, config: &gojinn_config::Config) -> HashS
         .collect()
 }
 
-/// Reloads on every SIGHUP and, with a watcher, on every change. Never returns.
+/// The name `POST /load` bodies carry in diagnostics. It has no directory, so
+/// relative module paths in a loaded Caddyfile resolve against the server's
+/// current directory, as with Caddy's `/load`.
+const LOAD_SOURCE: &str = "load-request";
+
+/// The running server as its reload triggers and the admin listener see it.
+#[derive(Clone)]
+pub(crate) struct Running(Arc<Inner>);
+
+struct Inner {
+    server: gojinn_http::Server,
+    /// The serving config, redacted, for `/config`.
+    shown: Mutex<serde_json::Value>,
+    /// The admin address the listener was started with (it does not move on reload).
+    admin: Option<String>,
+    /// Serialises switches, so that `shown` ends as the config that serves.
+    switching: tokio::sync::Mutex<()>,
+}
+
+impl Running {
+    /// Wraps a started server serving `config`.
+    pub(crate) fn new(server: gojinn_http::Server, config: &Config) -> anyhow::Result<Running> {
+        Ok(Running(Arc::new(Inner {
+            server,
+            shown: Mutex::new(serde_json::to_value(config.redacted())?),
+            admin: config.admin.clone(),
+            switching: tokio::sync::Mutex::new(()),
+        })))
+    }
+
+    /// The server.
+    pub(crate) fn server(&self) -> &gojinn_http::Server {
+        &self.0.server
+    }
+
+    /// Compiles `config` and switches to it; `/config` shows it from then on.
+    /// On error nothing changes.
+    async fn switch(&self, config: Config, source: &str) -> Result<(), Vec<String>> {
+        if config.sites.is_empty() {
+            return Err(vec![format!("{source}: no site blocks to serve")]);
+        }
+        let shown = serde_json::to_value(config.redacted()).map_err(|e| vec![e.to_string()])?;
+        if config.admin != self.0.admin {
+            tracing::warn!(
+                target: "gojinn::reload",
+                running = self.0.admin.as_deref().unwrap_or("off"),
+                configured = config.admin.as_deref().unwrap_or("off"),
+                "the admin address changes only on restart"
+            );
+        }
+        let _one_at_a_time = self.0.switching.lock().await;
+        self.0.server.reload_config(config).await?;
+        *self.0.shown.lock().unwrap_or_else(PoisonError::into_inner) = shown;
+        Ok(())
+    }
+
+    /// Reads, compiles and switches to the config file at `path`, logging the
+    /// outcome. Returns the files the new config references whenever it parsed
+    /// (switched or not), so `--watch` also sees the modules a refused config
+    /// waits for.
+    async fn reload_file(&self, path: &Path, trigger: &str) -> Option<HashSet<PathBuf>> {
+        let started = Instant::now();
+        let loaded = match gojinn_config::load_file(path) {
+            Ok(l) => l,
+            Err(e) => {
+                refused(trigger, &[e.to_string()]);
+                return None;
+            }
+        };
+        let files = referenced_files(path, &loaded.config);
+        self.switch_logged(loaded, &path.display().to_string(), trigger, started)
+            .await
+            .ok();
+        Some(files)
+    }
+
+    /// Parses a `POST /load` body and switches to it.
+    async fn load_body(&self, body: bytes::Bytes, format: ConfigFormat) -> Result<(), Vec<String>> {
+        let started = Instant::now();
+        let trigger = "POST /load";
+        let parsed = std::str::from_utf8(&body)
+            .map_err(|e| format!("{LOAD_SOURCE}: the body is not UTF-8 text: {e}"))
+            .and_then(|src| {
+                let source = Path::new(LOAD_SOURCE);
+                match format {
+                    ConfigFormat::Json => gojinn_config::parse_json(src, source),
+                    ConfigFormat::Caddyfile => {
+                        gojinn_config::parse_caddyfile(src, source, &|name| {
+                            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+                        })
+                    }
+                }
+                .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(loaded) => {
+                self.switch_logged(loaded, LOAD_SOURCE, trigger, started)
+                    .await
+            }
+            Err(e) => {
+                let errors = vec![e];
+                refused(trigger, &errors);
+                Err(errors)
+            }
+        }
+    }
+
+    async fn switch_logged(
+        &self,
+        loaded: gojinn_config::Loaded,
+        source: &str,
+        trigger: &str,
+        started: Instant,
+    ) -> Result<(), Vec<String>> {
+        for warning in &loaded.warnings {
+            tracing::warn!(target: "gojinn::config", "{warning}");
+        }
+        let functions = loaded.config.functions().len();
+        match self.switch(loaded.config, source).await {
+            Ok(()) => {
+                tracing::info!(
+                    target: "gojinn::reload",
+                    trigger,
+                    functions,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "config reloaded"
+                );
+                Ok(())
+            }
+            Err(errors) => {
+                refused(trigger, &errors);
+                Err(errors)
+            }
+        }
+    }
+}
+
+fn refused(trigger: &str, errors: &[String]) {
+    tracing::error!(
+        target: "gojinn::reload",
+        trigger,
+        errors = errors.join("; "),
+        "reload refused; the previous config keeps serving"
+    );
+}
+
+impl gojinn_admin::Control for Running {
+    fn config_json(&self) -> serde_json::Value {
+        self.0
+            .shown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn load(
+        &self,
+        body: bytes::Bytes,
+        format: ConfigFormat,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Vec<String>>> + Send>> {
+        let running = self.clone();
+        Box::pin(async move { running.load_body(body, format).await })
+    }
+}
+
+/// Reloads `config_path` on every SIGHUP and, with a watcher, on every change.
+/// Never returns.
 pub(crate) async fn on_signal_or_change(
-    server: &gojinn_http::Server,
+    running: &Running,
     config_path: &Path,
     mut watcher: Option<Watcher>,
 ) {
@@ -119,7 +289,7 @@ pub(crate) async fn on_signal_or_change(
                 }
             } => "file change",
         };
-        if let Some(files) = reload(server, config_path, trigger).await {
+        if let Some(files) = running.reload_file(config_path, trigger).await {
             if let Some(w) = watcher.as_mut() {
                 w.set_files(files);
             }
@@ -127,56 +297,65 @@ pub(crate) async fn on_signal_or_change(
     }
 }
 
-/// Reads, compiles and switches to the config at `config_path`, logging the
-/// outcome. Returns the files the new config references when it switched.
-async fn reload(
-    server: &gojinn_http::Server,
-    config_path: &Path,
-    trigger: &str,
-) -> Option<HashSet<PathBuf>> {
-    let started = Instant::now();
-    let refused = |errors: &str| {
-        tracing::error!(
-            target: "gojinn::reload",
-            trigger,
-            errors,
-            "reload refused; the previous config keeps serving"
-        );
+/// Time `gojinn reload` waits for the server to compile and switch.
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `gojinn reload`: posts `config` as JSON to the admin `/load` of a running
+/// server at `address` (else the config's admin address) and waits for the answer.
+pub(crate) fn send(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
+    let address = match (address, &config.admin) {
+        (Some(a), _) => a.to_owned(),
+        (None, Some(a)) => a.clone(),
+        (None, None) => anyhow::bail!(
+            "the config turns the admin listener off (`admin off`); give the running server's admin address with --address"
+        ),
     };
-    let loaded = match gojinn_config::load_file(config_path) {
-        Ok(l) => l,
-        Err(e) => {
-            refused(&e.to_string());
-            return None;
-        }
+    // Caddy's `:2019` form means every interface; this machine is one of them.
+    let connect = match address.strip_prefix(':') {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => address.clone(),
     };
-    for warning in &loaded.warnings {
-        tracing::warn!(target: "gojinn::config", "{warning}");
+    let body = serde_json::to_vec(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (status, text) = runtime
+        .block_on(async { tokio::time::timeout(SEND_TIMEOUT, post_load(&connect, body)).await })
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the server at {address} did not answer within {} s",
+                SEND_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| anyhow::anyhow!("cannot reach the admin listener at {address}: {e}"))?;
+    match status {
+        200 => Ok(()),
+        400 => anyhow::bail!(
+            "the server refused the config (it keeps serving the previous one):\n{}",
+            text.trim_end()
+        ),
+        _ => anyhow::bail!(
+            "the admin listener at {address} answered {status}: {}",
+            text.trim_end()
+        ),
     }
-    let config = loaded.config;
-    if config.sites.is_empty() {
-        refused(&format!(
-            "{}: no site blocks to serve",
-            config_path.display()
-        ));
-        return None;
-    }
-    let files = referenced_files(config_path, &config);
-    let functions = config.functions().len();
-    match server.reload_config(config).await {
-        Ok(()) => {
-            tracing::info!(
-                target: "gojinn::reload",
-                trigger,
-                functions,
-                duration_ms = started.elapsed().as_millis() as u64,
-                "config reloaded"
-            );
-            Some(files)
-        }
-        Err(errors) => {
-            refused(&errors.join("; "));
-            None
-        }
-    }
+}
+
+async fn post_load(
+    connect: &str,
+    body: Vec<u8>,
+) -> Result<(u16, String), Box<dyn std::error::Error + Send + Sync>> {
+    use http_body_util::BodyExt as _;
+    let stream = tokio::net::TcpStream::connect(connect).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = hyper::Request::post("/load")
+        .header(hyper::header::HOST, connect)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let text = resp.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&text).into_owned()))
 }

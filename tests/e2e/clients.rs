@@ -166,6 +166,13 @@ fn a_client_that_leaves_mid_request_frees_its_sandbox() {
             "the slot was not freed after the client left"
         );
     }
+    // The leaver shows in the access log, with its route and nginx's 499.
+    let line = s
+        .wait_for_log(|l| l.contains("request abandoned"))
+        .unwrap_or_else(|| panic!("no abandoned line; log:\n{}", s.logs().join("\n")));
+    let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+    assert_eq!(v["fields"]["status"], 499, "{line}");
+    assert_eq!(v["fields"]["uri"], "/spin", "{line}");
     assert_still_serving(&s);
 }
 

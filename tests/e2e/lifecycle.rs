@@ -1,7 +1,7 @@
 //! Process lifecycle: graceful shutdown on SIGTERM, reload on SIGHUP and with
 //! `run --watch`, a bad reload refused while the old config keeps serving.
 
-use crate::harness::{guest, scratch, try_get, Server};
+use crate::harness::{guest, request_to, scratch, try_get, Server};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +17,13 @@ fn is_msg(line: &str, msg: &str) -> bool {
 
 /// A Caddyfile serving the test guest in `env` mode at `/` with `WHICH=which`.
 fn which_caddyfile(which: &str) -> String {
+    which_caddyfile_with(which, "admin off", "")
+}
+
+/// [`which_caddyfile`] with its global options and extra `gojinn` subdirectives.
+fn which_caddyfile_with(which: &str, globals: &str, extra: &str) -> String {
     format!(
-        "{{\n    admin off\n}}\n\n:0 {{\n    gojinn {} {{\n        args env\n        env WHICH {which}\n    }}\n}}\n",
+        "{{\n    {globals}\n}}\n\n:0 {{\n    gojinn {} {{\n        args env\n        env WHICH {which}\n        {extra}\n    }}\n}}\n",
         guest().display()
     )
 }
@@ -265,4 +270,108 @@ fn watch_reloads_when_the_config_changes() {
         .is_some());
     let r = try_get(server.port, "/").expect("still serving");
     assert_eq!((r.status, which_of(&r.text())), (200, Some("b".to_owned())));
+
+    // A config naming a module that is not built yet is refused, and the
+    // module's folder is watched from then on: writing the module reloads.
+    let module = dir.join("c.wasm");
+    write(
+        &config,
+        &which_caddyfile("c").replace(
+            &guest().display().to_string(),
+            &module.display().to_string(),
+        ),
+    );
+    assert!(server.wait_for_logs(2, |l| is_msg(
+        l,
+        "reload refused; the previous config keeps serving"
+    )));
+    std::fs::copy(guest(), dir.join("c.tmp")).expect("copy module");
+    std::fs::rename(dir.join("c.tmp"), &module).expect("rename module");
+    assert!(
+        server.wait_for_logs(2, |l| is_msg(l, "config reloaded")),
+        "{}",
+        server.logs().join("\n")
+    );
+    let r = try_get(server.port, "/").expect("serving");
+    assert_eq!((r.status, which_of(&r.text())), (200, Some("c".to_owned())));
+}
+
+/// `gojinn reload` against the admin listener of a server started with `config`.
+fn gojinn_reload(config: &Path, admin: u16) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gojinn"))
+        .args(["reload", "--config"])
+        .arg(config)
+        .args(["--address", &format!("127.0.0.1:{admin}")])
+        .output()
+        .expect("run gojinn reload")
+}
+
+#[test]
+fn admin_load_under_load_loses_no_request_refuses_a_bad_config_and_shows_the_new_one() {
+    let dir = scratch("admin-load");
+    let first = dir.join("Caddyfile");
+    let globals = "admin 127.0.0.1:0";
+    write(&first, &which_caddyfile_with("a", globals, ""));
+    let server = Server::start(&first, &[]);
+    let admin: u16 = server
+        .wait_for_log(|l| is_msg(l, "admin listening"))
+        .and_then(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l).ok()?;
+            v["fields"]["port"].as_u64()?.try_into().ok()
+        })
+        .expect("admin port in the log");
+    let load = Load::start(server.port, 4, 3000);
+    assert!(load.wait_until(|s| count_of(s, "a") >= 20));
+
+    // `gojinn reload` with another file: switches, and `/config` shows it.
+    let second = dir.join("second.caddyfile");
+    write(&second, &which_caddyfile_with("b", globals, "timeout 7s"));
+    let out = gojinn_reload(&second, admin);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.logs().join("\n")
+    );
+    assert!(load.wait_until(|s| count_of(s, "b") >= 20));
+    let shown = request_to(admin, "GET", "/config", &[], b"").json();
+    let f = &shown["sites"][0]["routes"][0]["handle"];
+    assert_eq!(f["timeout_ms"], 7000, "{shown}");
+    let line = server
+        .wait_for_log(|l| is_msg(l, "config reloaded"))
+        .expect("reload logged");
+    assert!(line.contains("POST /load"), "{line}");
+
+    // A module that does not exist passes the local parse but not the server's
+    // compile: refused with the reason, exit 1, and `b` keeps serving.
+    let bad = dir.join("bad.caddyfile");
+    write(
+        &bad,
+        &format!(
+            "{{\n    {globals}\n}}\n\n:0 {{\n    gojinn {}\n}}\n",
+            dir.join("missing.wasm").display()
+        ),
+    );
+    let out = gojinn_reload(&bad, admin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("refused") && stderr.contains("missing.wasm"),
+        "{stderr}"
+    );
+    // A Caddyfile body straight to `/load`, with a syntax error: 400 naming the place.
+    let direct = request_to(
+        admin,
+        "POST",
+        "/load",
+        &[("Content-Type", "text/caddyfile")],
+        b":0 {\n    respond\n",
+    );
+    assert_eq!(direct.status, 400, "{}", direct.text());
+    assert!(direct.text().contains("load-request:"), "{}", direct.text());
+    let before = load.seen.lock().expect("lock").len();
+    assert!(load.wait_until(|s| s.len() >= before + 20));
+    let shown = request_to(admin, "GET", "/config", &[], b"").json();
+    assert_eq!(shown["sites"][0]["routes"][0]["handle"]["timeout_ms"], 7000);
+    assert_clean_switch(&load.finish());
 }

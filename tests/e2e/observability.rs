@@ -89,16 +89,16 @@ fn admin_endpoints_answer_and_reject_what_they_should() {
         b":0 { respond hi }",
     );
     assert_eq!(wrong_type.status, 415, "{}", wrong_type.text());
-    // Until the reload is wired, `/load` says so with a 400 and the reason.
+    // A config with a syntax error is refused with its place in the body.
     let load = request_to(
         admin,
         "POST",
         "/load",
         &[("Content-Type", "text/caddyfile")],
-        b":0 { respond hi }",
+        b":0 {\n    gojinn\n}\n",
     );
     assert_eq!(load.status, 400, "{}", load.text());
-    assert!(load.text().contains("reload is not available"));
+    assert!(load.text().contains("load-request:2:5"), "{}", load.text());
 }
 
 #[test]

@@ -10,6 +10,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tower::ServiceExt;
 
@@ -42,7 +43,15 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 /// Handles one request. Infallible toward hyper: every failure becomes a response.
-pub(crate) async fn dispatch(app: &App, port: u16, req: Request<Incoming>) -> Response<Body> {
+///
+/// `stopping` is the server's "grace period over" flag: a request dropped while
+/// it is set was interrupted by the shutdown (logged there), not left by its client.
+pub(crate) async fn dispatch(
+    app: &App,
+    port: u16,
+    req: Request<Incoming>,
+    stopping: &AtomicBool,
+) -> Response<Body> {
     let started = Instant::now();
     let host = request_host(&req);
     let path = req.uri().path().to_owned();
@@ -87,7 +96,7 @@ pub(crate) async fn dispatch(app: &App, port: u16, req: Request<Incoming>) -> Re
                     None => inner_path,
                 }
             };
-            call_function(function, req, uri, started).await
+            call_function(function, req, uri, started, stopping).await
         }
         // `find` only returns leaves.
         Node::Subroute { .. } => failure_response(&Failure::NotFound),
@@ -176,14 +185,60 @@ fn with_path(mut req: Request<Incoming>, inner: &str, original: &str) -> Request
     req
 }
 
+/// A function request until it answers. Dropped before [`Pending::answered`],
+/// the request future was dropped: hyper does that when the client closes its
+/// connection, which also drops the sandbox mid-call. That is logged (status
+/// 499, as nginx names it) and counted, so a client that leaves is visible.
+struct Pending<'a> {
+    route: &'a FunctionRoute,
+    method: &'a http::Method,
+    uri: &'a str,
+    started: Instant,
+    stopping: &'a AtomicBool,
+    answered: bool,
+}
+
+impl Pending<'_> {
+    fn answered(mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.answered || self.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        self.route.metrics.record_abandoned();
+        tracing::info!(
+            target: "gojinn::access",
+            route = %self.route.label,
+            method = %self.method,
+            uri = %self.uri,
+            status = 499_u16,
+            duration_us = self.started.elapsed().as_micros() as u64,
+            "request abandoned: the client closed the connection; its sandbox was dropped"
+        );
+    }
+}
+
 /// Runs a function route and writes its access-log line.
 async fn call_function(
     route: &FunctionRoute,
     req: Request<Incoming>,
     uri: String,
     started: Instant,
+    stopping: &AtomicBool,
 ) -> Response<Body> {
     let method = req.method().clone();
+    let pending = Pending {
+        route,
+        method: &method,
+        uri: &uri,
+        started,
+        stopping,
+        answered: false,
+    };
     let debug = crate::debug::wants_logs(route.debug_secret.as_deref(), req.headers());
     let span = crate::otel::RequestSpan::start(
         req.headers(),
@@ -201,6 +256,7 @@ async fn call_function(
         )
     });
     let ran = run_function(route, req, &uri, &trace_id, debug, span.is_some()).await;
+    pending.answered();
     let mut resp = ran.resp;
     if let Some(stderr) = ran.stderr {
         resp.headers_mut().insert(

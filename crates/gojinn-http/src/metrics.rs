@@ -145,6 +145,7 @@ pub struct Metrics {
     memory: Family<RouteLabels, Histogram, fn() -> Histogram>,
     in_flight: Family<RouteLabels, Gauge>,
     faults: Family<FaultLabels, Counter>,
+    abandoned: Family<RouteLabels, Counter>,
     compile: Histogram,
     cache_hits: Counter,
     cache_misses: Counter,
@@ -192,6 +193,12 @@ impl Metrics {
             "Function calls that failed, by route and kind",
             faults.clone(),
         );
+        let abandoned = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "gojinn_requests_abandoned",
+            "Function requests whose client closed the connection before the answer (their sandbox was dropped), by route",
+            abandoned.clone(),
+        );
         let memory: Family<_, _, fn() -> Histogram> =
             Family::new_with_constructor(|| Histogram::new(MEMORY_BUCKETS_BYTES, 1.0));
         registry.register(
@@ -238,6 +245,7 @@ impl Metrics {
             memory,
             in_flight,
             faults,
+            abandoned,
             compile,
             cache_hits,
             cache_misses,
@@ -276,6 +284,7 @@ impl Metrics {
             memory: self.memory.get_or_create(&labels).clone(),
             in_flight: self.in_flight.get_or_create(&labels).clone(),
             faults: Default::default(),
+            abandoned: OnceLock::new(),
         }
     }
 }
@@ -340,6 +349,8 @@ pub(crate) struct FunctionMetrics {
     memory: Histogram,
     in_flight: Gauge,
     faults: [OnceLock<Counter>; FAULT_KINDS.len()],
+    /// Made on first use, so routes no client left do not expose the series.
+    abandoned: OnceLock<Counter>,
 }
 
 impl FunctionMetrics {
@@ -366,6 +377,20 @@ impl FunctionMetrics {
     /// Records the wall time of a function request.
     pub(crate) fn record_duration(&self, elapsed: Duration) {
         self.duration.observe(nanos(elapsed));
+    }
+
+    /// Counts a request whose client left before the answer.
+    pub(crate) fn record_abandoned(&self) {
+        self.abandoned
+            .get_or_init(|| {
+                Metrics::global()
+                    .abandoned
+                    .get_or_create(&RouteLabels {
+                        route: self.route.clone(),
+                    })
+                    .clone()
+            })
+            .inc();
     }
 
     /// Counts a fault of `kind` (one of [`FAULT_KINDS`]; other kinds are not faults

@@ -298,7 +298,7 @@ pub(crate) async fn respond(
     let app = shared.app.load_full();
     tokio::select! {
         biased;
-        resp = crate::handler::dispatch(&app, port, req) => resp,
+        resp = crate::handler::dispatch(&app, port, req, &shared.stopped) => resp,
         () = interrupted => {
             tracing::warn!(target: "gojinn::fault", fault = "shutdown", "request interrupted: grace period over");
             failure_response(&Failure::ShuttingDown)

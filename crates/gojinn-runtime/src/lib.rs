@@ -16,7 +16,7 @@ mod function;
 mod hostcalls;
 mod limits;
 mod pipes;
-pub mod signature;
+pub use gojinn_signature as signature;
 
 /// The wasmtime release this crate is built against (kept in step with the
 /// workspace's pinned dependency).
