@@ -676,3 +676,71 @@ fn curl_speaks_http2_to_a_tls_site_when_curl_is_installed() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sigterm_drains_an_http2_connection_with_goaway_after_its_stream_finishes() {
+    let dir = scratch("tls-h2-drain");
+    let ca = Ca::new("gojinn test CA");
+    let (cert, key) = ca.leaf(&dir, "localhost", &["localhost"]);
+    let path = dir.join("Caddyfile");
+    // A grace period far longer than the test waits: the server must exit
+    // because the HTTP/2 connection closed, not because the grace ran out.
+    std::fs::write(
+        &path,
+        format!(
+            "{{\n    admin off\n    grace_period 60s\n}}\n\n:0 {{\n    tls {} {}\n    gojinn {} {{\n        args nap\n    }}\n}}\n",
+            cert.display(),
+            key.display(),
+            guest().display()
+        ),
+    )
+    .expect("write Caddyfile");
+    let mut s = Server::start(&path, &[("GOJINN_LOG", "info,gojinn::call=debug")]);
+    let (port, config) = (s.port, client(&ca.pem(), &[b"h2"]));
+    let h2 = std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            let name = ServerName::try_from("localhost").expect("name");
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .expect("handshake");
+            let (mut sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                    .await
+                    .expect("h2 handshake");
+            let conn = tokio::spawn(conn);
+            let req = http::Request::get(format!("https://localhost:{port}/nap"))
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let resp = sender.send_request(req).await.expect("h2 response");
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            // `sender` stays alive: only the server can end this connection.
+            let closed = tokio::time::timeout(Duration::from_secs(40), conn)
+                .await
+                .is_ok();
+            drop(sender);
+            (status, String::from_utf8_lossy(&body).into_owned(), closed)
+        })
+    });
+    assert!(
+        s.wait_for_log(|l| l.contains("\"message\":\"call started\""))
+            .is_some(),
+        "{}",
+        s.logs().join("\n")
+    );
+    s.signal("TERM");
+    let (status, body, closed) = h2.join().expect("h2 client thread");
+    assert_eq!((status, body.as_str()), (200, "rested"));
+    assert!(
+        closed,
+        "the server should close the idle HTTP/2 connection (GOAWAY) when draining"
+    );
+    let exit = s
+        .wait_exit(Duration::from_secs(30))
+        .expect("server exits before its grace period ends");
+    assert!(exit.success(), "{exit:?}");
+}
