@@ -744,3 +744,31 @@ fn sigterm_drains_an_http2_connection_with_goaway_after_its_stream_finishes() {
         .expect("server exits before its grace period ends");
     assert!(exit.success(), "{exit:?}");
 }
+
+#[test]
+fn a_reload_can_switch_a_kept_port_between_cleartext_and_tls() {
+    let dir = scratch("tls-switch");
+    let ca = Ca::new("gojinn test CA");
+    let (cert, key) = ca.leaf(&dir, "localhost", &["localhost"]);
+    let clear = "{\n    admin off\n}\n\n:0 {\n    respond \"clear\"\n}\n";
+    let tls = format!(
+        "{{\n    admin off\n}}\n\n:0 {{\n    tls {} {}\n    respond \"tls\"\n}}\n",
+        cert.display(),
+        key.display()
+    );
+    let s = start(&dir, clear);
+    assert_eq!(s.get("/").text(), "clear");
+    let config = client(&ca.pem(), &[b"h2"]);
+
+    std::fs::write(dir.join("Caddyfile"), &tls).expect("write Caddyfile");
+    s.signal("HUP");
+    assert!(s.wait_for_logs(1, |l| l.contains("\"message\":\"config reloaded\"")));
+    let r = fetch_tls(s.port, "localhost", config.clone(), "/").expect("TLS after reload");
+    assert_eq!((r.version, r.body.as_str()), (http::Version::HTTP_2, "tls"));
+
+    std::fs::write(dir.join("Caddyfile"), clear).expect("write Caddyfile");
+    s.signal("HUP");
+    assert!(s.wait_for_logs(2, |l| l.contains("\"message\":\"config reloaded\"")));
+    assert_eq!(s.get("/").text(), "clear");
+    assert!(fetch_tls(s.port, "localhost", config, "/").is_err());
+}
