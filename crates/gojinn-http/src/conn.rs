@@ -187,15 +187,9 @@ where
     tokio::pin!(drain);
 
     let every = opts.tick();
-    let ticks = |d: Duration| {
-        u32::try_from(d.as_millis().div_ceil(every.as_millis().max(1))).unwrap_or(u32::MAX)
-    };
-    let (idle_limit, head_limit) = (ticks(opts.idle), ticks(opts.read_header));
+    let mut clocks = Clocks::new(&opts, every);
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let (mut last_started, mut last_reads) = (0, 0);
-    let mut quiet: u32 = 0;
-    let mut head: Option<u32> = None;
     let mut closing = false;
     let result = loop {
         tokio::select! {
@@ -205,37 +199,105 @@ where
                 conn.as_mut().graceful_shutdown();
             }
             _ = ticker.tick() => {
-                let started = activity.started.load(Relaxed);
-                let reads = activity.reads.load(Relaxed);
-                let busy = activity.busy.load(Relaxed);
-                if busy > 0 || started != last_started {
-                    quiet = 0;
-                    head = None;
-                } else if reads != last_reads {
-                    quiet = 0;
-                    if !activity.h2.load(Relaxed) {
-                        head.get_or_insert(0);
-                    }
-                } else {
-                    quiet = quiet.saturating_add(1);
-                }
-                (last_started, last_reads) = (started, reads);
-                if let Some(h) = &mut head {
-                    *h += 1;
-                    if *h > head_limit {
-                        tracing::debug!("request head not received in time; connection dropped");
+                let seen = Seen {
+                    busy: activity.busy.load(Relaxed),
+                    started: activity.started.load(Relaxed),
+                    reads: activity.reads.load(Relaxed),
+                    h2: activity.h2.load(Relaxed),
+                };
+                match clocks.tick(seen) {
+                    Verdict::Keep => {}
+                    Verdict::SlowHead => {
+                        tracing::debug!("request head not received within read_header; connection dropped");
                         return;
                     }
-                } else if quiet >= idle_limit && busy == 0 && !closing {
-                    tracing::debug!("connection idle; closing it");
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
+                    Verdict::Idle if !closing => {
+                        tracing::debug!("connection idle; closing it");
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    Verdict::Idle => {}
                 }
             }
         }
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// The counters of a connection as one tick saw them.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    busy: usize,
+    started: u64,
+    reads: u64,
+    h2: bool,
+}
+
+/// What a tick decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Keep,
+    /// Bytes of a head arrived more than `read_header` ago and no request started.
+    SlowHead,
+    /// Nothing in flight and nothing arrived for `idle`.
+    Idle,
+}
+
+/// The `read_header` and `idle` clocks, counted in ticks.
+struct Clocks {
+    idle_limit: u32,
+    head_limit: u32,
+    /// `started` and `reads` at the previous tick.
+    last: (u64, u64),
+    /// Ticks with nothing in flight and nothing read.
+    quiet: u32,
+    /// Ticks since bytes of a head that has not become a request were seen.
+    head: Option<u32>,
+}
+
+impl Clocks {
+    fn new(opts: &ConnOptions, every: Duration) -> Clocks {
+        let ticks = |d: Duration| {
+            u32::try_from(d.as_millis().div_ceil(every.as_millis().max(1))).unwrap_or(u32::MAX)
+        };
+        Clocks {
+            idle_limit: ticks(opts.idle).max(1),
+            head_limit: ticks(opts.read_header).max(1),
+            last: (0, 0),
+            quiet: 0,
+            head: None,
+        }
+    }
+
+    fn tick(&mut self, now: Seen) -> Verdict {
+        let (last_started, last_reads) = self.last;
+        self.last = (now.started, now.reads);
+        if now.busy > 0 || now.started != last_started {
+            self.quiet = 0;
+            self.head = None;
+        } else if now.reads != last_reads {
+            self.quiet = 0;
+            // HTTP/2 sends frames, not a head byte by byte; its pings are not slow heads.
+            if !now.h2 {
+                self.head.get_or_insert(0);
+            }
+        } else {
+            self.quiet = self.quiet.saturating_add(1);
+        }
+        match &mut self.head {
+            Some(h) => {
+                *h += 1;
+                if *h > self.head_limit {
+                    Verdict::SlowHead
+                } else {
+                    Verdict::Keep
+                }
+            }
+            None if self.quiet >= self.idle_limit && now.busy == 0 => Verdict::Idle,
+            None => Verdict::Keep,
+        }
     }
 }
 
@@ -288,5 +350,101 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clocks(read_header_ms: u64, idle_ms: u64) -> (Clocks, Duration) {
+        let opts = ConnOptions::new(&ServerOptions {
+            read_header_timeout_ms: read_header_ms,
+            idle_timeout_ms: idle_ms,
+            ..ServerOptions::default()
+        });
+        let every = opts.tick();
+        (Clocks::new(&opts, every), every)
+    }
+
+    fn seen(busy: usize, started: u64, reads: u64) -> Seen {
+        Seen {
+            busy,
+            started,
+            reads,
+            h2: false,
+        }
+    }
+
+    #[test]
+    fn the_tick_is_a_quarter_of_the_shorter_clock() {
+        assert_eq!(clocks(1_000, 60_000).1, Duration::from_millis(250));
+        assert_eq!(clocks(10_000, 2_000).1, Duration::from_millis(500));
+        assert_eq!(clocks(1, 1).1, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn a_quiet_connection_is_idle_after_idle() {
+        let (mut c, _) = clocks(10_000, 1_000); // tick 250 ms: idle after 4 quiet ticks
+        let verdicts: Vec<Verdict> = (0..4).map(|_| c.tick(seen(0, 0, 0))).collect();
+        assert_eq!(
+            verdicts,
+            [Verdict::Keep, Verdict::Keep, Verdict::Keep, Verdict::Idle]
+        );
+    }
+
+    #[test]
+    fn a_request_in_flight_is_never_idle_and_activity_restarts_the_clock() {
+        let (mut c, _) = clocks(10_000, 1_000);
+        for _ in 0..20 {
+            assert_eq!(c.tick(seen(1, 1, 1)), Verdict::Keep);
+        }
+        // Finished: idle counts from here.
+        for _ in 0..3 {
+            assert_eq!(c.tick(seen(0, 1, 1)), Verdict::Keep);
+        }
+        assert_eq!(c.tick(seen(0, 2, 2)), Verdict::Keep); // a quick request between ticks
+        for _ in 0..3 {
+            assert_eq!(c.tick(seen(0, 2, 2)), Verdict::Keep);
+        }
+        assert_eq!(c.tick(seen(0, 2, 2)), Verdict::Idle);
+    }
+
+    #[test]
+    fn bytes_without_a_request_are_a_slow_head_after_read_header() {
+        let (mut c, _) = clocks(1_000, 60_000); // tick 250 ms: 4 ticks of read_header
+                                                // Bytes keep trickling in (or stop): either way, no request starts.
+        let verdicts: Vec<Verdict> = (1..=5).map(|r| c.tick(seen(0, 0, r.min(3)))).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Keep,
+                Verdict::Keep,
+                Verdict::Keep,
+                Verdict::Keep,
+                Verdict::SlowHead
+            ]
+        );
+    }
+
+    #[test]
+    fn a_head_that_becomes_a_request_stops_the_head_clock() {
+        let (mut c, _) = clocks(1_000, 60_000);
+        assert_eq!(c.tick(seen(0, 0, 1)), Verdict::Keep);
+        assert_eq!(c.tick(seen(0, 0, 2)), Verdict::Keep);
+        assert_eq!(c.tick(seen(1, 1, 3)), Verdict::Keep);
+        for _ in 0..10 {
+            assert_eq!(c.tick(seen(0, 1, 3)), Verdict::Keep);
+        }
+    }
+
+    #[test]
+    fn http2_frames_do_not_start_the_head_clock() {
+        let (mut c, _) = clocks(1_000, 60_000);
+        for r in 1..20 {
+            let mut s = seen(0, 0, r);
+            s.h2 = true;
+            assert_eq!(c.tick(s), Verdict::Keep);
+        }
     }
 }
