@@ -1,7 +1,8 @@
 //! The Gojinn HTTP server: how a URL finds a function and how a function's output
 //! becomes a response.
 //!
-//! This crate owns the listeners and accept loop (hyper on tokio), site selection by
+//! This crate owns the listeners and accept loop (hyper on tokio; TLS with rustls,
+//! HTTP/2 by ALPN, opt-in h2c, per-connection head and idle limits), site selection by
 //! port and `Host`, route matching with Caddy's semantics, the handlers (`respond`,
 //! `file_server`, `gojinn`), body and header limits, and the one place where every
 //! failure is mapped to an HTTP status ([`error`]). It leaves parsing the config to

@@ -7,6 +7,9 @@
 //! new ones. Listeners are keyed by configured port: a reload keeps the socket
 //! of every port that is still configured (no refused connection), binds the
 //! new ones before anything switches, and closes the removed ones after.
+//! Each accepted connection is handed to `conn` with the protocols, limits and
+//! TLS config of the app current at that moment (a reload may change a kept
+//! port's certificate, or switch it between TLS and cleartext).
 //!
 //! Shutdown: stop accepting, ask every connection to finish its current request
 //! and close, wait up to the grace period, then interrupt the sandboxes still
