@@ -420,6 +420,8 @@ fn a_half_sent_head_is_dropped_after_read_header_while_others_are_served() {
         "    respond \"ok\"",
         &[],
     );
+    // One connection sends nothing at all, one stalls mid-head.
+    let mut silent = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     let mut slow = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .expect("partial head");
@@ -428,6 +430,10 @@ fn a_half_sent_head_is_dropped_after_read_header_while_others_are_served() {
     assert!(
         closed_within(&mut slow, Duration::from_secs(20)),
         "a connection stalled mid-head must be closed after read_header"
+    );
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(20)),
+        "a new connection must send its first head within read_header"
     );
     assert_eq!(s.get("/").status, 200);
 }

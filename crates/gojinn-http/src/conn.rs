@@ -3,8 +3,10 @@
 //! cleartext when `h2c` is enabled), request-head limits, and the two clocks that
 //! hostile clients meet:
 //!
-//! - **read_header** (slowloris): once bytes of a request head arrived, the whole
-//!   head must arrive within this time, else the connection is dropped.
+//! - **read_header** (slowloris): the first request head must arrive within this
+//!   time of the accept (of the handshake, on TLS), and every later head within
+//!   this time of its first byte, else the connection is dropped. As in Go's
+//!   `http.Server`, which Caddy uses.
 //! - **idle**: a connection with no request in flight and no bytes arriving for
 //!   this long is closed gracefully.
 //!
@@ -187,7 +189,8 @@ where
     tokio::pin!(drain);
 
     let every = opts.tick();
-    let mut clocks = Clocks::new(&opts, every);
+    // HTTP/2 by ALPN has no head to wait for; everything else does at once.
+    let mut clocks = Clocks::new(&opts, every, proto != Proto::H2);
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut closing = false;
@@ -258,7 +261,8 @@ struct Clocks {
 }
 
 impl Clocks {
-    fn new(opts: &ConnOptions, every: Duration) -> Clocks {
+    /// `first_head`: the head clock runs from now (a fresh HTTP/1 connection).
+    fn new(opts: &ConnOptions, every: Duration, first_head: bool) -> Clocks {
         let ticks = |d: Duration| {
             u32::try_from(d.as_millis().div_ceil(every.as_millis().max(1))).unwrap_or(u32::MAX)
         };
@@ -267,7 +271,7 @@ impl Clocks {
             head_limit: ticks(opts.read_header).max(1),
             last: (0, 0),
             quiet: 0,
-            head: None,
+            head: first_head.then_some(0),
         }
     }
 
@@ -364,7 +368,7 @@ mod tests {
             ..ServerOptions::default()
         });
         let every = opts.tick();
-        (Clocks::new(&opts, every), every)
+        (Clocks::new(&opts, every, false), every)
     }
 
     fn seen(busy: usize, started: u64, reads: u64) -> Seen {
@@ -435,6 +439,22 @@ mod tests {
         assert_eq!(c.tick(seen(1, 1, 3)), Verdict::Keep);
         for _ in 0..10 {
             assert_eq!(c.tick(seen(0, 1, 3)), Verdict::Keep);
+        }
+    }
+
+    #[test]
+    fn a_fresh_connection_must_send_its_first_head_within_read_header() {
+        let opts = ConnOptions::new(&ServerOptions {
+            read_header_timeout_ms: 1_000,
+            ..ServerOptions::default()
+        });
+        let mut silent = Clocks::new(&opts, opts.tick(), true);
+        let verdicts: Vec<Verdict> = (0..5).map(|_| silent.tick(seen(0, 0, 0))).collect();
+        assert_eq!(verdicts.last(), Some(&Verdict::SlowHead), "{verdicts:?}");
+        let mut prompt = Clocks::new(&opts, opts.tick(), true);
+        assert_eq!(prompt.tick(seen(1, 1, 1)), Verdict::Keep);
+        for _ in 0..10 {
+            assert_eq!(prompt.tick(seen(0, 1, 1)), Verdict::Keep);
         }
     }
 
