@@ -1,6 +1,6 @@
 /*
- * Gojinn example function in C: the same hello/echo JSON API as examples/rust-hello,
- * with no library beyond wasi-libc.
+ * c-hello: a Gojinn function in C, a hello/echo JSON API with no library beyond
+ * wasi-libc. (`gojinn new --lang c` starts new projects from this file.)
  *
  * stdin carries one request object ({"method", "uri", "headers", "body", ...}); stdout
  * gets one response object whose "body" is itself a JSON document, so that document

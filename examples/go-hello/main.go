@@ -1,5 +1,5 @@
-// Gojinn example function in standard Go: the same hello/echo JSON API as
-// examples/rust-hello, on the contract helpers in ./gojinn.
+// go-hello: a Gojinn function in standard Go, a hello/echo JSON API on the contract
+// helpers in ./gojinn (`gojinn new --lang go` starts new projects from this file).
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -o go-hello.wasm .
 package main

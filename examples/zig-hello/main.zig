@@ -1,5 +1,5 @@
-//! Gojinn example function in Zig: the same hello/echo JSON API as
-//! examples/rust-hello. It talks to WASI directly through `std.os.wasi` (fd_read on
+//! zig-hello: a Gojinn function in Zig, a hello/echo JSON API (`gojinn new --lang zig`
+//! starts new projects from this file). It talks to WASI directly through `std.os.wasi` (fd_read on
 //! stdin, fd_write on stdout and stderr), uses `std.json` for the contract, and logs
 //! one line through Gojinn's `host_log` import as well.
 //!

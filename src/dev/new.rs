@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 struct File {
     path: &'static str,
     text: &'static str,
+    /// For a file taken from an example (the example *is* the template, so the two
+    /// cannot drift apart): the example's name, replaced by the project's.
+    example: Option<&'static str>,
 }
 
 macro_rules! file {
@@ -23,6 +26,14 @@ macro_rules! file {
         File {
             path: $path,
             text: include_str!(concat!("../../", $src)),
+            example: None,
+        }
+    };
+    ($path:literal, $src:literal, example $name:literal) => {
+        File {
+            path: $path,
+            text: include_str!(concat!("../../", $src)),
+            example: Some($name),
         }
     };
 }
@@ -38,7 +49,7 @@ const RUST: &[File] = &[
     file!("Cargo.toml", "templates/rust/Cargo.toml"),
     file!("Cargo.lock", "templates/rust/Cargo.lock"),
     file!(".cargo/config.toml", "templates/rust/.cargo/config.toml"),
-    file!("src/main.rs", "templates/rust/src/main.rs"),
+    file!("src/main.rs", "examples/rust-hello/src/main.rs", example "rust-hello"),
     file!(
         "gojinn-sdk/Cargo.toml",
         "templates/rust/gojinn-sdk.Cargo.toml"
@@ -68,23 +79,24 @@ const RUST: &[File] = &[
 ];
 
 const C: &[File] = &[
-    file!("main.c", "templates/c/main.c"),
+    file!("main.c", "examples/c-hello/hello.c", example "c-hello"),
     file!("Makefile", "templates/c/Makefile"),
     file!("gojinn.h", "crates/gojinn-sdk/c/gojinn.h"),
 ];
 
 const GO: &[File] = &[
-    file!("main.go", "templates/go/main.go"),
-    file!("go.mod", "templates/go/go.mod"),
-    file!("gojinn/gojinn.go", "templates/go/gojinn/gojinn.go"),
+    file!("main.go", "examples/go-hello/main.go", example "go-hello"),
+    file!("go.mod", "examples/go-hello/go.mod", example "go-hello"),
+    file!("gojinn/gojinn.go", "examples/go-hello/gojinn/gojinn.go"),
 ];
 
-const ZIG: &[File] = &[file!("main.zig", "templates/zig/main.zig")];
+const ZIG: &[File] = &[file!("main.zig", "examples/zig-hello/main.zig", example "zig-hello")];
 
 const ASSEMBLYSCRIPT: &[File] = &[
     file!(
         "assembly/index.ts",
-        "templates/assemblyscript/assembly/index.ts"
+        "examples/as-hello/assembly/index.ts",
+        example "as-hello"
     ),
     file!("package.json", "templates/assemblyscript/package.json"),
     file!(
@@ -255,7 +267,11 @@ pub(crate) fn create(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<Pa
     let tmp = parent.join(format!(".{name}.gojinn-new.{}", std::process::id()));
     let result = (|| -> anyhow::Result<()> {
         for file in COMMON.iter().chain(files(lang)) {
-            write(&tmp.join(file.path), &fill(file.text))?;
+            let text = match file.example {
+                Some(example) => fill(&file.text.replace(example, name)),
+                None => fill(file.text),
+            };
+            write(&tmp.join(file.path), &text)?;
         }
         write(&tmp.join("tests/expected.txt"), &expected)?;
         std::fs::rename(&tmp, &dir)

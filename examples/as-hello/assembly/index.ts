@@ -1,6 +1,7 @@
-// Gojinn example function in AssemblyScript: the same hello/echo JSON API as
-// examples/rust-hello. @assemblyscript/wasi-shim maps `process` and `console` to WASI
-// preview 1, so this builds to a WASI command that reads stdin and writes stdout.
+// as-hello: a Gojinn function in AssemblyScript, a hello/echo JSON API (`gojinn new
+// --lang assemblyscript` starts new projects from this file).
+// @assemblyscript/wasi-shim maps `process` and `console` to WASI preview 1, so this
+// builds to a WASI command that reads stdin and writes stdout.
 //
 // AssemblyScript has no JSON in its standard library, so a small strict scanner
 // below reads the request: it decodes the few strings it needs and skips the rest.

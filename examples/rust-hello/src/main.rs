@@ -1,4 +1,5 @@
-//! Gojinn example function: answers every request with a JSON greeting that echoes
+//! rust-hello: a Gojinn function (`gojinn new --lang rust` starts new projects from
+//! this file) that answers every request with a JSON greeting that echoes
 //! what it received (method, path, query, user agent, body size, and the body itself
 //! when it is JSON). Built for `wasm32-wasip1`; see README.md.
 

@@ -1,3 +1,0 @@
-module gojinn.example/{{name}}
-
-go 1.21
