@@ -156,23 +156,26 @@ impl Running {
     }
 
     /// Reads, compiles and switches to the config file at `path`, logging the
-    /// outcome. Returns the files the new config references whenever it parsed
-    /// (switched or not), so `--watch` also sees the modules a refused config
-    /// waits for.
-    async fn reload_file(&self, path: &Path, trigger: &str) -> Option<HashSet<PathBuf>> {
+    /// outcome. Once the file parsed, and before anything else, `watcher` (if
+    /// any) is pointed at the files it references, switched or not: so `--watch`
+    /// also sees the modules a refused config waits for, even one written the
+    /// moment the refusal is logged.
+    async fn reload_file(&self, path: &Path, trigger: &str, watcher: Option<&mut Watcher>) {
         let started = Instant::now();
         let loaded = match gojinn_config::load_file(path) {
             Ok(l) => l,
             Err(e) => {
                 refused(trigger, &[e.to_string()]);
-                return None;
+                return;
             }
         };
-        let files = referenced_files(path, &loaded.config);
-        self.switch_logged(loaded, &path.display().to_string(), trigger, started)
-            .await
-            .ok();
-        Some(files)
+        if let Some(w) = watcher {
+            w.set_files(referenced_files(path, &loaded.config));
+        }
+        // The outcome is logged; a refusal changes nothing else here.
+        let _ = self
+            .switch_logged(loaded, &path.display().to_string(), trigger, started)
+            .await;
     }
 
     /// Parses a `POST /load` body and switches to it.
@@ -289,11 +292,9 @@ pub(crate) async fn on_signal_or_change(
                 }
             } => "file change",
         };
-        if let Some(files) = running.reload_file(config_path, trigger).await {
-            if let Some(w) = watcher.as_mut() {
-                w.set_files(files);
-            }
-        }
+        running
+            .reload_file(config_path, trigger, watcher.as_mut())
+            .await;
     }
 }
 
