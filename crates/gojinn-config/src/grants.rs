@@ -163,7 +163,9 @@ pub(crate) fn kv_pattern(what: &str, pattern: &str) -> Result<(), String> {
             pattern.escape_debug()
         ));
     }
-    if pattern[..pattern.len() - 1].contains('*') {
+    // Not `pattern[..len - 1]`: that slices inside a multi-byte last character
+    // (found by fuzzing the Caddyfile adapter).
+    if pattern.strip_suffix('*').unwrap_or(pattern).contains('*') {
         return Err(format!(
             "invalid {what} pattern `{pattern}`: `*` may only end a pattern, e.g. `users:*`"
         ));
@@ -317,6 +319,11 @@ mod tests {
         assert!(kv_pattern("kv_read", "us*ers").is_err());
         assert!(kv_pattern("kv_read", "**").is_err());
         assert!(kv_pattern("kv_read", "").is_err());
+        // A multi-byte last character (the fuzzer's crash: U+FEFF).
+        assert!(kv_pattern("kv_write", "st\u{feff}").is_ok());
+        assert!(kv_pattern("kv_write", "é").is_ok());
+        assert!(kv_pattern("kv_write", "s*é").is_err());
+        assert!(kv_pattern("kv_write", "sé*").is_ok());
     }
 
     #[test]
