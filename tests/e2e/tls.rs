@@ -192,6 +192,24 @@ fn start(dir: &Path, caddyfile: &str) -> Server {
     Server::start(&path, &[])
 }
 
+/// Serves `body` in a `tls` site on `:0` (after the global options `globals`,
+/// one per line, indented), with a `localhost` certificate from a fresh CA.
+/// Returns the scratch folder, the CA (for clients) and the server.
+fn serve_tls(name: &str, globals: &str, body: &str) -> (PathBuf, Ca, Server) {
+    let dir = scratch(name);
+    let ca = Ca::new("gojinn test CA");
+    let (cert, key) = ca.leaf(&dir, "localhost", &["localhost"]);
+    let s = start(
+        &dir,
+        &format!(
+            "{{\n    admin off\n{globals}}}\n\n:0 {{\n    tls {} {}\n{body}\n}}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    (dir, ca, s)
+}
+
 /// The test guest in `echo` mode, as a site body.
 fn echo_function() -> String {
     format!(
@@ -256,18 +274,7 @@ fn read_response(stream: &mut TcpStream) -> String {
 
 #[test]
 fn http2_by_alpn_and_http11_over_tls_reach_the_function() {
-    let dir = scratch("tls-alpn");
-    let ca = Ca::new("gojinn test CA");
-    let (cert, key) = ca.leaf(&dir, "localhost", &["localhost"]);
-    let s = start(
-        &dir,
-        &format!(
-            "{{\n    admin off\n}}\n\n:0 {{\n    tls {} {}\n{}\n}}\n",
-            cert.display(),
-            key.display(),
-            echo_function()
-        ),
-    );
+    let (_dir, ca, s) = serve_tls("tls-alpn", "", &echo_function());
 
     let h2 = fetch_tls(
         s.port,
@@ -310,16 +317,10 @@ fn http2_by_alpn_and_http11_over_tls_reach_the_function() {
 
 #[test]
 fn without_h2_in_protocols_tls_offers_only_http11() {
-    let dir = scratch("tls-no-h2");
-    let ca = Ca::new("gojinn test CA");
-    let (cert, key) = ca.leaf(&dir, "localhost", &["localhost"]);
-    let s = start(
-        &dir,
-        &format!(
-            "{{\n    admin off\n    servers {{\n        protocols h1\n    }}\n}}\n\n:0 {{\n    tls {} {}\n    respond \"ok\"\n}}\n",
-            cert.display(),
-            key.display()
-        ),
+    let (_dir, ca, s) = serve_tls(
+        "tls-no-h2",
+        "    servers {\n        protocols h1\n    }\n",
+        "    respond \"ok\"",
     );
     let r = fetch_tls(
         s.port,
@@ -365,17 +366,7 @@ fn the_certificate_is_chosen_by_sni_with_the_first_site_as_fallback() {
 
 #[test]
 fn a_cleartext_request_to_a_tls_port_gets_no_http_answer_and_tls_keeps_working() {
-    let dir = scratch("tls-cleartext");
-    let ca = Ca::new("gojinn test CA");
-    let (cert, key) = ca.leaf(&dir, "localhost", &["localhost"]);
-    let s = start(
-        &dir,
-        &format!(
-            "{{\n    admin off\n}}\n\n:0 {{\n    tls {} {}\n    respond \"ok\"\n}}\n",
-            cert.display(),
-            key.display()
-        ),
-    );
+    let (_dir, ca, s) = serve_tls("tls-cleartext", "", "    respond \"ok\"");
     let mut raw = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     raw.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .expect("write");
@@ -440,16 +431,10 @@ fn a_half_sent_head_is_dropped_after_read_header_while_others_are_served() {
 
 #[test]
 fn a_stalled_tls_handshake_is_dropped_after_read_header() {
-    let dir = scratch("tls-handshake-stall");
-    let ca = Ca::new("gojinn test CA");
-    let (cert, key) = ca.leaf(&dir, "localhost", &["localhost"]);
-    let s = start(
-        &dir,
-        &format!(
-            "{{\n    admin off\n    servers {{\n        timeouts {{\n            read_header 1s\n            idle 10m\n        }}\n    }}\n}}\n\n:0 {{\n    tls {} {}\n    respond \"ok\"\n}}\n",
-            cert.display(),
-            key.display()
-        ),
+    let (_dir, ca, s) = serve_tls(
+        "tls-handshake-stall",
+        "    servers {\n        timeouts {\n            read_header 1s\n            idle 10m\n        }\n    }\n",
+        "    respond \"ok\"",
     );
     let mut stalled = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     // The first bytes of a TLS record header, then nothing.
@@ -461,12 +446,14 @@ fn a_stalled_tls_handshake_is_dropped_after_read_header() {
     assert!(closed_within(&mut stalled, Duration::from_secs(20)));
 }
 
-#[test]
-fn an_idle_keep_alive_connection_is_closed_after_idle_not_after_read_header() {
-    // idle shorter than read_header: the idle clock closes the connection.
+/// A server with `timeouts { read_header; idle }` and a keep-alive connection to
+/// it that has had one request answered.
+fn after_one_request(name: &str, read_header: &str, idle: &str) -> (Server, TcpStream) {
     let s = Server::with_globals(
-        "tls-idle",
-        "    admin off\n    servers {\n        timeouts {\n            read_header 1m\n            idle 1s\n        }\n    }",
+        name,
+        &format!(
+            "    admin off\n    servers {{\n        timeouts {{\n            read_header {read_header}\n            idle {idle}\n        }}\n    }}"
+        ),
         "    respond \"ok\"",
         &[],
     );
@@ -474,6 +461,13 @@ fn an_idle_keep_alive_connection_is_closed_after_idle_not_after_read_header() {
     conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("request");
     assert!(read_response(&mut conn).starts_with("HTTP/1.1 200"));
+    (s, conn)
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_idle_not_after_read_header() {
+    // idle shorter than read_header: the idle clock closes the connection.
+    let (_s, mut conn) = after_one_request("tls-idle", "1m", "1s");
     assert!(
         closed_within(&mut conn, Duration::from_secs(20)),
         "an idle keep-alive connection must be closed after `idle`"
@@ -481,16 +475,7 @@ fn an_idle_keep_alive_connection_is_closed_after_idle_not_after_read_header() {
 
     // read_header shorter than idle: waiting for the next request is idleness,
     // not a slow head, so the connection stays open past read_header.
-    let s = Server::with_globals(
-        "tls-idle-long",
-        "    admin off\n    servers {\n        timeouts {\n            read_header 1s\n            idle 10m\n        }\n    }",
-        "    respond \"ok\"",
-        &[],
-    );
-    let mut conn = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
-    conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
-    assert!(read_response(&mut conn).starts_with("HTTP/1.1 200"));
+    let (_s, mut conn) = after_one_request("tls-idle-long", "1s", "10m");
     assert!(
         !closed_within(&mut conn, Duration::from_secs(3)),
         "a keep-alive connection waiting for its next request is not a slow head"
@@ -649,19 +634,9 @@ fn curl_speaks_http2_to_a_tls_site_when_curl_is_installed() {
         eprintln!("SKIPPED: this curl has no HTTP/2 support");
         return;
     }
-    let dir = scratch("tls-curl");
-    let ca = Ca::new("gojinn test CA");
-    let (cert, key) = ca.leaf(&dir, "localhost", &["localhost"]);
+    let (dir, ca, s) = serve_tls("tls-curl", "", "    respond \"ok\"");
     let ca_path = dir.join("ca.pem");
     std::fs::write(&ca_path, ca.pem()).expect("write ca");
-    let s = start(
-        &dir,
-        &format!(
-            "{{\n    admin off\n}}\n\n:0 {{\n    tls {} {}\n    respond \"ok\"\n}}\n",
-            cert.display(),
-            key.display()
-        ),
-    );
     let out = Command::new("curl")
         .args(["--silent", "--show-error", "--http2", "--max-time", "30"])
         .arg("--cacert")
