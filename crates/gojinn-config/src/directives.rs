@@ -10,7 +10,7 @@ use crate::lexer::{Kind, Token};
 use crate::matcher::{self, is_matcher_token};
 use crate::model::{Handler, Route};
 use crate::names::{self, hint};
-use crate::tree::Node;
+use crate::tree::{Block, Node};
 use crate::{gojinn, paths, validate};
 
 /// How the directives of a block are ordered.
@@ -128,6 +128,21 @@ pub(crate) fn split(node: &Node) -> PResult<(&Token, &[Token])> {
         PosError::new(
             node.pos(),
             "unexpected `{`: a block must open on the same line as its directive",
+        )
+    })
+}
+
+/// The block of a block-only option such as `log { … }`: an argument after the
+/// name is refused with `no_args`, a missing block with an error showing `example`.
+pub(crate) fn only_block<'a>(node: &'a Node, no_args: &str, example: &str) -> PResult<&'a Block> {
+    let (name, args) = split(node)?;
+    if let Some(extra) = args.first() {
+        return Err(unexpected(extra, no_args));
+    }
+    node.block.as_ref().ok_or_else(|| {
+        PosError::new(
+            name.pos,
+            format!("`{}` needs a block, e.g. `{example}`", name.text),
         )
     })
 }

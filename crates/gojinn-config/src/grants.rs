@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::caddyfile::unexpected;
-use crate::directives::{no_block, one_arg, split};
+use crate::directives::{no_block, one_arg, only_block, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::lexer::Token;
 use crate::model::{DbAccess, DbDriver, Function, Mount, Permissions};
@@ -22,19 +22,11 @@ fn at(t: &Token) -> impl Fn(String) -> PosError + '_ {
 
 /// `permissions { kv_read …; kv_write …; db read|write; http host:port … }`.
 pub(crate) fn permissions(node: &Node) -> PResult<Permissions> {
-    let (name, args) = split(node)?;
-    if let Some(extra) = args.first() {
-        return Err(unexpected(
-            extra,
-            "`permissions` takes a block, e.g. `permissions { kv_read users:* }`",
-        ));
-    }
-    let Some(block) = &node.block else {
-        return Err(PosError::new(
-            name.pos,
-            "`permissions` needs a block, e.g. `permissions { kv_read users:* }`",
-        ));
-    };
+    let block = only_block(
+        node,
+        "`permissions` takes a block, e.g. `permissions { kv_read users:* }`",
+        "permissions { kv_read users:* }",
+    )?;
     let mut p = Permissions::default();
     let mut seen: Vec<(&str, Pos)> = Vec::new();
     for entry in &block.nodes {

@@ -2,7 +2,7 @@
 //! redacted form of a config that the admin listener shows.
 
 use crate::caddyfile::unexpected;
-use crate::directives::{one_arg, split};
+use crate::directives::{one_arg, only_block, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::lexer::Token;
 use crate::model::{
@@ -19,19 +19,11 @@ const LOG_SUBOPTIONS: &[&str] = &["format", "level"];
 
 /// `log { format json|console; level error|warn|info|debug }`.
 pub(crate) fn log(node: &Node) -> PResult<LogConfig> {
-    let (name, args) = split(node)?;
-    if let Some(extra) = args.first() {
-        return Err(unexpected(
-            extra,
-            "gojinn has one server log: `log` takes no name, only a block such as `log { format console }`",
-        ));
-    }
-    let Some(block) = &node.block else {
-        return Err(PosError::new(
-            name.pos,
-            "`log` needs a block, e.g. `log { format console; level debug }`",
-        ));
-    };
+    let block = only_block(
+        node,
+        "gojinn has one server log: `log` takes no name, only a block such as `log { format console }`",
+        "log { format console; level debug }",
+    )?;
     let mut out = LogConfig::default();
     let mut seen: Vec<(&str, Pos)> = Vec::new();
     for sub in &block.nodes {

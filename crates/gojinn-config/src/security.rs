@@ -8,7 +8,7 @@
 //! ```
 
 use crate::caddyfile::unexpected;
-use crate::directives::{no_block, split};
+use crate::directives::{no_block, only_block, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::model::{Security, SignaturePolicy};
 use crate::names::hint;
@@ -19,19 +19,12 @@ const SUBDIRECTIVES: &[&str] = &["policy", "trusted_key"];
 
 /// Parses a `security` node (its name, no arguments, a block).
 pub(crate) fn parse(node: &Node) -> PResult<Security> {
-    let (name, args) = split(node)?;
-    if let Some(extra) = args.first() {
-        return Err(unexpected(
-            extra,
-            "`security` takes a block, e.g. `security { policy strict … }`",
-        ));
-    }
-    let Some(block) = &node.block else {
-        return Err(PosError::new(
-            name.pos,
-            "`security` needs a block, e.g. `security {\n    policy strict\n    trusted_key <hex>\n}`",
-        ));
-    };
+    let name = node.pos();
+    let block = only_block(
+        node,
+        "`security` takes a block, e.g. `security { policy strict … }`",
+        "security {\n    policy strict\n    trusted_key <hex>\n}",
+    )?;
     let mut policy: Option<(SignaturePolicy, Pos)> = None;
     let mut keys: Vec<String> = Vec::new();
     for sub in &block.nodes {
@@ -93,7 +86,7 @@ pub(crate) fn parse(node: &Node) -> PResult<Security> {
             }
         }
     }
-    validate::has_trusted_keys(keys.len()).map_err(|e| PosError::new(name.pos, e))?;
+    validate::has_trusted_keys(keys.len()).map_err(|e| PosError::new(name, e))?;
     Ok(Security {
         // Asking for signatures without saying how strictly means strictly.
         policy: policy.map_or(SignaturePolicy::Strict, |(p, _)| p),

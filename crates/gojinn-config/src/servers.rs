@@ -2,7 +2,7 @@
 //! request-head limits, applied to every listener.
 
 use crate::caddyfile::unexpected;
-use crate::directives::{one_arg, split};
+use crate::directives::{one_arg, only_block, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::model::{Protocol, ServerOptions};
 use crate::names::{self, hint};
@@ -11,19 +11,11 @@ use crate::{units, validate};
 
 /// Parses `servers { … }` into `out` (which holds `grace_period` already).
 pub(crate) fn parse(node: &Node, out: &mut ServerOptions) -> PResult<()> {
-    let (name, args) = split(node)?;
-    if let Some(addr) = args.first() {
-        return Err(unexpected(
-            addr,
-            "per-listener `servers` options are not supported by gojinn: write `servers { … }`, which applies to every listener",
-        ));
-    }
-    let Some(block) = &node.block else {
-        return Err(PosError::new(
-            name.pos,
-            "`servers` needs a block, e.g. `servers { protocols h1 h2 }`",
-        ));
-    };
+    let block = only_block(
+        node,
+        "per-listener `servers` options are not supported by gojinn: write `servers { … }`, which applies to every listener",
+        "servers { protocols h1 h2 }",
+    )?;
     for sub in each_once(block, "servers")? {
         let (key, args) = split(sub)?;
         match key.text.as_str() {
