@@ -147,6 +147,26 @@ pub(crate) fn only_block<'a>(node: &'a Node, no_args: &str, example: &str) -> PR
     })
 }
 
+/// The nodes of `block`, refusing a bare `{` and an option given twice.
+pub(crate) fn each_once<'a>(block: &'a Block, what: &str) -> PResult<&'a [Node]> {
+    let mut seen: Vec<(&str, Pos)> = Vec::new();
+    for sub in &block.nodes {
+        let (key, _) = split(sub)?;
+        let k = key.text.as_str();
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
+            return Err(PosError::new(
+                key.pos,
+                format!(
+                    "duplicate `{k}` in `{what}` (first set at line {}, column {})",
+                    first.line, first.col
+                ),
+            ));
+        }
+        seen.push((k, key.pos));
+    }
+    Ok(&block.nodes)
+}
+
 /// Looks like a site address: `:8080`, `host:8080`, `http://…`.
 fn looks_like_address(s: &str) -> bool {
     s.contains("://")

@@ -2,8 +2,8 @@
 //! redacted form of a config that the admin listener shows.
 
 use crate::caddyfile::unexpected;
-use crate::directives::{one_arg, only_block, split};
-use crate::error::{PResult, Pos, PosError};
+use crate::directives::{each_once, one_arg, only_block, split};
+use crate::error::{PResult, PosError};
 use crate::lexer::Token;
 use crate::model::{
     Config, Handler, LogConfig, LogFormat, LogLevel, OtlpProtocol, Route, TraceSampler,
@@ -25,19 +25,9 @@ pub(crate) fn log(node: &Node) -> PResult<LogConfig> {
         "log { format console; level debug }",
     )?;
     let mut out = LogConfig::default();
-    let mut seen: Vec<(&str, Pos)> = Vec::new();
-    for sub in &block.nodes {
+    for sub in each_once(block, "log")? {
         let (key, _) = split(sub)?;
         let k = key.text.as_str();
-        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
-            return Err(PosError::new(
-                key.pos,
-                format!(
-                    "duplicate `{k}` in `log` (first set at line {}, column {})",
-                    first.line, first.col
-                ),
-            ));
-        }
         match k {
             "format" => {
                 let v = one_arg(sub, "format console")?;
@@ -78,7 +68,6 @@ pub(crate) fn log(node: &Node) -> PResult<LogConfig> {
                 ))
             }
         }
-        seen.push((k, key.pos));
     }
     Ok(out)
 }
@@ -99,19 +88,9 @@ pub(crate) fn tracing(node: &Node) -> PResult<TracingConfig> {
         // A bare `tracing` turns traces on with the OTEL_* environment's settings.
         return Ok(out);
     };
-    let mut seen: Vec<(&str, Pos)> = Vec::new();
-    for sub in &block.nodes {
+    for sub in each_once(block, "tracing")? {
         let (key, sub_args) = split(sub)?;
         let k = key.text.as_str();
-        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
-            return Err(PosError::new(
-                key.pos,
-                format!(
-                    "duplicate `{k}` in `tracing` (first set at line {}, column {})",
-                    first.line, first.col
-                ),
-            ));
-        }
         match k {
             "endpoint" => {
                 let v = one_arg(sub, "endpoint http://localhost:4318")?;
@@ -144,7 +123,6 @@ pub(crate) fn tracing(node: &Node) -> PResult<TracingConfig> {
                 ))
             }
         }
-        seen.push((k, key.pos));
     }
     Ok(out)
 }

@@ -2,11 +2,11 @@
 //! request-head limits, applied to every listener.
 
 use crate::caddyfile::unexpected;
-use crate::directives::{one_arg, only_block, split};
+use crate::directives::{each_once, one_arg, only_block, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::model::{Protocol, ServerOptions};
 use crate::names::{self, hint};
-use crate::tree::{Block, Node};
+use crate::tree::Node;
 use crate::{units, validate};
 
 /// Parses `servers { … }` into `out` (which holds `grace_period` already).
@@ -64,26 +64,6 @@ pub(crate) fn parse(node: &Node, out: &mut ServerOptions) -> PResult<()> {
         }
     }
     Ok(())
-}
-
-/// The nodes of `block`, refusing a bare `{` and an option given twice.
-fn each_once<'a>(block: &'a Block, what: &str) -> PResult<&'a [Node]> {
-    let mut seen: Vec<(&str, Pos)> = Vec::new();
-    for sub in &block.nodes {
-        let (key, _) = split(sub)?;
-        let k = key.text.as_str();
-        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
-            return Err(PosError::new(
-                key.pos,
-                format!(
-                    "duplicate `{k}` in `{what}` (first set at line {}, column {})",
-                    first.line, first.col
-                ),
-            ));
-        }
-        seen.push((k, key.pos));
-    }
-    Ok(&block.nodes)
 }
 
 /// `protocols h1 h2 h2c`: HTTP/1.1 must be among them.
