@@ -7,9 +7,8 @@
 //! grants is tested through `gojinn run` instead.
 
 use anyhow::{bail, Context as _};
-use gojinn_runtime::{FunctionSpec, MountSpec, Runtime, RuntimeOptions};
+use gojinn_runtime::{Runtime, RuntimeOptions};
 use std::path::Path;
-use std::time::Duration;
 
 /// The request line and headers of the test request; the body is tests/request.json.
 const METHOD: &str = "POST";
@@ -32,33 +31,13 @@ pub(crate) fn run(dir: &Path, function: &gojinn_config::Function) -> anyhow::Res
         bail!("`{}` has no expected line", expected_path.display());
     }
 
-    let spec = FunctionSpec {
-        module: function.module.clone(),
-        timeout: Duration::from_millis(function.timeout_ms),
-        memory_limit: function.memory_limit,
-        env: function
-            .env
-            .iter()
-            .map(|e| (e.name.clone(), e.value.clone()))
-            .collect(),
-        args: function.args.clone(),
-        pool_size: 1,
-        max_output_bytes: usize::try_from(function.max_output_size).unwrap_or(usize::MAX),
-        max_stderr_bytes: gojinn_runtime::DEFAULT_MAX_STDERR_BYTES,
-        queue_wait: gojinn_runtime::DEFAULT_QUEUE_WAIT,
-        capabilities: None,
-        mounts: function
-            .mounts
-            .iter()
-            .map(|m| MountSpec {
-                host: m.host.clone(),
-                guest: m.guest.clone(),
-                writable: m.writable,
-            })
-            .collect(),
-        // The module was just built here: there is no signature policy to apply.
-        signature: None,
+    // One sandbox, and no signature policy: the module was just built here.
+    let unsigned = gojinn_config::Function {
+        security: None,
+        ..function.clone()
     };
+    let mut spec = gojinn_http::function_spec(&unsigned, None).map_err(anyhow::Error::msg)?;
+    spec.pool_size = 1;
     let runtime = Runtime::new(&RuntimeOptions::for_functions([&spec]))?;
     let loaded = runtime.load(spec)?;
     let request = gojinn_contract::Request::new(

@@ -93,7 +93,7 @@ impl App {
         let mut errors = Vec::new();
         for (f, (label, namespace)) in functions.iter().zip(function_places(config)) {
             match capabilities(f, &stores, &label, &namespace) {
-                Ok(caps) => match spec_of(f, caps) {
+                Ok(caps) => match function_spec(f, caps) {
                     Ok(spec) => specs.push(spec),
                     Err(e) => errors.push(e),
                 },
@@ -277,7 +277,9 @@ fn capabilities(
     Ok(Some(Arc::new(caps)))
 }
 
-fn spec_of(
+/// The runtime's spec of a configured function: its limits, grants (`capabilities`),
+/// mounts and signature policy. Also used by `gojinn build --test`.
+pub fn function_spec(
     f: &FunctionConfig,
     capabilities: Option<Arc<Capabilities>>,
 ) -> Result<FunctionSpec, String> {

@@ -31,7 +31,7 @@ mod server;
 mod tls;
 mod trace;
 
-pub use app::App;
+pub use app::{function_spec, App};
 pub use debug::{MAX_LOGS_HEADER_BYTES, TRUNCATED_MARKER};
 pub use metrics::Metrics;
 pub use server::{bind, serve, BoundListener, Server, HARD_STOP_FLUSH};
