@@ -4,6 +4,7 @@
 //! error into a message on stderr and exit code 1.
 
 mod dev;
+mod logging;
 mod otel;
 mod reload;
 mod sign;
@@ -215,53 +216,11 @@ fn load_app(config: &gojinn_config::Config) -> anyhow::Result<gojinn_http::App> 
     gojinn_http::App::load(config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
 }
 
-/// Default log filter. wasmtime-wasi wraps every WASI call in an info-level span;
-/// enabled, those spans cost about a tenth of a hello request, so they are only
-/// on at `debug`.
-const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi=warn,wasmtime=warn,cranelift_codegen=warn";
-
-/// Log bytes batched into one write by the logging thread.
-const LOG_BUFFER_BYTES: usize = 64 << 10;
-
-/// Starts logging on stderr, in the format and at the level of the `log` global
-/// option (`GOJINN_LOG`, a `tracing` filter, overrides the level). Lines are
-/// written by a background thread so a request never waits on the write syscall;
-/// the returned guard flushes what is queued when dropped, so keep it until exit.
-fn init_logging(config: &gojinn_config::Config) -> tracing_appender::non_blocking::WorkerGuard {
-    use gojinn_config::{LogFormat, LogLevel};
-    use tracing_subscriber::EnvFilter;
-    let default_filter = match config.log.level {
-        Some(LogLevel::Debug) => "debug".to_owned(),
-        Some(level) => DEFAULT_LOG_FILTER.replacen("info", level.as_str(), 1),
-        None if config.debug => "debug".to_owned(),
-        None => DEFAULT_LOG_FILTER.to_owned(),
-    };
-    let filter =
-        EnvFilter::try_from_env("GOJINN_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    // Not lossy: when the queue is full, logging waits rather than dropping lines.
-    // The worker flushes whenever its queue runs empty, so buffering batches the
-    // lines of a busy moment into one write without delaying a quiet one.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(
-            LOG_BUFFER_BYTES,
-            std::io::stderr(),
-        ));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    match config.log.format {
-        LogFormat::Json => builder.json().with_current_span(false).init(),
-        LogFormat::Console => builder.with_ansi(false).init(),
-    }
-    guard
-}
-
 fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
     let loaded = gojinn_config::load_file(config_path)?;
     // The config's `log` and `debug` options set the level, so logging starts
     // after parsing.
-    let _log_guard = init_logging(&loaded.config);
+    let _log_guard = logging::init(&loaded.config);
     for warning in &loaded.warnings {
         tracing::warn!(target: "gojinn::config", "{warning}");
     }
