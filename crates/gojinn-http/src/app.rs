@@ -208,9 +208,13 @@ impl App {
     /// a site naming the host wins over a site for any host.
     pub(crate) fn site(&self, port: u16, host: Option<&str>) -> Option<&SiteRt> {
         let sites = self.ports.get(&port)?;
-        host.and_then(|h| sites.iter().find(|s| s.hosts.iter().any(|x| x == h)))
-            .or_else(|| sites.iter().find(|s| s.hosts.is_empty()))
-            .map(|s| &**s)
+        host.and_then(|h| {
+            sites
+                .iter()
+                .find(|s| s.hosts.iter().any(|x| x.eq_ignore_ascii_case(h)))
+        })
+        .or_else(|| sites.iter().find(|s| s.hosts.is_empty()))
+        .map(|s| &**s)
     }
 }
 

@@ -53,10 +53,9 @@ pub(crate) async fn dispatch(
     stopping: &AtomicBool,
 ) -> Response<Body> {
     let started = Instant::now();
-    let host = request_host(&req);
     let path = req.uri().path().to_owned();
     let hit = app
-        .site(port, host.as_deref())
+        .site(port, request_host(&req))
         .and_then(|site| find(&site.routes, &path));
     let Some((route, inner_path)) = hit else {
         let resp = failure_response(&Failure::NotFound);
@@ -105,20 +104,19 @@ pub(crate) async fn dispatch(
     resp
 }
 
-/// The host a request is for, lower-case and without a port.
-fn request_host(req: &Request<Incoming>) -> Option<String> {
-    let raw = req
-        .uri()
-        .host()
-        .map(str::to_owned)
-        .or_else(|| req.headers().get(HOST)?.to_str().ok().map(str::to_owned))?;
+/// The host a request is for, without a port (compared case-insensitively).
+fn request_host(req: &Request<Incoming>) -> Option<&str> {
+    let raw = match req.uri().host() {
+        Some(host) => host,
+        None => req.headers().get(HOST)?.to_str().ok()?,
+    };
     let host = if raw.starts_with('[') {
         // IPv6 literal: keep the brackets, drop a port after them.
-        raw.split_inclusive(']').next().unwrap_or(&raw).to_owned()
+        raw.split_inclusive(']').next().unwrap_or(raw)
     } else {
-        raw.split(':').next().unwrap_or(&raw).to_owned()
+        raw.split(':').next().unwrap_or(raw)
     };
-    Some(host.to_ascii_lowercase())
+    Some(host)
 }
 
 /// The first leaf that matches `path`, with the path as the leaf sees it (after any
@@ -126,7 +124,12 @@ fn request_host(req: &Request<Incoming>) -> Option<String> {
 /// subroute whose children all miss lets evaluation continue after it.
 fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> {
     let mut groups_done: Vec<&str> = Vec::new();
-    let lower = path.to_ascii_lowercase();
+    // Matching is case-insensitive; most paths are lower-case already.
+    let lower = if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(path.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    };
     for route in routes {
         if let Some(group) = route.group.as_deref() {
             if groups_done.contains(&group) {
