@@ -23,7 +23,7 @@ const REQUEST: &[u8] = br#"{"method":"GET","uri":"/rust/hello","headers":{},"bod
 /// The example modules, relative to the repository root, and a piece of the
 /// response each must print (checked once before timing, so a broken guest fails
 /// the bench instead of timing a trap).
-const GUESTS: [(&str, &str, &str); 3] = [
+const GUESTS: [(&str, &str, &str); 4] = [
     (
         "rust-hello",
         "examples/rust-hello/rust-hello.wasm",
@@ -34,6 +34,13 @@ const GUESTS: [(&str, &str, &str); 3] = [
         "wat-hello",
         "examples/wat-hello/hello.wat",
         "hello from wat",
+    ),
+    // The same as `rust-hello` on an engine without deadlines: no epoch checks
+    // compiled in and no timer per call. The difference is what deadlines cost.
+    (
+        "rust-hello-no-deadlines",
+        "examples/rust-hello/rust-hello.wasm",
+        "hello from rust",
     ),
 ];
 
@@ -74,6 +81,7 @@ fn sandbox(c: &mut Criterion) {
         // Compile time is not what is measured here, so skip the on-disk cache.
         let options = RuntimeOptions {
             cache_dir: None,
+            deadlines: !name.ends_with("-no-deadlines"),
             ..RuntimeOptions::for_functions([&spec])
         };
         let runtime = Runtime::new(&options).expect("engine");

@@ -47,6 +47,10 @@ pub struct RuntimeOptions {
     pub max_memory_bytes: u64,
     /// Directory of the on-disk compile cache; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Whether calls have deadlines (epoch checks compiled into guest code, the
+    /// call's timer). Always on when serving; `bench/` turns it off to measure
+    /// what deadlines cost. Off, a guest that loops runs forever.
+    pub deadlines: bool,
 }
 
 /// The compile cache directory: `$GOJINN_CACHE_DIR` (`off` disables the cache), else
@@ -81,6 +85,7 @@ impl RuntimeOptions {
             total_slots: total.clamp(1, u64::from(MAX_TOTAL_SLOTS)) as u32,
             max_memory_bytes: max_memory,
             cache_dir: default_cache_dir(),
+            deadlines: true,
         }
     }
 }
@@ -90,6 +95,7 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<Host>>,
     ticker_stop: Arc<AtomicBool>,
+    pub(crate) deadlines: bool,
     /// The on-disk compile cache, kept for its hit and miss counters.
     cache: Option<Cache>,
 }
@@ -123,7 +129,7 @@ impl Runtime {
         let mut config = Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .epoch_interruption(true)
+            .epoch_interruption(options.deadlines)
             .async_stack_size(ASYNC_STACK_BYTES)
             .max_wasm_stack(MAX_WASM_STACK_BYTES);
         let mut kept_cache = None;
@@ -171,6 +177,7 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             ticker_stop,
+            deadlines: options.deadlines,
             cache: kept_cache,
         })
     }

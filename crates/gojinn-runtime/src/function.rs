@@ -218,6 +218,8 @@ struct Inner {
     caps: Arc<Capabilities>,
     /// Whether the module imports anything from `gojinn` (else no session is made).
     uses_host: bool,
+    /// Whether calls have deadlines ([`RuntimeOptions::deadlines`](crate::RuntimeOptions)).
+    deadlines: bool,
     compile_time: Duration,
 }
 
@@ -304,6 +306,7 @@ impl Function {
                 argv,
                 caps,
                 uses_host,
+                deadlines: runtime.deadlines,
                 spec,
                 compile_time,
             }),
@@ -351,11 +354,15 @@ impl Function {
             .uses_host
             .then(|| Session::new(inner.caps.clone(), trace_id));
         let run = inner.run(stdin, stderr.clone(), session, started, &mut timings);
-        let result = match tokio::time::timeout(spec.timeout, run).await {
-            Ok(result) => result,
-            Err(_) => {
-                timings.run = started.elapsed().saturating_sub(timings.instantiate);
-                Err(Fault::Timeout)
+        let result = if !inner.deadlines {
+            run.await
+        } else {
+            match tokio::time::timeout(spec.timeout, run).await {
+                Ok(result) => result,
+                Err(_) => {
+                    timings.run = started.elapsed().saturating_sub(timings.instantiate);
+                    Err(Fault::Timeout)
+                }
             }
         };
         let (stderr, stderr_dropped) = stderr.take();
@@ -427,14 +434,16 @@ impl Inner {
         // busy to fire the timer, wasm code stops at the deadline. Until then a
         // guest that runs across a tick yields, so it shares its worker thread.
         let hard_deadline = started + spec.timeout;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= hard_deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        if self.deadlines {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                if Instant::now() >= hard_deadline {
+                    Ok(UpdateDeadline::Interrupt)
+                } else {
+                    Ok(UpdateDeadline::Yield(1))
+                }
+            });
+        }
 
         let outcome = match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => {
