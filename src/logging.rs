@@ -539,18 +539,8 @@ mod tests {
 
     #[test]
     fn lines_from_many_threads_all_arrive_in_order() {
-        let out = Arc::new(Mutex::new(Vec::new()));
-        struct Shared(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Shared {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let (sink, guard) = Sink::start(Shared(out.clone()));
+        let out = Capture::default();
+        let (sink, guard) = Sink::start(out.clone());
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let mut sink = sink.clone();
@@ -566,7 +556,7 @@ mod tests {
             t.join().unwrap();
         }
         drop(guard);
-        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let mut next = [0; 4];
         for line in text.lines() {
             let (t, i) = line.split_once(' ').unwrap();

@@ -7,7 +7,10 @@
 //! ```
 //!
 //! Two runs with different N give the per-call instruction count as the
-//! difference of their totals divided by the difference of N.
+//! difference of their totals divided by the difference of N. A third argument,
+//! `--no-deadlines`, runs on an engine without deadlines (see
+//! `RuntimeOptions::deadlines`), so that the two counts give their cost free of
+//! machine noise.
 
 use gojinn_runtime::{
     FunctionSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
@@ -20,10 +23,18 @@ const REQUEST: &[u8] = br#"{"method":"GET","uri":"/rust/hello","headers":{},"bod
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(module), Some(n)) = (args.next(), args.next()) else {
-        eprintln!("usage: call_loop MODULE N");
+        eprintln!("usage: call_loop MODULE N [--no-deadlines]");
         std::process::exit(2);
     };
     let n: u32 = n.parse().expect("N is a number");
+    let deadlines = match args.next().as_deref() {
+        None => true,
+        Some("--no-deadlines") => false,
+        Some(other) => {
+            eprintln!("unknown argument `{other}`; usage: call_loop MODULE N [--no-deadlines]");
+            std::process::exit(2);
+        }
+    };
     let spec = FunctionSpec {
         module: PathBuf::from(module),
         timeout: Duration::from_secs(2),
@@ -40,6 +51,7 @@ fn main() {
     };
     let options = RuntimeOptions {
         cache_dir: None,
+        deadlines,
         ..RuntimeOptions::for_functions([&spec])
     };
     let runtime = Runtime::new(&options).expect("engine");
