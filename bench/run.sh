@@ -3,7 +3,7 @@
 # gojinn and from reference servers, loads each with wrk on loopback and prints one
 # markdown report on stdout (progress goes to stderr). See bench/README.md.
 #
-# Usage: bench/run.sh [--quick] [--cores "1 2"] [--duration SECONDS] [--no-build]
+# Usage: bench/run.sh [--quick] [--cores "1 2"] [--duration SECONDS] [--no-build] [--debug]
 #
 #   --quick          3 s per row, no core-scaling section: a smoke run, under 60 s
 #   --cores LIST     also run `baseline` and `gojinn rust-hello` pinned to the first
@@ -11,6 +11,10 @@
 #                    default "1 $(nproc)" for a full run, none with --quick
 #   --duration SECS  seconds of measured load per row (default 10; env DURATION too)
 #   --no-build       use the binaries and modules already built
+#   --debug          use debug builds (what the test suite builds) and skip the
+#                    criterion bench: its figures mean nothing, but it checks in
+#                    seconds that every row still builds, starts and answers (CI
+#                    runs `--quick --debug --duration 1`)
 #
 # A full run takes about 2.5 minutes on 2 cores once everything is built.
 #
@@ -51,6 +55,7 @@ usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; }
 
 quick=0
 build=1
+debug=0
 duration="${DURATION:-}"
 cores_set=0
 cores=""
@@ -58,6 +63,7 @@ while (($#)); do
     case "$1" in
         --quick) quick=1 ;;
         --no-build) build=0 ;;
+        --debug) debug=1 ;;
         --cores)
             (($# >= 2)) || die "--cores needs a list, e.g. --cores \"1 2\""
             cores="$2" cores_set=1
@@ -118,14 +124,19 @@ if ! command -v wrk >/dev/null; then
 fi
 
 target="${CARGO_TARGET_DIR:-$root/target}"
-bin="$target/release"
+profile=release
+((debug)) && profile=debug
+bin="$target/$profile"
 sandbox_bench="crates/gojinn-runtime/benches/sandbox.rs"
 has_sandbox_bench=0
-[[ -f "$sandbox_bench" ]] && has_sandbox_bench=1
+# The criterion bench is built in release; a debug run skips it.
+[[ -f "$sandbox_bench" ]] && ((!debug)) && has_sandbox_bench=1
 
 if ((build)); then
-    say "building gojinn and the baselines (release)"
-    cargo build --release --quiet -p gojinn -p gojinn-bench-baseline -p gojinn-bench-cgi-hello
+    say "building gojinn and the baselines ($profile)"
+    release_flag=(--release)
+    ((debug)) && release_flag=()
+    cargo build "${release_flag[@]}" --quiet -p gojinn -p gojinn-bench-baseline -p gojinn-bench-cgi-hello
     say "building the example functions"
     scripts/build-examples.sh
     if ((has_sandbox_bench)); then
@@ -444,7 +455,7 @@ echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit"
 echo "- machine: nproc $ncpu, ${cpu_model:-unknown CPU}, $(uname -sr)"
 echo "- load: \`wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${duration}s --latency\` on loopback after a ${WARMUP_SECS} s warm-up; one server at a time, unpinned, sharing the cores with wrk"
 echo "- gojinn routes: \`timeout $FN_TIMEOUT\`, \`memory_limit $FN_MEMORY\`, default pool; logging at the default level (info) unless the row says otherwise"
-echo "- mode: $( ((quick)) && echo quick || echo full), ${elapsed} s of measuring; 1-minute load average at the start: $loadavg_start"
+echo "- mode: $( ((quick)) && echo quick || echo full)$( ((debug)) && echo ', debug build: smoke only, the figures mean nothing'), ${elapsed} s of measuring; 1-minute load average at the start: $loadavg_start"
 echo
 echo "| row | req/s | p50 | p99 | ratio to baseline |"
 echo "|---|---:|---:|---:|---:|"
@@ -483,7 +494,11 @@ if ((has_sandbox_bench)); then
         echo "- deadlines cost: rust-hello sandbox without deadlines / with: $(ratio "${SANDBOX_US[rust-hello-no-deadlines]}" "${SANDBOX_US[rust-hello]}") (an upper bound for the throughput cost: the sandbox is part of a request)"
     fi
 else
-    echo "- in-process sandbox cost: not measured (\`$sandbox_bench\` is absent; see bench/README.md)"
+    if ((debug)); then
+        echo "- in-process sandbox cost: not measured (\`--debug\`)"
+    else
+        echo "- in-process sandbox cost: not measured (\`$sandbox_bench\` is absent; see bench/README.md)"
+    fi
 fi
 
 if [[ -n "$cores" ]]; then
