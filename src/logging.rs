@@ -2,8 +2,8 @@
 //!
 //! Every function request logs at least one line (the access line, and a line per
 //! line of guest stderr), so the cost of a line is part of the cost of a request.
-//! Two pieces keep it small; measured on the 2-core bench machine they took a hello
-//! request from about 60 µs to about 45 µs of server CPU (see bench/RESULTS.md):
+//! Two pieces keep it small; profiled on the 2-core bench machine under load, they
+//! cut logging from 18.6 % to about 7 % of the server's CPU (see bench/RESULTS.md):
 //!
 //! - [`JsonLines`] writes the JSON itself: fields are escaped straight into the
 //!   line buffer and the timestamp's date and time of day are formatted once per
@@ -28,9 +28,9 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The engine's log targets, kept at `warn` unless a filter asks for them.
 /// wasmtime-wasi wraps every WASI call in an info-level span; enabled, those spans
-/// cost about a quarter of a hello request's throughput (`GOJINN_LOG=info` before
-/// this rule: 28–30k against 35–44k req/s at `warn`), so they are only on at `debug`
-/// or when named.
+/// cost about a fifth of a hello request's throughput (`GOJINN_LOG=info` before this
+/// rule: 28–30k req/s against 32–38k with the engine quiet), so they are only on at
+/// `debug` or when named.
 const QUIET_ENGINE: &str = "wasmtime_wasi=warn,wasmtime=warn,cranelift_codegen=warn";
 
 /// How long the writer thread waits after a write before taking the next batch.
