@@ -204,16 +204,12 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 ));
             }
             if opt != "order" {
-                if let Some((_, first)) = seen.iter().find(|(s, _)| *s == opt) {
-                    return Err(PosError::new(
-                        name.pos,
-                        format!(
-                            "global option `{opt}` is given twice (first at line {}, column {})",
-                            first.line, first.col
-                        ),
-                    ));
-                }
-                seen.push((opt, name.pos));
+                directives::first_time(&mut seen, opt, name.pos, |first| {
+                    format!(
+                        "global option `{opt}` is given twice (first at line {}, column {})",
+                        first.line, first.col
+                    )
+                })?;
             }
         }
         match opt {

@@ -149,22 +149,33 @@ pub(crate) fn only_block<'a>(node: &'a Node, no_args: &str, example: &str) -> PR
 
 /// The nodes of `block`, refusing a bare `{` and an option given twice.
 pub(crate) fn each_once<'a>(block: &'a Block, what: &str) -> PResult<&'a [Node]> {
-    let mut seen: Vec<(&str, Pos)> = Vec::new();
+    let mut seen = Vec::new();
     for sub in &block.nodes {
         let (key, _) = split(sub)?;
         let k = key.text.as_str();
-        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
-            return Err(PosError::new(
-                key.pos,
-                format!(
-                    "duplicate `{k}` in `{what}` (first set at line {}, column {})",
-                    first.line, first.col
-                ),
-            ));
-        }
-        seen.push((k, key.pos));
+        first_time(&mut seen, k, key.pos, |first| {
+            format!(
+                "duplicate `{k}` in `{what}` (first set at line {}, column {})",
+                first.line, first.col
+            )
+        })?;
     }
     Ok(&block.nodes)
+}
+
+/// Records that `key` is given at `pos`. If it was given before, the error
+/// `message(first)` at `pos`, where `first` is the earlier place.
+pub(crate) fn first_time<'a>(
+    seen: &mut Vec<(&'a str, Pos)>,
+    key: &'a str,
+    pos: Pos,
+    message: impl FnOnce(Pos) -> String,
+) -> PResult<()> {
+    if let Some((_, first)) = seen.iter().find(|(s, _)| *s == key) {
+        return Err(PosError::new(pos, message(*first)));
+    }
+    seen.push((key, pos));
+    Ok(())
 }
 
 /// Looks like a site address: `:8080`, `host:8080`, `http://…`.

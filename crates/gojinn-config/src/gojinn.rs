@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::caddyfile::{unexpected, Ctx};
-use crate::directives::{no_block, one_arg, split};
+use crate::directives::{first_time, no_block, one_arg, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::lexer::{Kind, Token};
 use crate::matcher::{self, is_matcher_token};
@@ -112,16 +112,12 @@ fn sub_directive<'n>(
         return Err(unknown(name));
     }
     if !matches!(sub, "env" | "args" | "mount") {
-        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == sub) {
-            return Err(PosError::new(
-                name.pos,
-                format!(
-                    "duplicate `{sub}` (first set at line {}, column {})",
-                    first.line, first.col
-                ),
-            ));
-        }
-        seen.push((sub, name.pos));
+        first_time(seen, sub, name.pos, |first| {
+            format!(
+                "duplicate `{sub}` (first set at line {}, column {})",
+                first.line, first.col
+            )
+        })?;
     }
     match sub {
         "timeout" => {

@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::caddyfile::unexpected;
-use crate::directives::{no_block, one_arg, only_block, split};
+use crate::directives::{first_time, no_block, one_arg, only_block, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::lexer::Token;
 use crate::model::{DbAccess, DbDriver, Function, Mount, Permissions};
@@ -41,16 +41,12 @@ pub(crate) fn permissions(node: &Node) -> PResult<Permissions> {
                 ),
             ));
         }
-        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == key) {
-            return Err(PosError::new(
-                what.pos,
-                format!(
-                    "duplicate permission `{key}` (first set at line {}, column {})",
-                    first.line, first.col
-                ),
-            ));
-        }
-        seen.push((key, what.pos));
+        first_time(&mut seen, key, what.pos, |first| {
+            format!(
+                "duplicate permission `{key}` (first set at line {}, column {})",
+                first.line, first.col
+            )
+        })?;
         no_block(entry, key)?;
         if values.is_empty() {
             let example = match key {
