@@ -354,9 +354,7 @@ impl Function {
             .uses_host
             .then(|| Session::new(inner.caps.clone(), trace_id));
         let run = inner.run(stdin, stderr.clone(), session, started, &mut timings);
-        let result = if !inner.deadlines {
-            run.await
-        } else {
+        let result = if inner.deadlines {
             match tokio::time::timeout(spec.timeout, run).await {
                 Ok(result) => result,
                 Err(_) => {
@@ -364,6 +362,8 @@ impl Function {
                     Err(Fault::Timeout)
                 }
             }
+        } else {
+            run.await
         };
         let (stderr, stderr_dropped) = stderr.take();
         CallOutcome {
@@ -433,8 +433,8 @@ impl Inner {
         // Backstop for the async timeout in `call`: even if the executor were too
         // busy to fire the timer, wasm code stops at the deadline. Until then a
         // guest that runs across a tick yields, so it shares its worker thread.
-        let hard_deadline = started + spec.timeout;
         if self.deadlines {
+            let hard_deadline = started + spec.timeout;
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(move |_| {
                 if Instant::now() >= hard_deadline {
