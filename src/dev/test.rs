@@ -9,6 +9,9 @@
 //! never writes into a server's data; shared stores (Redis, PostgreSQL, SQLite
 //! files) are the ones the Caddyfile names.
 
+use anyhow::{bail, Context as _};
+use std::path::{Path, PathBuf};
+
 /// The request line and headers of the test request; the body is tests/request.json.
 const METHOD: &str = "POST";
 const URI: &str = "/hello?from=gojinn-build-test";

@@ -38,7 +38,9 @@ pub(crate) fn sighup(server: &Server, config: &Path, text: &str, generation: u32
     std::fs::write(config, text).expect("write Caddyfile");
     server.signal("HUP");
     assert!(
-        server.wait_for_log(|l| is_msg(l, "config reloaded")).is_some(),
+        server
+            .wait_for_log(|l| is_msg(l, "config reloaded"))
+            .is_some(),
         "no reload; log:\n{}",
         server.logs().join("\n")
     );
@@ -76,13 +78,23 @@ fn lock_survives(server: &Server, reload: impl FnOnce()) {
     assert_eq!(r["ret"], 1, "the first lock: {r}");
     reload();
     assert!(
-        server.wait_for_log(|l| is_msg(l, "config reloaded")).is_some(),
+        server
+            .wait_for_log(|l| is_msg(l, "config reloaded"))
+            .is_some(),
         "no reload; log:\n{}",
         server.logs().join("\n")
     );
-    assert_eq!(server.get("/generation").text(), "2", "the new config serves");
+    assert_eq!(
+        server.get("/generation").text(),
+        "2",
+        "the new config serves"
+    );
 
-    let r = one(server, "/kv", json!({"call": "lock", "key": "job", "ttl": 60}));
+    let r = one(
+        server,
+        "/kv",
+        json!({"call": "lock", "key": "job", "ttl": 60}),
+    );
     if taken.elapsed() < Duration::from_secs(TTL_SECS) {
         assert_eq!(
             r["ret"], 0,
@@ -92,7 +104,11 @@ fn lock_survives(server: &Server, reload: impl FnOnce()) {
     // It frees once the TTL has passed, not before.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = one(server, "/kv", json!({"call": "lock", "key": "job", "ttl": 60}));
+        let r = one(
+            server,
+            "/kv",
+            json!({"call": "lock", "key": "job", "ttl": 60}),
+        );
         if r["ret"] == 1 {
             break;
         }

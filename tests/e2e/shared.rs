@@ -234,7 +234,11 @@ fn a_reload_that_keeps_the_redis_url_keeps_its_connection() {
     let routes = redis_route(&redis.url());
     std::fs::write(&config, site("admin off", &dir, 1, &routes)).expect("write Caddyfile");
     let server = crate::harness::Server::start(&config, &[]);
-    let r = one(&server, "/kv", json!({"call": "kv_set_v1", "key": "k", "value": "v"}));
+    let r = one(
+        &server,
+        "/kv",
+        json!({"call": "kv_set_v1", "key": "k", "value": "v"}),
+    );
     assert_eq!(r["ret"], 0, "{r}");
     let before = redis_connections(redis.port);
 

@@ -6,8 +6,7 @@ use crate::directives::{each_once, one_arg, only_block, split};
 use crate::error::{PResult, PosError};
 use crate::lexer::Token;
 use crate::model::{
-    Config, Handler, LogConfig, LogFormat, LogLevel, OtlpProtocol, Route, TraceSampler,
-    TracingConfig,
+    Config, LogConfig, LogFormat, LogLevel, OtlpProtocol, TraceSampler, TracingConfig,
 };
 use crate::names::hint;
 use crate::tree::Node;

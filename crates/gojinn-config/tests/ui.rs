@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use gojinn_config::{parse_caddyfile, parse_json, Config, Handler, Route};
+use gojinn_config::{parse_caddyfile, parse_json, Config};
 
 fn bless() -> bool {
     std::env::var_os("GOJINN_BLESS").is_some()

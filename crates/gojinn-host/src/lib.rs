@@ -22,8 +22,8 @@ pub use pg::PgPool;
 pub use sql::{Access, SqlPool, DEFAULT_SQL_POOL_SIZE, MAX_RESULT_BYTES};
 
 use serde_json::Value;
-use std::convert::Infallible;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -194,9 +194,12 @@ impl Stores {
     ) -> Result<Kv, String> {
         match backend {
             None | Some("embedded") => {
-                let dir = storage.map(Path::to_path_buf).or_else(default_storage_dir).ok_or(
-                    "no storage directory: set the `storage` global option (HOME is unset)",
-                )?;
+                let dir = storage
+                    .map(Path::to_path_buf)
+                    .or_else(default_storage_dir)
+                    .ok_or(
+                        "no storage directory: set the `storage` global option (HOME is unset)",
+                    )?;
                 let Ok(db) = shared(&self.embedded, &dir, || {
                     Ok::<_, Infallible>(kv::EmbeddedHandle::new(dir.clone()))
                 });

@@ -118,7 +118,10 @@ impl FaultKind {
     pub fn is_call_fault(self) -> bool {
         !matches!(
             self,
-            FaultKind::NotFound | FaultKind::BodyTooLarge | FaultKind::BadBody | FaultKind::Shutdown
+            FaultKind::NotFound
+                | FaultKind::BodyTooLarge
+                | FaultKind::BadBody
+                | FaultKind::Shutdown
         )
     }
 }
@@ -235,7 +238,10 @@ mod tests {
                 status.is_client_error() || status.is_server_error(),
                 "{kind:?}"
             );
-            assert!(body.ends_with('\n') && body.len() < 40, "{kind:?}: {body:?}");
+            assert!(
+                body.ends_with('\n') && body.len() < 40,
+                "{kind:?}: {body:?}"
+            );
             let name = kind.name();
             assert!(
                 name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
@@ -244,7 +250,10 @@ mod tests {
             assert!(names.insert(name), "`{name}` named twice");
         }
         // A host fault is the server's (500), a guest fault the function's (502).
-        assert_eq!(FaultKind::Host.status().0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            FaultKind::Host.status().0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
         assert_eq!(FaultKind::Trap.status().0, StatusCode::BAD_GATEWAY);
     }
 }

@@ -284,7 +284,10 @@ impl<'a> Plan<'a> {
             return Err(errors);
         }
         Ok(Loaded {
-            compile_times: functions.iter().map(|f| f.function.compile_time()).collect(),
+            compile_times: functions
+                .iter()
+                .map(|f| f.function.compile_time())
+                .collect(),
             cache: runtime.cache_stats(),
             functions,
             sites: self.sites,
