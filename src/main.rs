@@ -212,8 +212,11 @@ fn load_config(path: &Path) -> anyhow::Result<gojinn_config::Config> {
     Ok(loaded.config)
 }
 
-fn load_app(config: &gojinn_config::Config) -> anyhow::Result<gojinn_http::App> {
-    gojinn_http::App::load(config).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
+fn load_app(
+    config: &gojinn_config::Config,
+    services: &gojinn_http::Services,
+) -> anyhow::Result<gojinn_http::App> {
+    gojinn_http::App::load(config, services).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
 }
 
 fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
@@ -228,27 +231,35 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
     if config.sites.is_empty() {
         bail!("{}: no site blocks to serve", config_path.display());
     }
-    let app = Arc::new(load_app(&config)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let traces = config.tracing.as_ref().map(otel::start).transpose()?;
+        // Made once: every reload loads with the same stores (and their locks),
+        // metrics and tracer.
+        let services = gojinn_http::Services {
+            stores: Arc::new(gojinn_host::Stores::new()),
+            metrics: gojinn_http::Metrics::new(),
+            tracer: traces.as_ref().map(|_| gojinn_http::Tracer::from_global()),
+        };
+        let app = Arc::new(load_app(&config, &services)?);
         let listeners = gojinn_http::bind(&app).await?;
         let admin_listener = match &config.admin {
             Some(addr) => Some(gojinn_admin::bind(addr).await?),
             None => None,
         };
-        let traces = config.tracing.as_ref().map(otel::start).transpose()?;
+        let registry = services.metrics.registry();
         let running = reload::Running::new(
-            gojinn_http::Server::new(app, listeners, &config.server),
+            gojinn_http::Server::new(app, services, listeners, &config.server),
             &config,
         )?;
         let ready = gojinn_admin::Ready::new();
         if let Some(listener) = admin_listener {
             let admin = gojinn_admin::Admin {
                 control: Arc::new(running.clone()),
-                registry: gojinn_http::Metrics::global().registry(),
+                registry,
                 ready: ready.clone(),
             };
             tokio::spawn(gojinn_admin::serve(listener, admin));

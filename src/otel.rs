@@ -17,7 +17,9 @@ use std::time::Duration;
 /// Longest wait for queued spans to be exported at shutdown.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 
-/// Sets up export and turns request spans on. Call inside the tokio runtime.
+/// Sets up export through the global tracer provider and propagator; request
+/// spans are on once the server has a [`gojinn_http::Tracer`] of it. Call inside
+/// the tokio runtime.
 pub(crate) fn start(config: &TracingConfig) -> anyhow::Result<SdkTracerProvider> {
     let protocol = config.protocol.unwrap_or_else(protocol_from_env);
     let exporter = match protocol {
@@ -52,7 +54,6 @@ pub(crate) fn start(config: &TracingConfig) -> anyhow::Result<SdkTracerProvider>
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     opentelemetry::global::set_tracer_provider(provider.clone());
-    gojinn_http::otel::enable();
     tracing::info!(
         target: "gojinn::otel",
         protocol = match protocol {

@@ -1,14 +1,13 @@
 //! `gojinn build --test`: sends a project's `tests/request.json` through its module,
-//! in process, as the server would (same contract encoding, same sandbox limits from
-//! the project's Caddyfile), and checks that the response is a 200 whose body
-//! contains every line of `tests/expected.txt`.
+//! in process, on the server's own request path: the loader builds the function
+//! with its route's grants (KV, SQL, HTTP, mounts) and limits from the project's
+//! Caddyfile, and [`gojinn_runtime::Function::invoke`] runs it, as for a served
+//! request. The response must be a 200 whose body contains every line of
+//! `tests/expected.txt`.
 //!
-//! Host capabilities are not granted here: a function that needs KV, SQL or HTTP
-//! grants is tested through `gojinn run` instead.
-
-use anyhow::{bail, Context as _};
-use gojinn_runtime::{Runtime, RuntimeOptions};
-use std::path::Path;
+//! Embedded stores (the KV file) live in a throwaway storage directory, so a test
+//! never writes into a server's data; shared stores (Redis, PostgreSQL, SQLite
+//! files) are the ones the Caddyfile names.
 
 /// The request line and headers of the test request; the body is tests/request.json.
 const METHOD: &str = "POST";
@@ -31,15 +30,6 @@ pub(crate) fn run(dir: &Path, function: &gojinn_config::Function) -> anyhow::Res
         bail!("`{}` has no expected line", expected_path.display());
     }
 
-    // One sandbox, and no signature policy: the module was just built here.
-    let unsigned = gojinn_config::Function {
-        security: None,
-        ..function.clone()
-    };
-    let mut spec = gojinn_http::function_spec(&unsigned, None).map_err(anyhow::Error::msg)?;
-    spec.pool_size = 1;
-    let runtime = Runtime::new(&RuntimeOptions::for_functions([&spec]))?;
-    let loaded = runtime.load(spec)?;
     let request = gojinn_contract::Request::new(
         METHOD,
         URI,
@@ -47,12 +37,30 @@ pub(crate) fn run(dir: &Path, function: &gojinn_config::Function) -> anyhow::Res
         &body,
         "gojinn-build-test".to_owned(),
     );
-    let stdin = gojinn_contract::encode_request(&request);
+    let storage = Storage::new()?;
+    // No signature policy: the module was just built here.
+    let function = gojinn_config::Function {
+        security: None,
+        ..function.clone()
+    };
+    let config = one_route_config(function, storage.0.clone())?;
+    let stores = gojinn_host::Stores::new();
+    let loaded = gojinn_loader::Plan::new(&config, &stores)
+        .and_then(|plan| plan.compile(gojinn_loader::Mode::Serve))
+        .map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(lines.join("\n"))
+        })?;
+    let function = &loaded
+        .functions
+        .first()
+        .context("the test config has no function")?
+        .function;
     let outcome = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start an async runtime")?
-        .block_on(loaded.call(stdin));
+        .block_on(function.invoke(&request, "gojinn-build-test"));
 
     let stderr = String::from_utf8_lossy(&outcome.stderr);
     let with_log = |msg: String| {
@@ -62,11 +70,12 @@ pub(crate) fn run(dir: &Path, function: &gojinn_config::Function) -> anyhow::Res
             anyhow::anyhow!("{msg}\nthe function's stderr:\n{}", stderr.trim_end())
         }
     };
-    let stdout = outcome
-        .result
-        .map_err(|fault| with_log(format!("the function failed: {fault}")))?;
-    let response = gojinn_contract::decode_response(&stdout)
-        .map_err(|e| with_log(format!("the function broke the contract: {e}")))?;
+    let response = outcome.result.map_err(|fault| match fault {
+        gojinn_runtime::Fault::Contract { error, .. } => {
+            with_log(format!("the function broke the contract: {error}"))
+        }
+        fault => with_log(format!("the function failed: {fault}")),
+    })?;
     let text = String::from_utf8_lossy(&response.body);
     if response.status != 200 {
         return Err(with_log(format!(
@@ -88,4 +97,41 @@ pub(crate) fn run(dir: &Path, function: &gojinn_config::Function) -> anyhow::Res
         )));
     }
     Ok(lines.len())
+}
+
+/// A config serving only `function`, at `/`, with its grants, limits and
+/// stores, and embedded stores under `storage`.
+fn one_route_config(
+    function: gojinn_config::Function,
+    storage: PathBuf,
+) -> anyhow::Result<gojinn_config::Config> {
+    let mut config: gojinn_config::Config = serde_json::from_value(serde_json::json!({
+        "admin": null,
+        "sites": [{ "addresses": [{ "port": 0 }] }],
+    }))?;
+    config.storage = Some(storage);
+    config.sites[0].routes.push(gojinn_config::Route {
+        group: None,
+        matcher: None,
+        handle: gojinn_config::Handler::Gojinn(function),
+    });
+    Ok(config)
+}
+
+/// A storage directory of this test run, removed when dropped.
+struct Storage(PathBuf);
+
+impl Storage {
+    fn new() -> anyhow::Result<Storage> {
+        let dir = std::env::temp_dir().join(format!("gojinn-build-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+        Ok(Storage(dir))
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

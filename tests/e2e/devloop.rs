@@ -420,3 +420,45 @@ fn help_for_every_command() {
         assert!(help.contains(cmd), "{help}");
     }
 }
+
+/// A function that stores and reads a KV value, as WebAssembly text.
+const KV_WAT: &str = r#"(module
+  (import "gojinn" "host_kv_set_v1" (func $set (param i32 i32 i32 i32) (result i32)))
+  (import "gojinn" "host_kv_get_v1" (func $get (param i32 i32 i32 i32) (result i64)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "greeting")
+  (data (i32.const 16) "hello from kv")
+  (data (i32.const 64) "{\"status\":200,\"body\":\"")
+  (data (i32.const 200) "\"}")
+  ;; iovecs: the prefix, the value read back (its length set at run time), the suffix
+  (data (i32.const 300) "\40\00\00\00\16\00\00\00\56\00\00\00\00\00\00\00\c8\00\00\00\02\00\00\00")
+  (func (export "_start")
+    (drop (call $set (i32.const 0) (i32.const 8) (i32.const 16) (i32.const 13)))
+    (i32.store (i32.const 312)
+      (i32.wrap_i64 (call $get (i32.const 0) (i32.const 8) (i32.const 86) (i32.const 100))))
+    (drop (call $write (i32.const 1) (i32.const 300) (i32.const 3) (i32.const 400)))))
+"#;
+
+/// `build --test` runs the function with its route's grants from the project's
+/// Caddyfile (issue 14): a function that uses KV passes, as it does when served.
+#[test]
+fn build_test_grants_the_routes_capabilities() {
+    let dir = new_project("grants", "kvtest", "wat");
+    std::fs::write(dir.join("main.wat"), KV_WAT).expect("write module");
+    std::fs::write(dir.join("tests/expected.txt"), "hello from kv\n").expect("write expected");
+    let caddyfile = std::fs::read_to_string(dir.join("Caddyfile")).expect("read Caddyfile");
+    let granted = caddyfile.replace(
+        "        timeout 2s\n",
+        "        timeout 2s\n        permissions {\n            kv_read greeting\n            kv_write greeting\n        }\n",
+    );
+    assert_ne!(granted, caddyfile, "the template's gojinn block changed");
+    std::fs::write(dir.join("Caddyfile"), &granted).expect("write Caddyfile");
+    let out = build(&dir, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Without the grant the same function is denied, and the test says so.
+    std::fs::write(dir.join("Caddyfile"), &caddyfile).expect("write Caddyfile");
+    let out = build(&dir, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}

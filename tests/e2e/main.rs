@@ -14,6 +14,8 @@
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
+//! - `reload_state`: what a reload keeps: locks (by SIGHUP, `--watch`, `POST /load`)
+//!   and the connections of unchanged store URLs.
 //! - `tls`: TLS with certificates from a throwaway CA (rcgen), HTTP/2 by ALPN, SNI,
 //!   opt-in h2c, slowloris/idle/header limits, bad certificates, reload of a certificate.
 //! - `signing`: keygen/sign/verify, strict and audit signature policies at load and reload.
@@ -39,6 +41,7 @@ mod lifecycle;
 mod load;
 mod observability;
 mod postgres;
+mod reload_state;
 mod routing;
 mod sandbox;
 mod shared;

@@ -246,3 +246,33 @@ fn two_nodes_share_one_postgres_database_and_survive_its_outage() {
         }
     }
 }
+
+#[test]
+fn a_reload_that_keeps_the_dsn_keeps_the_pool() {
+    use crate::reload_state::{sighup, site};
+    let Some(pg) = Postgres::start() else { return };
+    let dir = storage("pg-reload");
+    let config = crate::harness::scratch("pg-reload").join("Caddyfile");
+    let routes = pg_route("/rw", "write", &pg.dsn());
+    std::fs::write(&config, site("admin off", &dir, 1, &routes)).expect("write Caddyfile");
+    let server = crate::harness::Server::start(&config, &[]);
+    let pid = |server: &crate::harness::Server| {
+        let r = one(
+            server,
+            "/rw",
+            json!({"call": "db_query", "sql": "SELECT pg_backend_pid() AS pid"}),
+        );
+        rows(&r)[0]["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no backend pid: {r}"))
+    };
+    let before = pid(&server);
+    assert_eq!(pid(&server), before, "one idle connection, reused");
+
+    sighup(&server, &config, &site("admin off", &dir, 2, &routes), 2);
+    assert_eq!(
+        pid(&server),
+        before,
+        "the reload replaced the pool of an unchanged DSN (a new backend answered)"
+    );
+}

@@ -222,3 +222,29 @@ fn a_redis_outage_is_unavailable_without_hanging_and_heals() {
     let r = one(&node, "/kv", json!({"call": "kv_get_v1", "key": "k"}));
     assert_eq!(r["out"], "after", "{r}");
 }
+
+#[test]
+fn a_reload_that_keeps_the_redis_url_keeps_its_connection() {
+    use crate::reload_state::{redis_connections, sighup, site};
+    let dir = storage("redis-reload");
+    let Some(redis) = Redis::start(&dir, 0) else {
+        return;
+    };
+    let config = crate::harness::scratch("redis-reload").join("Caddyfile");
+    let routes = redis_route(&redis.url());
+    std::fs::write(&config, site("admin off", &dir, 1, &routes)).expect("write Caddyfile");
+    let server = crate::harness::Server::start(&config, &[]);
+    let r = one(&server, "/kv", json!({"call": "kv_set_v1", "key": "k", "value": "v"}));
+    assert_eq!(r["ret"], 0, "{r}");
+    let before = redis_connections(redis.port);
+
+    sighup(&server, &config, &site("admin off", &dir, 2, &routes), 2);
+    let r = one(&server, "/kv", json!({"call": "kv_get_v1", "key": "k"}));
+    assert_eq!(r["out"], "v", "{r}");
+    // One more: this count's own connection, none from the server.
+    assert_eq!(
+        redis_connections(redis.port),
+        before + 1,
+        "the reload opened a new connection to Redis for an unchanged URL"
+    );
+}

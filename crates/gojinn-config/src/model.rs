@@ -544,6 +544,23 @@ fn default_max_output_size() -> u64 {
 }
 
 impl Config {
+    /// Calls `visit` on every function of the config, in file order (depth
+    /// first), for changing them in place.
+    pub fn for_each_function_mut(&mut self, mut visit: impl FnMut(&mut Function)) {
+        fn walk(routes: &mut [Route], visit: &mut impl FnMut(&mut Function)) {
+            for r in routes {
+                match &mut r.handle {
+                    Handler::Gojinn(f) => visit(f),
+                    Handler::Subroute { routes, .. } => walk(routes, visit),
+                    _ => {}
+                }
+            }
+        }
+        for s in &mut self.sites {
+            walk(&mut s.routes, &mut visit);
+        }
+    }
+
     /// Every function of the config, in file order (depth first).
     pub fn functions(&self) -> Vec<&Function> {
         fn walk<'a>(routes: &'a [Route], out: &mut Vec<&'a Function>) {

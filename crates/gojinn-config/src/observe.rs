@@ -208,26 +208,15 @@ impl Config {
     /// This config with its secrets (`env` values, `debug_secret`) replaced by
     /// [`REDACTED`], for showing to an operator.
     pub fn redacted(&self) -> Config {
-        fn walk(routes: &mut [Route]) {
-            for r in routes {
-                match &mut r.handle {
-                    Handler::Gojinn(f) => {
-                        for e in &mut f.env {
-                            e.value = REDACTED.to_owned();
-                        }
-                        if let Some(s) = &mut f.debug_secret {
-                            *s = REDACTED.to_owned();
-                        }
-                    }
-                    Handler::Subroute { routes, .. } => walk(routes),
-                    _ => {}
-                }
-            }
-        }
         let mut out = self.clone();
-        for s in &mut out.sites {
-            walk(&mut s.routes);
-        }
+        out.for_each_function_mut(|f| {
+            for e in &mut f.env {
+                e.value = REDACTED.to_owned();
+            }
+            if let Some(s) = &mut f.debug_secret {
+                *s = REDACTED.to_owned();
+            }
+        });
         out
     }
 }

@@ -90,17 +90,8 @@ fn relative_json(config: &Config, dir: &Path) -> String {
 }
 
 fn without_origins(mut c: Config) -> Config {
-    fn walk(routes: &mut [Route]) {
-        for r in routes {
-            match &mut r.handle {
-                Handler::Gojinn(f) => f.origin = None,
-                Handler::Subroute { routes, .. } => walk(routes),
-                _ => {}
-            }
-        }
-    }
+    c.for_each_function_mut(|f| f.origin = None);
     for s in &mut c.sites {
-        walk(&mut s.routes);
         if let Some(tls) = &mut s.tls {
             tls.origin = None;
         }

@@ -16,7 +16,7 @@ pub struct Response {
 }
 
 /// Why a function's stdout is not a valid response. Every variant maps to 502.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ContractError {
     /// Nothing but whitespace on stdout.
     #[error("stdout is empty")]

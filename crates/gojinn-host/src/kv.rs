@@ -14,7 +14,7 @@ use crate::HostError;
 use redb::{Database, ReadableDatabase, TableDefinition, TableError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Most keys one `host_kv_list` returns; past it the list is cut (and says so).
@@ -32,34 +32,20 @@ pub(crate) struct EmbeddedDb {
     db: Database,
 }
 
-/// Databases open in this process, by path. redb locks its file, so a second
-/// `Database::create` of the same file (a config reload while the old routes still
-/// serve) would fail; a reload shares the open one instead.
-static OPEN: Mutex<Vec<(PathBuf, Weak<EmbeddedDb>)>> = Mutex::new(Vec::new());
-
 impl EmbeddedDb {
     fn open(dir: &Path) -> Result<Arc<Self>, String> {
         let path = dir.join("kv.redb");
-        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|(_, w)| w.strong_count() > 0);
-        if let Some(db) = open
-            .iter()
-            .find(|(p, _)| *p == path)
-            .and_then(|(_, w)| w.upgrade())
-        {
-            return Ok(db);
-        }
         std::fs::create_dir_all(dir).map_err(|e| {
             format!(
                 "cannot create the storage directory `{}`: {e}",
                 dir.display()
             )
         })?;
+        // redb locks its file: [`crate::Stores`] keeps one handle per directory
+        // for the life of the process, so a reload shares the open database.
         let db = Database::create(&path)
             .map_err(|e| format!("cannot open the KV store `{}`: {e}", path.display()))?;
-        let db = Arc::new(EmbeddedDb { db });
-        open.push((path, Arc::downgrade(&db)));
-        Ok(db)
+        Ok(Arc::new(EmbeddedDb { db }))
     }
 }
 

@@ -22,10 +22,11 @@ pub use pg::PgPool;
 pub use sql::{Access, SqlPool, DEFAULT_SQL_POOL_SIZE, MAX_RESULT_BYTES};
 
 use serde_json::Value;
+use std::convert::Infallible;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Largest KV value: 1 MiB.
@@ -117,79 +118,110 @@ pub fn default_storage_dir() -> Option<PathBuf> {
     Some(base.join("gojinn"))
 }
 
-/// The stores of one server: opened on first use, shared by every route.
+/// The stores of one server process: opened on first use, shared by every route,
+/// and kept across config reloads.
+///
+/// Built once (in `main`) and handed to every load of a config, so that a reload
+/// keeps what the new config still uses: the embedded KV file and its lock table
+/// (a lock taken under the old config still excludes requests on the new one),
+/// and every Redis connection and SQL pool whose URL or DSN is unchanged.
+/// [`prune`](Self::prune) closes what no loaded config holds any more.
+#[derive(Default)]
 pub struct Stores {
-    storage: Option<PathBuf>,
-    embedded: Mutex<Option<Arc<kv::EmbeddedHandle>>>,
+    embedded: Mutex<HashMap<PathBuf, Arc<kv::EmbeddedHandle>>>,
     sqlite: Mutex<HashMap<PathBuf, Arc<SqlPool>>>,
     redis: Mutex<HashMap<String, Arc<redis_kv::RedisKv>>>,
     postgres: Mutex<HashMap<String, Arc<PgPool>>>,
+    /// Embedded locks: process memory, so one table for the process's life.
     locks: Arc<kv::Locks>,
 }
 
+/// How many stores of each kind a [`Stores`] holds open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Embedded KV files.
+    pub embedded: usize,
+    /// SQLite pools.
+    pub sqlite: usize,
+    /// Redis connections.
+    pub redis: usize,
+    /// PostgreSQL pools.
+    pub postgres: usize,
+}
+
+/// The entry of `map` under `key`, made by `make` when absent.
+fn shared<K, V, Q, E>(
+    map: &Mutex<HashMap<K, Arc<V>>>,
+    key: &Q,
+    make: impl FnOnce() -> Result<V, E>,
+) -> Result<Arc<V>, E>
+where
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+{
+    let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(v) = map.get(key) {
+        return Ok(v.clone());
+    }
+    let v = Arc::new(make()?);
+    map.insert(key.to_owned(), v.clone());
+    Ok(v)
+}
+
+/// Drops the entries of `map` that nothing else holds; returns how many remain.
+fn prune_map<K, V>(map: &Mutex<HashMap<K, Arc<V>>>) -> usize {
+    let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+    map.retain(|_, v| Arc::strong_count(v) > 1);
+    map.len()
+}
+
 impl Stores {
-    /// Stores under `storage` (the `storage` option, else [`default_storage_dir`]).
-    pub fn new(storage: Option<PathBuf>) -> Self {
-        Stores {
-            storage: storage.or_else(default_storage_dir),
-            embedded: Mutex::new(None),
-            sqlite: Mutex::new(HashMap::new()),
-            redis: Mutex::new(HashMap::new()),
-            postgres: Mutex::new(HashMap::new()),
-            locks: Arc::default(),
-        }
+    /// No store open yet.
+    pub fn new() -> Self {
+        Stores::default()
     }
 
     /// The KV namespace `namespace` on `backend`: `None` or `embedded`, the
-    /// embedded store (opened on first use or by [`open`](Self::open)); a
-    /// `redis://` URL, that server (connected on first use, one connection per URL).
-    pub fn kv(&self, backend: Option<&str>, namespace: &str) -> Result<Kv, String> {
+    /// embedded store under `storage` (the `storage` option, else
+    /// [`default_storage_dir`]; opened on first use or by [`open`](Self::open));
+    /// a `redis://` URL, that server (connected on first use, one connection per
+    /// URL).
+    pub fn kv(
+        &self,
+        storage: Option<&Path>,
+        backend: Option<&str>,
+        namespace: &str,
+    ) -> Result<Kv, String> {
         match backend {
             None | Some("embedded") => {
-                let mut slot = self
-                    .embedded
-                    .lock()
-                    .map_err(|_| "kv store lock poisoned".to_owned())?;
-                let db = match &*slot {
-                    Some(db) => db.clone(),
-                    None => {
-                        let dir = self.storage.clone().ok_or(
-                            "no storage directory: set the `storage` global option (HOME is unset)",
-                        )?;
-                        let db = Arc::new(kv::EmbeddedHandle::new(dir));
-                        *slot = Some(db.clone());
-                        db
-                    }
-                };
+                let dir = storage.map(Path::to_path_buf).or_else(default_storage_dir).ok_or(
+                    "no storage directory: set the `storage` global option (HOME is unset)",
+                )?;
+                let Ok(db) = shared(&self.embedded, &dir, || {
+                    Ok::<_, Infallible>(kv::EmbeddedHandle::new(dir.clone()))
+                });
                 Ok(Kv::embedded(db, namespace, self.locks.clone()))
             }
             Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                let mut servers = self
-                    .redis
-                    .lock()
-                    .map_err(|_| "kv store lock poisoned".to_owned())?;
-                let server = match servers.get(url) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = Arc::new(redis_kv::RedisKv::new(url)?);
-                        servers.insert(url.to_owned(), s.clone());
-                        s
-                    }
-                };
+                let server = shared(&self.redis, url, || redis_kv::RedisKv::new(url))?;
                 Ok(Kv::redis(server, namespace, self.locks.clone()))
             }
             Some(other) => Err(format!("unknown kv backend `{other}`")),
         }
     }
 
-    /// Opens every store handed out so far, so that a server reports a store it
-    /// cannot open before it serves. (`validate` skips this and touches nothing.)
+    /// Opens every embedded store handed out so far, so that a server reports a
+    /// store it cannot open before it serves. (`validate` skips this and touches
+    /// nothing.)
     pub fn open(&self) -> Result<(), String> {
-        let slot = self
+        let handles: Vec<_> = self
             .embedded
             .lock()
-            .map_err(|_| "kv store lock poisoned".to_owned())?;
-        if let Some(handle) = &*slot {
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for handle in handles {
             handle.open()?;
         }
         Ok(())
@@ -198,28 +230,29 @@ impl Stores {
     /// The pool of the PostgreSQL database `dsn`, shared by every route naming it;
     /// connections are made on use.
     pub fn postgres(&self, dsn: &str) -> Result<Arc<PgPool>, String> {
-        let mut pools = self
-            .postgres
-            .lock()
-            .map_err(|_| "sql pool lock poisoned".to_owned())?;
-        if let Some(p) = pools.get(dsn) {
-            return Ok(p.clone());
-        }
-        let pool = Arc::new(PgPool::new(dsn, DEFAULT_SQL_POOL_SIZE)?);
-        pools.insert(dsn.to_owned(), pool.clone());
-        Ok(pool)
+        shared(&self.postgres, dsn, || {
+            PgPool::new(dsn, DEFAULT_SQL_POOL_SIZE)
+        })
     }
 
     /// The pool of the SQLite file `path`, shared by every route naming it.
     pub fn sqlite(&self, path: &Path) -> Arc<SqlPool> {
-        let mut pools = match self.sqlite.lock() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        pools
-            .entry(path.to_path_buf())
-            .or_insert_with(|| Arc::new(SqlPool::sqlite(path.to_path_buf(), DEFAULT_SQL_POOL_SIZE)))
-            .clone()
+        let Ok(pool) = shared(&self.sqlite, path, || {
+            Ok::<_, Infallible>(SqlPool::sqlite(path.to_path_buf(), DEFAULT_SQL_POOL_SIZE))
+        });
+        pool
+    }
+
+    /// Closes every store that no route of a loaded config holds any more: call
+    /// after a reload switched. A store still held by requests in flight on the
+    /// previous config is kept until a later prune finds it unused.
+    pub fn prune(&self) -> StoreCounts {
+        StoreCounts {
+            embedded: prune_map(&self.embedded),
+            sqlite: prune_map(&self.sqlite),
+            redis: prune_map(&self.redis),
+            postgres: prune_map(&self.postgres),
+        }
     }
 }
 

@@ -1,11 +1,12 @@
 //! Request dispatch: site and route selection, then the handlers.
 
 use crate::app::{App, FunctionRoute, Node, RouteRt};
-use crate::error::Failure;
-use crate::metrics::Metrics;
+use crate::error::{failure_response, Failure, FaultKind};
+use crate::otel::Tracer;
 use bytes::Bytes;
-use gojinn_contract::{decode_response, encode_request, Request as GuestRequest};
-use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
+use gojinn_contract::Request as GuestRequest;
+use gojinn_runtime::Fault;
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -20,9 +21,6 @@ pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 /// Longest guest stderr line logged as one event; the rest of the line is cut.
 const MAX_LOG_LINE_BYTES: usize = 4096;
 
-/// How much of a guest's bad stdout is quoted in the log.
-const MAX_QUOTED_STDOUT_CHARS: usize = 200;
-
 /// Headers that frame the message; the server computes them, a guest's values are
 /// ignored so a function cannot desynchronise the connection.
 const FRAMING_HEADERS: &[&str] = &[
@@ -36,7 +34,7 @@ const FRAMING_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
-fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
@@ -59,9 +57,7 @@ pub(crate) async fn dispatch(
         .and_then(|site| find(&site.routes, &path));
     let Some((route, inner_path)) = hit else {
         let resp = failure_response(&Failure::NotFound);
-        Metrics::global()
-            .unmatched()
-            .record(req.method(), resp.status());
+        app.metrics.unmatched().record(req.method(), resp.status());
         return resp;
     };
     let method = req.method().clone();
@@ -77,9 +73,9 @@ pub(crate) async fn dispatch(
             }
             resp
         }
-        Node::Files(dir) => {
+        Node::Files(root) => {
             let req = with_path(req, &inner_path, &path);
-            match dir.clone().oneshot(req).await {
+            match tower_http::services::ServeDir::new(root).oneshot(req).await {
                 Ok(resp) => resp.map(|b| b.boxed_unsync()),
                 Err(never) => match never {},
             }
@@ -95,7 +91,7 @@ pub(crate) async fn dispatch(
                     None => inner_path,
                 }
             };
-            call_function(function, req, uri, started, stopping).await
+            call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
         }
         // `find` only returns leaves.
         Node::Subroute { .. } => failure_response(&Failure::NotFound),
@@ -228,6 +224,7 @@ impl Drop for Pending<'_> {
 /// Runs a function route and writes its access-log line.
 async fn call_function(
     route: &FunctionRoute,
+    tracer: Option<&Tracer>,
     req: Request<Incoming>,
     uri: String,
     started: Instant,
@@ -244,6 +241,7 @@ async fn call_function(
     };
     let debug = crate::debug::wants_logs(route.debug_secret.as_deref(), req.headers());
     let span = crate::otel::RequestSpan::start(
+        tracer,
         req.headers(),
         &method,
         req.uri().path(),
@@ -269,7 +267,7 @@ async fn call_function(
     }
     route.metrics.record_duration(started.elapsed());
     if let Some(span) = span {
-        span.finish(resp.status(), ran.fault, ran.times);
+        span.finish(resp.status(), ran.fault.map(FaultKind::name), ran.times);
     }
     access_log(
         route,
@@ -291,7 +289,7 @@ struct Ran {
     /// The guest's stderr, when the debug header asked for it.
     stderr: Option<Vec<u8>>,
     /// The failure's kind, if the request failed.
-    fault: Option<&'static str>,
+    fault: Option<FaultKind>,
     /// The sandbox's timings for trace spans, when tracing is on and one ran.
     times: Option<crate::otel::SandboxTimes>,
 }
@@ -312,7 +310,7 @@ async fn run_function(
             target: "gojinn::fault",
             route = %route.label,
             trace_id = %trace_id,
-            fault = failure.kind(),
+            fault = failure.kind().name(),
             detail = detail.unwrap_or_default(),
             "{failure}"
         );
@@ -367,10 +365,7 @@ async fn run_function(
     tracing::debug!(target: "gojinn::call", route = %route.label, trace_id = %trace_id, "call started");
     let outcome = {
         let _in_flight = route.metrics.in_flight();
-        route
-            .function
-            .call_traced(encode_request(&guest_request), trace_id)
-            .await
+        route.function.invoke(&guest_request, trace_id).await
     };
     let times = traced.then(|| crate::otel::SandboxTimes {
         end: std::time::SystemTime::now(),
@@ -383,25 +378,17 @@ async fn run_function(
     log_guest_stderr(route, trace_id, &outcome.stderr, outcome.stderr_dropped);
     let sandbox = outcome.instantiate_time + outcome.run_time;
 
-    let failed = |failure: Failure, detail: Option<&str>| {
-        log_failure(&failure, detail);
-        (failure_response(&failure), Some(failure.kind()))
-    };
-    let (resp, fault) = match outcome.result {
-        Err(fault) => failed(Failure::Fault(fault), None),
-        Ok(stdout) => match decode_response(&stdout) {
-            Ok(decoded) => match build_response(decoded) {
-                Ok(resp) => (resp, None),
-                Err(failure) => failed(failure, None),
-            },
-            Err(e) => {
-                let quoted: String = String::from_utf8_lossy(&stdout)
-                    .chars()
-                    .take(MAX_QUOTED_STDOUT_CHARS)
-                    .collect();
-                failed(Failure::Contract(e), Some(&quoted))
-            }
-        },
+    let (resp, fault) = match outcome.result.and_then(build_response) {
+        Ok(resp) => (resp, None),
+        Err(fault) => {
+            let detail = match &fault {
+                Fault::Contract { stdout, .. } => Some(stdout.clone()),
+                _ => None,
+            };
+            let failure = Failure::Fault(fault);
+            log_failure(&failure, detail.as_deref());
+            (failure_response(&failure), Some(failure.kind()))
+        }
     };
     Ran {
         resp,
@@ -409,21 +396,24 @@ async fn run_function(
         stderr: debug.then_some(outcome.stderr),
         fault,
         // An overloaded call never had a sandbox: no child spans.
-        times: times.filter(|_| fault != Some("overload")),
+        times: times.filter(|_| fault != Some(FaultKind::Overload)),
     }
 }
 
-fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, Failure> {
+/// The HTTP response of a decoded guest response; a header HTTP cannot carry is
+/// a contract fault.
+fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, Fault> {
     let mut resp = Response::new(full(decoded.body));
     // `decode_response` allows only 100–599, which `from_u16` accepts.
     *resp.status_mut() = StatusCode::from_u16(decoded.status).unwrap_or(StatusCode::OK);
     let headers = resp.headers_mut();
     for (name, value) in decoded.headers {
-        let contract_err = |reason: &str| {
-            Failure::Contract(gojinn_contract::ContractError::HeaderValue {
+        let contract_err = |reason: &str| Fault::Contract {
+            error: gojinn_contract::ContractError::HeaderValue {
                 name: name.clone(),
                 reason: reason.to_owned(),
-            })
+            },
+            stdout: String::new(),
         };
         let name_l = name.to_ascii_lowercase();
         if FRAMING_HEADERS.contains(&name_l.as_str()) {
@@ -436,22 +426,6 @@ fn build_response(decoded: gojinn_contract::Response) -> Result<Response<Body>, 
         headers.append(hname, hvalue);
     }
     Ok(resp)
-}
-
-/// The client side of [`Failure::status`]: short fixed body, `Retry-After` on 503.
-pub(crate) fn failure_response(failure: &Failure) -> Response<Body> {
-    let (status, body) = failure.status();
-    let mut resp = Response::new(full(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    resp
 }
 
 fn log_guest_stderr(route: &FunctionRoute, trace_id: &str, stderr: &[u8], dropped: u64) {

@@ -13,9 +13,11 @@
 //!
 //! ```no_run
 //! # async fn demo(config: gojinn_config::Config) -> Result<(), Box<dyn std::error::Error>> {
-//! let app = std::sync::Arc::new(gojinn_http::App::load(&config).map_err(|e| e.join("\n"))?);
+//! let services = gojinn_http::Services::default();
+//! let app = gojinn_http::App::load(&config, &services).map_err(|e| e.join("\n"))?;
+//! let app = std::sync::Arc::new(app);
 //! let listeners = gojinn_http::bind(&app).await?;
-//! gojinn_http::serve(app, listeners, std::future::pending()).await;
+//! gojinn_http::serve(app, services, listeners, std::future::pending()).await;
 //! # Ok(()) }
 //! ```
 
@@ -31,7 +33,9 @@ mod server;
 mod tls;
 mod trace;
 
-pub use app::{function_spec, App};
+pub use app::{App, Services};
 pub use debug::{MAX_LOGS_HEADER_BYTES, TRUNCATED_MARKER};
+pub use error::FaultKind;
 pub use metrics::Metrics;
+pub use otel::Tracer;
 pub use server::{bind, serve, BoundListener, Server, HARD_STOP_FLUSH};

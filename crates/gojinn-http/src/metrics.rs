@@ -7,8 +7,10 @@
 //! method and class), so recording a request is a few atomic adds: no label
 //! lookup, no allocation, no lock.
 //!
-//! The registry is process-wide so that series survive a config reload.
+//! One [`Metrics`] is made per process (in `main`) and handed to every load of a
+//! config, so that series survive a reload; nothing reaches it through a global.
 
+use crate::error::FaultKind;
 use gojinn_runtime::{CacheStats, CallOutcome, Fault, WASMTIME_VERSION};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -30,18 +32,6 @@ const METHODS: [&str; 10] = [
 
 /// Status classes, indexed by `status / 100 - 1`.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/// Fault kinds counted by `gojinn_faults_total`, as [`Fault::kind`] names them,
-/// plus `contract` for stdout that broke the contract.
-const FAULT_KINDS: [&str; 7] = [
-    "timeout",
-    "trap",
-    "exit",
-    "memory",
-    "contract",
-    "output_cap",
-    "overload",
-];
 
 /// Function wall time: from the request reaching the route to the response,
 /// 50 µs to 60 s.
@@ -136,8 +126,13 @@ struct BuildLabels {
     wasmtime: &'static str,
 }
 
-/// The server's metric families and the registry that exposes them.
-pub struct Metrics {
+/// The server's metric families and the registry that exposes them. Cheap to
+/// clone: clones share the registry and every series.
+#[derive(Clone)]
+pub struct Metrics(Arc<Families>);
+
+/// The families of [`Metrics`].
+struct Families {
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
@@ -152,14 +147,15 @@ pub struct Metrics {
     unmatched: RequestCounters,
 }
 
-impl Metrics {
-    /// The process-wide metrics.
-    pub fn global() -> &'static Metrics {
-        static GLOBAL: OnceLock<Metrics> = OnceLock::new();
-        GLOBAL.get_or_init(Metrics::new)
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
     }
+}
 
-    fn new() -> Metrics {
+impl Metrics {
+    /// A registry with every family of the server registered, and no series yet.
+    pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -236,8 +232,12 @@ impl Metrics {
             "Always 1; the labels name the gojinn and wasmtime versions",
             build,
         );
-        let unmatched = RequestCounters::new(UNMATCHED_ROUTE);
-        Metrics {
+        let unmatched = RequestCounters {
+            route: UNMATCHED_ROUTE.to_owned(),
+            family: requests.clone(),
+            counters: Default::default(),
+        };
+        Metrics(Arc::new(Families {
             registry: Arc::new(registry),
             requests,
             duration,
@@ -250,40 +250,52 @@ impl Metrics {
             cache_hits,
             cache_misses,
             unmatched,
-        }
+        }))
     }
 
     /// The registry, for the admin listener's `/metrics`.
     pub fn registry(&self) -> Arc<Registry> {
-        self.registry.clone()
+        self.0.registry.clone()
     }
 
     /// Counters for requests that matched no route.
     pub(crate) fn unmatched(&self) -> &RequestCounters {
-        &self.unmatched
+        &self.0.unmatched
     }
 
     /// Records what loading a config's modules measured.
     pub(crate) fn record_load(&self, compile_times: &[Duration], cache: CacheStats) {
         for t in compile_times {
-            self.compile.observe(nanos(*t));
+            self.0.compile.observe(nanos(*t));
         }
-        self.cache_hits.inc_by(cache.hits);
-        self.cache_misses.inc_by(cache.misses);
+        self.0.cache_hits.inc_by(cache.hits);
+        self.0.cache_misses.inc_by(cache.misses);
+    }
+
+    /// Request counters of the route labelled `route`.
+    pub(crate) fn requests(&self, route: &str) -> RequestCounters {
+        RequestCounters {
+            route: route.to_owned(),
+            family: self.0.requests.clone(),
+            counters: Default::default(),
+        }
     }
 
     /// Handles for one function route.
     pub(crate) fn function(&self, route: &str) -> FunctionMetrics {
+        let m = &*self.0;
         let labels = RouteLabels {
             route: route.to_owned(),
         };
         FunctionMetrics {
             route: route.to_owned(),
-            duration: self.duration.get_or_create(&labels).clone(),
-            instantiate: self.instantiate.get_or_create(&labels).clone(),
-            memory: self.memory.get_or_create(&labels).clone(),
-            in_flight: self.in_flight.get_or_create(&labels).clone(),
+            duration: m.duration.get_or_create(&labels).clone(),
+            instantiate: m.instantiate.get_or_create(&labels).clone(),
+            memory: m.memory.get_or_create(&labels).clone(),
+            in_flight: m.in_flight.get_or_create(&labels).clone(),
+            fault_family: m.faults.clone(),
             faults: Default::default(),
+            abandoned_family: m.abandoned.clone(),
             abandoned: OnceLock::new(),
         }
     }
@@ -293,17 +305,11 @@ impl Metrics {
 /// method and class so that only series that happened are exposed.
 pub(crate) struct RequestCounters {
     route: String,
+    family: Family<RequestLabels, Counter>,
     counters: [[OnceLock<Counter>; CLASSES.len()]; METHODS.len()],
 }
 
 impl RequestCounters {
-    pub(crate) fn new(route: &str) -> RequestCounters {
-        RequestCounters {
-            route: route.to_owned(),
-            counters: Default::default(),
-        }
-    }
-
     /// Counts one answered request.
     pub(crate) fn record(&self, method: &http::Method, status: http::StatusCode) {
         let m = method_index(method);
@@ -312,8 +318,7 @@ impl RequestCounters {
             .min(CLASSES.len() - 1);
         self.counters[m][c]
             .get_or_init(|| {
-                Metrics::global()
-                    .requests
+                self.family
                     .get_or_create(&RequestLabels {
                         route: self.route.clone(),
                         method: METHODS[m],
@@ -348,7 +353,10 @@ pub(crate) struct FunctionMetrics {
     instantiate: Histogram,
     memory: Histogram,
     in_flight: Gauge,
-    faults: [OnceLock<Counter>; FAULT_KINDS.len()],
+    fault_family: Family<FaultLabels, Counter>,
+    /// Made on first use of each kind, indexed by its place in [`FaultKind::ALL`].
+    faults: [OnceLock<Counter>; FaultKind::ALL.len()],
+    abandoned_family: Family<RouteLabels, Counter>,
     /// Made on first use, so routes no client left do not expose the series.
     abandoned: OnceLock<Counter>,
 }
@@ -362,9 +370,9 @@ impl FunctionMetrics {
     }
 
     /// Records what the sandbox measured about one call.
-    pub(crate) fn record_call(&self, outcome: &CallOutcome) {
+    pub(crate) fn record_call<T>(&self, outcome: &CallOutcome<T>) {
         // An overloaded call never got a sandbox: nothing was instantiated.
-        if outcome.result != Err(Fault::Overload) {
+        if !matches!(outcome.result, Err(Fault::Overload)) {
             self.instantiate.observe(nanos(outcome.instantiate_time));
         }
         // A call cut off by its deadline loses its store before the mark is read:
@@ -383,8 +391,7 @@ impl FunctionMetrics {
     pub(crate) fn record_abandoned(&self) {
         self.abandoned
             .get_or_init(|| {
-                Metrics::global()
-                    .abandoned
+                self.abandoned_family
                     .get_or_create(&RouteLabels {
                         route: self.route.clone(),
                     })
@@ -393,19 +400,21 @@ impl FunctionMetrics {
             .inc();
     }
 
-    /// Counts a fault of `kind` (one of [`FAULT_KINDS`]; other kinds are not faults
-    /// of the function and are not counted).
-    pub(crate) fn record_fault(&self, kind: &str) {
-        let Some(i) = FAULT_KINDS.iter().position(|k| *k == kind) else {
+    /// Counts a failed call of `kind` (kinds that are not call faults, such as
+    /// a body over its cap, are not counted here).
+    pub(crate) fn record_fault(&self, kind: FaultKind) {
+        if !kind.is_call_fault() {
+            return;
+        }
+        let Some(i) = FaultKind::ALL.iter().position(|k| *k == kind) else {
             return;
         };
         self.faults[i]
             .get_or_init(|| {
-                Metrics::global()
-                    .faults
+                self.fault_family
                     .get_or_create(&FaultLabels {
                         route: self.route.clone(),
-                        kind: FAULT_KINDS[i],
+                        kind: kind.name(),
                     })
                     .clone()
             })

@@ -1,28 +1,28 @@
 //! OpenTelemetry spans of function requests: a server span per request, parented
 //! to the incoming W3C `traceparent`, with `instantiate` and `run` child spans.
 //!
-//! Off unless the binary calls [`enable`] (the `tracing` global option). When off,
-//! a request pays one atomic load: no span, context or attribute is built. The
-//! exporter and the propagator are set up by the binary through the
-//! `opentelemetry` globals; this module only uses the API.
+//! Off unless the binary hands the server a [`Tracer`] (the `tracing` global
+//! option). When off, a request pays one `Option` check: no span, context or
+//! attribute is built. The exporter and the propagator are set up by the binary
+//! through the `opentelemetry` globals; this module only uses the API.
 
 use opentelemetry::global::{self, BoxedSpan, BoxedTracer};
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-static TRACER: OnceLock<BoxedTracer> = OnceLock::new();
+/// The tracer request spans are made with. Cheap to clone.
+#[derive(Clone)]
+pub struct Tracer(Arc<BoxedTracer>);
 
-/// Turns request spans on, using the global tracer provider and text-map
-/// propagator (set them first). Cannot be turned off again.
-pub fn enable() {
-    TRACER.get_or_init(|| global::tracer("gojinn"));
-}
-
-fn tracer() -> Option<&'static BoxedTracer> {
-    TRACER.get()
+impl Tracer {
+    /// A tracer of the global tracer provider; its spans are parented through
+    /// the global text-map propagator (set both first).
+    pub fn from_global() -> Tracer {
+        Tracer(Arc::new(global::tracer("gojinn")))
+    }
 }
 
 struct Headers<'a>(&'a http::HeaderMap);
@@ -39,6 +39,7 @@ impl Extractor for Headers<'_> {
 
 /// The server span of one request, while it runs.
 pub(crate) struct RequestSpan {
+    tracer: Tracer,
     cx: Context,
     route: String,
     module: String,
@@ -55,13 +56,15 @@ pub(crate) struct SandboxTimes {
 impl RequestSpan {
     /// Starts the server span, or `None` when tracing is off.
     pub(crate) fn start(
+        tracer: Option<&Tracer>,
         headers: &http::HeaderMap,
         method: &http::Method,
         path: &str,
         route: &str,
         module: &std::path::Path,
     ) -> Option<RequestSpan> {
-        let tracer = tracer()?;
+        let handle = tracer?.clone();
+        let tracer = &*handle.0;
         let parent = global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
         let module = module
             .file_name()
@@ -79,6 +82,7 @@ impl RequestSpan {
             ])
             .start_with_context(tracer, &parent);
         Some(RequestSpan {
+            tracer: handle.clone(),
             cx: parent.with_span(span),
             route: route.to_owned(),
             module,
@@ -105,7 +109,8 @@ impl RequestSpan {
         fault: Option<&'static str>,
         sandbox: Option<SandboxTimes>,
     ) {
-        if let (Some(t), Some(tracer)) = (sandbox, tracer()) {
+        if let Some(t) = sandbox {
+            let tracer = &*self.tracer.0;
             let run_start = t.end.checked_sub(t.run).unwrap_or(t.end);
             let inst_start = run_start.checked_sub(t.instantiate).unwrap_or(run_start);
             self.child(tracer, "instantiate", inst_start, run_start, None);

@@ -15,9 +15,9 @@
 //! and close, wait up to the grace period, then interrupt the sandboxes still
 //! running (their requests get a 503) and give those answers a moment to leave.
 
-use crate::app::App;
-use crate::error::Failure;
-use crate::handler::{failure_response, Body};
+use crate::app::{App, Services};
+use crate::error::{failure_response, Failure};
+use crate::handler::Body;
 use arc_swap::ArcSwap;
 use gojinn_config::ServerOptions;
 use std::collections::BTreeMap;
@@ -70,10 +70,11 @@ async fn bind_ports(ports: impl IntoIterator<Item = u16>) -> std::io::Result<Vec
 /// the default grace period.
 pub async fn serve(
     app: Arc<App>,
+    services: Services,
     listeners: Vec<BoundListener>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let server = Server::new(app, listeners, &ServerOptions::default());
+    let server = Server::new(app, services, listeners, &ServerOptions::default());
     shutdown.await;
     server.shutdown().await;
 }
@@ -81,6 +82,8 @@ pub async fn serve(
 /// A running server: the current app, its listeners and its connections.
 pub struct Server {
     shared: Arc<Shared>,
+    /// What every config this server loads shares.
+    services: Services,
     /// Configured port → its accept loop. Locked only by reload and shutdown,
     /// which it also serialises.
     listeners: tokio::sync::Mutex<BTreeMap<u16, Listening>>,
@@ -124,9 +127,15 @@ impl Drop for ConnectionGuard {
 }
 
 impl Server {
-    /// Starts accept loops on `listeners` (bound by [`bind`] for `app`). Must be
-    /// called inside a tokio runtime.
-    pub fn new(app: Arc<App>, listeners: Vec<BoundListener>, options: &ServerOptions) -> Server {
+    /// Starts accept loops on `listeners` (bound by [`bind`] for `app`, loaded
+    /// with `services`, which every reload will load with too). Must be called
+    /// inside a tokio runtime.
+    pub fn new(
+        app: Arc<App>,
+        services: Services,
+        listeners: Vec<BoundListener>,
+        options: &ServerOptions,
+    ) -> Server {
         let shared = Arc::new(Shared {
             app: ArcSwap::new(app),
             grace_ms: AtomicU64::new(options.grace_period_ms),
@@ -142,6 +151,7 @@ impl Server {
         }
         Server {
             shared,
+            services,
             listeners: tokio::sync::Mutex::new(map),
         }
     }
@@ -152,15 +162,20 @@ impl Server {
         listeners.iter().map(|(p, l)| (*p, l.local_addr)).collect()
     }
 
-    /// Loads `config` (every module compiled, on a blocking thread) and switches
-    /// to it with [`reload`](Self::reload). On any error nothing changes and the
-    /// errors are returned, one message each.
+    /// Loads `config` (every module compiled, on a blocking thread) with the
+    /// server's services and switches to it with [`reload`](Self::reload); then
+    /// closes the stores no config holds any more. On any error nothing changes
+    /// and the errors are returned, one message each.
     pub async fn reload_config(&self, config: gojinn_config::Config) -> Result<(), Vec<String>> {
         let options = config.server.clone();
-        let app = tokio::task::spawn_blocking(move || App::load(&config))
+        let services = self.services.clone();
+        let app = tokio::task::spawn_blocking(move || App::load(&config, &services))
             .await
             .map_err(|e| vec![format!("loading the config failed: {e}")])??;
-        self.reload(app, &options).await
+        self.reload(app, &options).await?;
+        let open = self.services.stores.prune();
+        tracing::debug!(target: "gojinn::reload", ?open, "stores kept after the switch");
+        Ok(())
     }
 
     /// Switches to `app` with `options`. New ports are bound first: if one

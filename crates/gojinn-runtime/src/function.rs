@@ -120,7 +120,11 @@ pub enum LoadError {
     },
 }
 
-/// Why a call produced no usable stdout.
+/// Why a call produced no usable response.
+///
+/// Every variant is a fault of the guest except [`Fault::Overload`] (the route is
+/// at its concurrency cap) and [`Fault::Host`] (the host could not set up the
+/// sandbox): the server maps each to its own status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// The deadline passed (in wasm code or blocked in a host call).
@@ -138,20 +142,17 @@ pub enum Fault {
     },
     /// No sandbox became free within the queue wait.
     Overload,
-}
-
-impl Fault {
-    /// A short stable name for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::Timeout => "timeout",
-            Fault::Trap(_) => "trap",
-            Fault::Exit(_) => "exit",
-            Fault::Memory(_) => "memory",
-            Fault::OutputCap { .. } => "output_cap",
-            Fault::Overload => "overload",
-        }
-    }
+    /// The guest's stdout is not a valid response ([`Function::invoke`]), or
+    /// sets a header HTTP cannot carry.
+    Contract {
+        /// What is wrong with it.
+        error: gojinn_contract::ContractError,
+        /// The start of the stdout, for the log (never for the client).
+        stdout: String,
+    },
+    /// The host could not give the sandbox what its config grants (a mount
+    /// directory that cannot be opened): the server's fault, not the guest's.
+    Host(String),
 }
 
 impl std::fmt::Display for Fault {
@@ -163,15 +164,21 @@ impl std::fmt::Display for Fault {
             Fault::Memory(msg) => write!(f, "memory limit: {msg}"),
             Fault::OutputCap { limit } => write!(f, "stdout exceeded {limit} bytes"),
             Fault::Overload => f.write_str("no free sandbox within the queue wait"),
+            Fault::Contract { error, .. } => error.fmt(f),
+            Fault::Host(msg) => write!(f, "host fault: {msg}"),
         }
     }
 }
 
-/// What one call produced.
+/// How much of a guest's bad stdout a [`Fault::Contract`] quotes for the log.
+pub const MAX_QUOTED_STDOUT_CHARS: usize = 200;
+
+/// What one call produced: the guest's stdout ([`Function::call`]) or its decoded
+/// response ([`Function::invoke`]), and what the sandbox measured either way.
 #[derive(Debug)]
-pub struct CallOutcome {
-    /// Guest stdout on a clean exit, or the fault.
-    pub result: Result<Vec<u8>, Fault>,
+pub struct CallOutcome<T = Vec<u8>> {
+    /// The guest's output on a clean exit, or the fault.
+    pub result: Result<T, Fault>,
     /// The kept part of the guest's stderr (also on faults).
     pub stderr: Vec<u8>,
     /// Stderr bytes dropped past the cap.
@@ -324,6 +331,36 @@ impl Function {
         self.inner.compile_time
     }
 
+    /// Runs the function on one contract request and decodes its response: the
+    /// request path of the server and of `gojinn build --test` alike. `trace_id`
+    /// labels the call's host-call log lines.
+    pub async fn invoke(
+        &self,
+        request: &gojinn_contract::Request,
+        trace_id: &str,
+    ) -> CallOutcome<gojinn_contract::Response> {
+        let outcome = self
+            .call_traced(gojinn_contract::encode_request(request), trace_id)
+            .await;
+        let result = outcome.result.and_then(|stdout| {
+            gojinn_contract::decode_response(&stdout).map_err(|error| Fault::Contract {
+                error,
+                stdout: String::from_utf8_lossy(&stdout)
+                    .chars()
+                    .take(MAX_QUOTED_STDOUT_CHARS)
+                    .collect(),
+            })
+        });
+        CallOutcome {
+            result,
+            stderr: outcome.stderr,
+            stderr_dropped: outcome.stderr_dropped,
+            instantiate_time: outcome.instantiate_time,
+            run_time: outcome.run_time,
+            memory_peak: outcome.memory_peak,
+        }
+    }
+
     /// Runs the function once in a fresh sandbox with `stdin` as its input.
     pub async fn call(&self, stdin: Vec<u8>) -> CallOutcome {
         self.call_traced(stdin, "").await
@@ -408,7 +445,7 @@ impl Inner {
             builder
                 .preopened_dir(&m.host, &m.guest, perms)
                 .map_err(|e| {
-                    Fault::Trap(format!(
+                    Fault::Host(format!(
                         "cannot open mount `{}` ({}): {e:#}",
                         m.guest,
                         m.host.display()

@@ -27,7 +27,7 @@ pub use engine::{
 };
 pub use function::{
     CallOutcome, Fault, Function, FunctionSpec, LoadError, MountSpec, DEFAULT_MAX_STDERR_BYTES,
-    DEFAULT_QUEUE_WAIT,
+    DEFAULT_QUEUE_WAIT, MAX_QUOTED_STDOUT_CHARS,
 };
 pub use hostcalls::{
     markdown_table as abi_markdown_table, AbiType, Family, HostFn, Param, ABI_VERSION,
