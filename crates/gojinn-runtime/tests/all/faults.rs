@@ -2,8 +2,9 @@
 //! details the call reports.
 
 use crate::support::{command, load, runtime, stdout, within, Peer, Scratch};
+use gojinn_contract::ContractError;
 use gojinn_host::Capabilities;
-use gojinn_runtime::Fault;
+use gojinn_runtime::{Fault, MountSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,6 @@ async fn a_loop_in_wasm_times_out() {
     )
     .await;
     assert_eq!(outcome.result, Err(Fault::Timeout));
-    assert_eq!(Fault::Timeout.kind(), "timeout");
     assert!(started.elapsed() >= timeout, "stopped before its deadline");
 }
 
@@ -35,7 +35,6 @@ async fn unreachable_is_a_trap() {
     let f = load(&rt, &dir, &command(&[], "unreachable"), |_| {});
     match f.call(Vec::new()).await.result {
         Err(fault @ Fault::Trap(_)) => {
-            assert_eq!(fault.kind(), "trap");
             assert!(fault.to_string().contains("unreachable"), "{fault}");
         }
         other => panic!("expected a trap, got {other:?}"),
@@ -56,7 +55,6 @@ async fn a_non_zero_exit_is_reported_with_its_code() {
     let failing = load(&rt, &dir, &exit(3), |_| {});
     let outcome = failing.call(Vec::new()).await;
     assert_eq!(outcome.result, Err(Fault::Exit(3)));
-    assert_eq!(Fault::Exit(3).kind(), "exit");
     // Exit 0 is success, with what was written before it.
     let clean = load(&rt, &dir, &exit(0), |_| {});
     assert_eq!(stdout(clean.call(Vec::new()).await), b"partial");
@@ -82,8 +80,7 @@ async fn growing_memory_past_the_limit_is_a_memory_fault() {
     let over = load(&rt, &dir, &grow(2), limit);
     let outcome = over.call(Vec::new()).await;
     match &outcome.result {
-        Err(fault @ Fault::Memory(msg)) => {
-            assert_eq!(fault.kind(), "memory");
+        Err(Fault::Memory(msg)) => {
             assert!(
                 msg.contains("131072"),
                 "the message does not give the limit: {msg}"
@@ -107,7 +104,6 @@ async fn stdout_over_the_cap_is_an_output_fault() {
     );
     let result = f.call(Vec::new()).await.result;
     assert_eq!(result, Err(Fault::OutputCap { limit: 10 }));
-    assert_eq!(Fault::OutputCap { limit: 10 }.kind(), "output_cap");
 }
 
 /// Every sandbox of a `pool_size = 1` function is taken (its one call is blocked
@@ -154,7 +150,6 @@ async fn all_sandboxes_taken_past_the_queue_wait_is_overload() {
     )
     .await;
     assert_eq!(turned_away.result, Err(Fault::Overload));
-    assert_eq!(Fault::Overload.kind(), "overload");
     assert!(
         started.elapsed() >= queue_wait,
         "turned away before the queue wait"
@@ -178,4 +173,66 @@ async fn all_sandboxes_taken_past_the_queue_wait_is_overload() {
     )
     .await;
     assert_ne!(again.result, Err(Fault::Overload));
+}
+
+/// A mount the host cannot open is the host's fault, not the guest's: the
+/// sandbox is never started. The same module with an existing directory runs.
+#[tokio::test]
+async fn a_mount_that_cannot_be_opened_is_a_host_fault() {
+    let (rt, dir) = (runtime(), Scratch::new("host-fault"));
+    let existing = dir.path().join("assets");
+    std::fs::create_dir(&existing).expect("mkdir");
+    let mounted = |host: std::path::PathBuf| {
+        move |s: &mut gojinn_runtime::FunctionSpec| {
+            s.mounts = vec![MountSpec {
+                host,
+                guest: "/assets".to_owned(),
+                writable: false,
+            }]
+        }
+    };
+    let wat = command(
+        &[(1024, b"ran")],
+        "(call $emit (i32.const 1024) (i32.const 3))",
+    );
+    let ok = load(&rt, &dir, &wat, mounted(existing));
+    assert_eq!(stdout(ok.call(Vec::new()).await), b"ran");
+
+    let missing = load(&rt, &dir, &wat, mounted(dir.path().join("missing")));
+    match missing.call(Vec::new()).await.result {
+        Err(Fault::Host(msg)) => assert!(msg.contains("/assets"), "{msg}"),
+        other => panic!("expected a host fault, got {other:?}"),
+    }
+}
+
+/// `invoke` decodes the guest's stdout as a response; stdout that is not one is
+/// a contract fault quoting it, a valid one comes back decoded.
+#[tokio::test]
+async fn stdout_that_is_not_a_response_is_a_contract_fault() {
+    let (rt, dir) = (runtime(), Scratch::new("contract"));
+    let request = gojinn_contract::Request::new("GET", "/x", [], b"", "t".to_owned());
+    let answering = |stdout: &[u8]| {
+        command(
+            &[(1024, stdout)],
+            &format!("(call $emit (i32.const 1024) (i32.const {}))", stdout.len()),
+        )
+    };
+
+    let bad = load(&rt, &dir, &answering(b"not json"), |_| {});
+    match bad.invoke(&request, "t").await.result {
+        Err(Fault::Contract { error, stdout }) => {
+            assert!(matches!(error, ContractError::Malformed(_)), "{error:?}");
+            assert_eq!(stdout, "not json");
+        }
+        other => panic!("expected a contract fault, got {other:?}"),
+    }
+
+    let good = load(
+        &rt,
+        &dir,
+        &answering(br#"{"status": 201, "body": "made"}"#),
+        |_| {},
+    );
+    let response = good.invoke(&request, "t").await.result.expect("a response");
+    assert_eq!((response.status, response.body), (201, b"made".to_vec()));
 }

@@ -11,8 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A route granted every key of a fresh embedded store in `dir`, plus `http`.
 fn kv_caps(dir: &Scratch, http: &[String]) -> Arc<Capabilities> {
-    let stores = Stores::new(Some(dir.path().join("storage")));
-    let kv = stores.kv(None, "ns").expect("kv namespace");
+    let stores = Stores::new();
+    let kv = stores
+        .kv(Some(&dir.path().join("storage")), None, "ns")
+        .expect("kv namespace");
     Arc::new(
         Capabilities::none("r")
             .with_kv(kv, &["*".into()], &["*".into()])
