@@ -202,7 +202,12 @@ async fn a_lock_lease_expires_after_its_ttl() {
 
     let before_lock = Instant::now();
     assert_eq!(lock_result(&f).await, 1, "a free lock");
-    assert_eq!(lock_result(&f).await, 0, "held by the first call's lease");
+    // Held by the first call's lease (unless this machine stalled past the TTL).
+    let second = lock_result(&f).await;
+    assert!(
+        second == 0 || before_lock.elapsed() >= ttl,
+        "a second call took a lease that is still running"
+    );
     let retaken_at = loop {
         if lock_result(&f).await == 1 {
             break before_lock.elapsed();
