@@ -29,5 +29,8 @@ pub use function::{
     CallOutcome, Fault, Function, FunctionSpec, LoadError, MountSpec, DEFAULT_MAX_STDERR_BYTES,
     DEFAULT_QUEUE_WAIT, MAX_QUOTED_STDOUT_CHARS,
 };
-pub use hostcalls::{ABI_VERSION, FUNCTIONS as HOST_FUNCTIONS};
+pub use hostcalls::{
+    markdown_table as abi_markdown_table, AbiType, Family, HostFn, Param, ABI_VERSION,
+    HOST_FUNCTIONS,
+};
 pub use signature::{SignatureError, SignaturePolicy};

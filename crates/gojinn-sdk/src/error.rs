@@ -1,4 +1,24 @@
-//! The error type of every host call.
+//! The error type of every host call, and the ABI v1 result codes behind it.
+
+/// ABI v1 result codes: what a host call returns when it fails (`>= 0` is
+/// success). The same values as `gojinn.h` and `docs/abi.md`; a conformance test
+/// in `gojinn-runtime` holds them to the host's.
+pub mod code {
+    /// Not found (KV miss, nothing pending); not an error.
+    pub const NOT_FOUND: i64 = -1;
+    /// Not granted to this route.
+    pub const DENIED: i64 = -2;
+    /// Bad argument (memory range, UTF-8, JSON).
+    pub const INVALID: i64 = -3;
+    /// Value or result over its limit.
+    pub const TOO_LARGE: i64 = -4;
+    /// The store reported an error (e.g. malformed SQL).
+    pub const BACKEND: i64 = -5;
+    /// The store or upstream is unreachable.
+    pub const UNAVAILABLE: i64 = -6;
+    /// The deadline passed.
+    pub const TIMEOUT: i64 = -7;
+}
 
 /// Why a host call failed: the ABI v1 result code and the host's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,12 +44,12 @@ impl Error {
     pub(crate) fn from_code(code: i64) -> Self {
         let msg = crate::sys::last_error();
         match code {
-            -2 => Error::Denied(msg),
-            -3 => Error::Invalid(msg),
-            -4 => Error::TooLarge(msg),
-            -5 => Error::Backend(msg),
-            -6 => Error::Unavailable(msg),
-            -7 => Error::Timeout(msg),
+            code::DENIED => Error::Denied(msg),
+            code::INVALID => Error::Invalid(msg),
+            code::TOO_LARGE => Error::TooLarge(msg),
+            code::BACKEND => Error::Backend(msg),
+            code::UNAVAILABLE => Error::Unavailable(msg),
+            code::TIMEOUT => Error::Timeout(msg),
             other => Error::Other(other, msg),
         }
     }

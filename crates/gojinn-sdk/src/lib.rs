@@ -54,7 +54,7 @@ mod request;
 mod response;
 mod sys;
 
-pub use error::Error;
+pub use error::{code, Error};
 pub use request::Request;
 pub use response::Response;
 

@@ -1,0 +1,19 @@
+//! In-process tests of the sandbox: tiny `.wat` modules loaded through the real
+//! [`Runtime`](gojinn_runtime::Runtime), no server binary spawned (the way
+//! wasmtime's `tests/all/` tests its engine).
+//!
+//! One test binary, one module per concern:
+//! - `abi`: the host ABI table against everything that restates it (a generated
+//!   module that imports every entry, `gojinn.h`, the Rust SDK, the Go package,
+//!   `docs/abi.md`, the result codes);
+//! - `faults`: one test per [`Fault`](gojinn_runtime::Fault) kind;
+//! - `output`: the stdout and stderr caps, at and past their limits;
+//! - `host`: host calls in a sandbox: a deadline passing inside one,
+//!   `host_result_take`, lock leases and their TTL, denials;
+//! - `support`: the scratch directory, module builder and listeners they share.
+
+mod abi;
+mod faults;
+mod host;
+mod output;
+mod support;
