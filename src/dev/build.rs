@@ -608,6 +608,23 @@ mod tests {
         std::fs::remove_dir_all(&base).expect("cleanup");
     }
 
+    /// A WAT project builds nothing, so there is nothing to write elsewhere: refused
+    /// before any work, and nothing is written.
+    #[test]
+    fn out_is_refused_for_a_project_that_serves_its_source() {
+        let dir = std::env::temp_dir().join(format!("gojinn-out-wat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("main.wat"), "(module)").expect("write");
+        let out = dir.join("copy.wasm");
+        let e = build_all(std::slice::from_ref(&dir), false, Some(&out))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("does not apply to"), "{e}");
+        assert!(e.contains("(wat)"), "{e}");
+        assert!(!out.exists());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
     #[test]
     fn out_takes_exactly_one_project() {
         let out = Path::new("x.wasm");
