@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the example functions, each with its own language's toolchain, and puts each
-# module where examples/Caddyfile (or the seed Caddyfile) expects it:
+# Builds the example functions with `gojinn build DIR --output MODULE`, the command
+# users run (it picks the language's toolchain and flags, then checks that the module
+# loads), and puts each module where examples/Caddyfile (or the seed Caddyfile)
+# expects it:
 #
 #   rust  examples/rust-hello/rust-hello.wasm     /rust/*   cargo, wasm32-wasip1 target
 #   c     examples/c-hello/hello.wasm             /c/*      clang + wasi-libc (make)
@@ -16,15 +18,22 @@
 #
 # It installs nothing: scripts/toolchains.sh does that. A language whose toolchain is
 # missing is not built, and the script says "<lang>: skipped: <reason>"; a toolchain
-# that is present but fails to build is an error (exit status 1).
+# that is present but fails to build is an error (exit status 1). The probes below
+# check versions too (Go >= 1.21, Zig 0.14), which `gojinn build` leaves to the
+# compiler's own errors.
+#
+# The gojinn binary: $GOJINN when set (the end-to-end tests pass the binary under
+# test), else `cargo build --bin gojinn` (the debug build the tests use) before the
+# first example that needs it.
 #
 # Usage: scripts/build-examples.sh [--out DIR] [rust|c|go|zig|as|seed|all]...
 #   (default: all). With --out, each module goes to DIR/<lang>-hello.wasm instead
 #   (the end-to-end tests build from source this way, into their scratch folder).
-# Safe to re-run: cargo, go and zig cache their work, and modules are replaced
-# atomically, only when they differ.
+# Safe to re-run: cargo, go and zig cache their work, and `gojinn build` replaces
+# modules atomically.
 #
-# Where the toolchains are looked up (each can be overridden):
+# Where the toolchains are looked up (each can be overridden; the script passes what
+# it found on to `gojinn build`):
 #   GO    go on PATH, else /usr/lib/go-1.23/bin/go (Debian's golang-1.23-go)
 #   ZIG   "zig" on PATH, else target/toolchains/zig-venv (scripts/toolchains.sh zig)
 #   WASI_SYSROOT  wasi-libc sysroot for C (default /usr)
@@ -33,6 +42,10 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 examples="$root/examples"
+
+# The host build's target directory, before CARGO_TARGET_DIR is pointed at the guests'.
+host_target="${CARGO_TARGET_DIR:-$root/target}"
+[[ $host_target == /* ]] || host_target="$PWD/$host_target"
 
 # One target directory for every Rust guest: they share dependencies and release
 # settings, so serde and serde_json compile once. It sits under the repository's
@@ -68,10 +81,6 @@ if [[ -n $out ]]; then
     out="$(cd "$out" && pwd)"
 fi
 
-# Compilers write here; install_module then moves each module into place.
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
 # Where module $1 (default path $2) goes.
 dest_for() {
     if [[ -n $out ]]; then
@@ -81,15 +90,15 @@ dest_for() {
     fi
 }
 
-# Replaces $2 by $1 when they differ, atomically: a server or test reading the old
-# module never sees half a file.
-install_module() {
-    local from="$1" to="$2"
-    if ! cmp -s "$from" "$to"; then
-        cp "$from" "$to.tmp.$$"
-        mv -f "$to.tmp.$$" "$to"
+gojinn="${GOJINN:-}"
+# `gojinn build DIR --output MODULE`, building gojinn first when needed.
+gojinn_build() {
+    if [[ -z $gojinn ]]; then
+        say "building gojinn (cargo build --bin gojinn)"
+        (cd "$root" && CARGO_TARGET_DIR="$host_target" cargo build --quiet --bin gojinn)
+        gojinn="$host_target/debug/gojinn"
     fi
-    say "$(printf '%8d bytes  %s' "$(wc -c <"$to")" "${to#"$root"/}")"
+    "$gojinn" build "$1" --output "$2"
 }
 
 skipped() {
@@ -108,26 +117,14 @@ rust_missing() {
     fi
 }
 
-build_cargo() {
-    local dir="$1" crate="$2" dest="$3"
-    if [[ -n "${RUSTFLAGS:-}${CARGO_ENCODED_RUSTFLAGS:-}" ]]; then
-        say "warning: RUSTFLAGS is set and replaces the examples' -zstack-size=65536"
-    fi
-    # Cargo reads .cargo/config.toml (target and the 64 KiB stack) from the current
-    # directory, so build from inside the project rather than with --manifest-path.
-    (cd "$dir" && cargo build --release --quiet)
-    install_module "$CARGO_TARGET_DIR/wasm32-wasip1/release/$crate.wasm" "$dest"
-}
-
 build_rust() {
-    build_cargo "$examples/rust-hello" rust-hello \
+    gojinn_build "$examples/rust-hello" \
         "$(dest_for rust-hello "$examples/rust-hello/rust-hello.wasm")"
 }
 
 build_seed() {
     [[ -z $out ]] || return 0 # not a language example: only built in place
-    build_cargo "$examples/seed/functions/processor" processor \
-        "$examples/seed/functions/processor.wasm"
+    gojinn_build "$examples/seed/functions/processor" "$examples/seed/functions/processor.wasm"
 }
 
 seed_missing() { rust_missing; }
@@ -135,11 +132,9 @@ seed_missing() { rust_missing; }
 # The host-capability examples (KV, SQLite, host_log) need Rust and C.
 build_host() {
     [[ -z $out ]] || return 0 # not language examples: only built in place
-    build_cargo "$examples/rust-counter" rust-counter \
-        "$examples/rust-counter/rust-counter.wasm"
-    build_cargo "$examples/rust-notes" rust-notes "$examples/rust-notes/rust-notes.wasm"
-    make -C "$examples/c-log" --quiet OUT="$work/c-log.wasm" "$work/c-log.wasm"
-    install_module "$work/c-log.wasm" "$examples/c-log/log.wasm"
+    gojinn_build "$examples/rust-counter" "$examples/rust-counter/rust-counter.wasm"
+    gojinn_build "$examples/rust-notes" "$examples/rust-notes/rust-notes.wasm"
+    gojinn_build "$examples/c-log" "$examples/c-log/log.wasm"
 }
 
 host_missing() {
@@ -175,10 +170,7 @@ c_missing() {
 }
 
 build_c() {
-    local dest
-    dest="$(dest_for c-hello "$examples/c-hello/hello.wasm")"
-    make -C "$examples/c-hello" --quiet OUT="$work/c.wasm" "$work/c.wasm"
-    install_module "$work/c.wasm" "$dest"
+    gojinn_build "$examples/c-hello" "$(dest_for c-hello "$examples/c-hello/hello.wasm")"
 }
 
 # ---- Go -------------------------------------------------------------------------
@@ -214,15 +206,10 @@ go_missing() {
 }
 
 build_go() {
-    local dest go
-    dest="$(dest_for go-hello "$examples/go-hello/go-hello.wasm")"
-    go="$(go_bin)"
-    # GOTOOLCHAIN=local: never download another Go; GOPROXY=off: the example uses
-    # only the standard library, so no module may be fetched either.
-    (cd "$examples/go-hello" &&
-        GOTOOLCHAIN=local GOPROXY=off GOOS=wasip1 GOARCH=wasm \
-            "$go" build -trimpath -ldflags=-s -o "$work/go.wasm" .)
-    install_module "$work/go.wasm" "$dest"
+    # The Go the probe checked (gojinn build looks in the same places, in the same
+    # order, but may as well be told).
+    GO="$(go_bin)" gojinn_build "$examples/go-hello" \
+        "$(dest_for go-hello "$examples/go-hello/go-hello.wasm")"
 }
 
 # ---- Zig ------------------------------------------------------------------------
@@ -255,15 +242,12 @@ zig_missing() {
 }
 
 build_zig() {
-    local dest
-    dest="$(dest_for zig-hello "$examples/zig-hello/zig-hello.wasm")"
     find_zig
-    # The local cache would otherwise land in the example folder as .zig-cache.
-    ZIG_LOCAL_CACHE_DIR="$root/target/toolchains/zig-cache" \
-        "${zig_cmd[@]}" build-exe "$examples/zig-hello/main.zig" \
-        -target wasm32-wasi -O ReleaseSmall -fstrip --stack 65536 \
-        -femit-bin="$work/zig.wasm"
-    install_module "$work/zig.wasm" "$dest"
+    # gojinn build splits ZIG on spaces (it may be `python -m ziglang`). The local
+    # cache stays under target/ rather than in gojinn's temporary-folder default.
+    ZIG="${zig_cmd[*]}" ZIG_LOCAL_CACHE_DIR="$root/target/toolchains/zig-cache" \
+        gojinn_build "$examples/zig-hello" \
+        "$(dest_for zig-hello "$examples/zig-hello/zig-hello.wasm")"
 }
 
 # ---- AssemblyScript -------------------------------------------------------------
@@ -278,12 +262,7 @@ as_missing() {
 }
 
 build_as() {
-    local dest dir="$examples/as-hello"
-    dest="$(dest_for as-hello "$dir/as-hello.wasm")"
-    (cd "$dir" && node_modules/.bin/asc assembly/index.ts \
-        --config node_modules/@assemblyscript/wasi-shim/asconfig.json \
-        --optimize --outFile "$work/as.wasm")
-    install_module "$work/as.wasm" "$dest"
+    gojinn_build "$examples/as-hello" "$(dest_for as-hello "$examples/as-hello/as-hello.wasm")"
 }
 
 failed=0

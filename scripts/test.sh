@@ -24,5 +24,8 @@ if [[ ${#missing[@]} -gt 0 ]] && command -v apt-get >/dev/null; then
         echo "test.sh: could not install ${missing[*]}; their tests will be skipped" >&2
 fi
 
-scripts/build-examples.sh
+# The examples are built by the gojinn binary the tests run (target/debug/gojinn,
+# which `cargo test --no-run` builds), so no second build of it is made.
+cargo test --workspace --no-run
+GOJINN="${CARGO_TARGET_DIR:-$PWD/target}/debug/gojinn" scripts/build-examples.sh
 cargo test --workspace "$@"

@@ -120,6 +120,9 @@ enum Command {
         /// response contains every line of tests/expected.txt.
         #[arg(long)]
         test: bool,
+        /// Write the module here instead of DIR/<folder name>.wasm (one DIR only).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Print a shell completion script.
     ///
@@ -187,7 +190,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Build { dirs, test } => dev::build::build_all(&dirs, test),
+        Command::Build { dirs, test, output } => {
+            dev::build::build_all(&dirs, test, output.as_deref())
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "gojinn", &mut std::io::stdout());

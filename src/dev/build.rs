@@ -1,12 +1,15 @@
 //! `gojinn build [DIR…]`: tells each project's language from its files, runs that
-//! language's toolchain with the flags of `scripts/build-examples.sh` (64 KiB stack,
-//! size-optimised, stripped), writes `DIR/<folder name>.wasm`, and then checks the
-//! module the way `gojinn validate` does (the project's `Caddyfile` when it has one).
+//! language's toolchain (64 KiB stack, size-optimised, stripped), writes
+//! `DIR/<folder name>.wasm` (or the file `--output` names), and then checks the module
+//! the way `gojinn validate` does (the project's `Caddyfile` when it has one).
+//! `scripts/build-examples.sh` builds the shipped examples with this command.
 //!
-//! A missing toolchain is an error naming the command that installs it. On a terminal
-//! the current step shows as a spinner line; otherwise each step is a plain line.
+//! What is built how is in the language table (`super::LANGUAGES`); this module has
+//! the build functions it names and what they share. A missing toolchain is an error
+//! naming the command that installs it. On a terminal the current step shows as a
+//! spinner line; otherwise each step is a plain line.
 
-use super::Lang;
+use super::{files_with, Module};
 use anyhow::{bail, Context as _};
 use std::ffi::OsString;
 use std::io::{IsTerminal as _, Write as _};
@@ -19,69 +22,46 @@ use std::time::{Duration, Instant};
 /// The Rust target of Gojinn functions.
 const RUST_TARGET: &str = "wasm32-wasip1";
 
+/// A language's build function (`Toolchain::build` in the language table): compiles
+/// the project of `job` into `job.module`.
+pub(crate) type Recipe = fn(&Job<'_>, &Progress) -> anyhow::Result<()>;
+
+/// One project to build.
+pub(crate) struct Job<'a> {
+    /// The project folder, canonical.
+    dir: &'a Path,
+    /// `name (lang)`, for messages.
+    label: &'a str,
+    /// Where the module goes (its folder exists).
+    module: &'a Path,
+    /// What installs the language's toolchain.
+    install: &'a str,
+}
+
 /// Builds every project in `dirs`, stopping at the first failure; with `test`, also
-/// runs each project's `tests/request.json` through its module.
-pub(crate) fn build_all(dirs: &[PathBuf], test: bool) -> anyhow::Result<()> {
+/// runs each project's `tests/request.json` through its module. `out`, for one
+/// project only, is where its module goes instead of `DIR/<folder name>.wasm`.
+pub(crate) fn build_all(dirs: &[PathBuf], test: bool, out: Option<&Path>) -> anyhow::Result<()> {
+    if out.is_some() && dirs.len() != 1 {
+        bail!(
+            "`--output` names one module file, so it takes one project folder ({} given)",
+            dirs.len()
+        );
+    }
     let progress = Progress::new();
     for dir in dirs {
-        build_one(dir, test, &progress)?;
+        build_one(dir, test, out, &progress)?;
     }
     Ok(())
 }
 
-/// Tells the language of the project in `dir` from its files.
-pub(crate) fn detect(dir: &Path) -> anyhow::Result<Lang> {
-    if !dir.is_dir() {
-        bail!("`{}` is not a directory", dir.display());
-    }
-    if dir.join("Cargo.toml").is_file() {
-        return Ok(Lang::Rust);
-    }
-    if dir.join("go.mod").is_file() {
-        return Ok(Lang::Go);
-    }
-    let package = dir.join("package.json");
-    if package.is_file() {
-        let text = std::fs::read_to_string(&package)
-            .with_context(|| format!("cannot read `{}`", package.display()))?;
-        if text.contains("\"assemblyscript\"") {
-            return Ok(Lang::AssemblyScript);
-        }
-    }
-    if dir.join("build.zig").is_file() || !files_with(dir, "zig")?.is_empty() {
-        return Ok(Lang::Zig);
-    }
-    if dir.join("Makefile").is_file() || !files_with(dir, "c")?.is_empty() {
-        return Ok(Lang::C);
-    }
-    if !files_with(dir, "wat")?.is_empty() {
-        return Ok(Lang::Wat);
-    }
-    bail!(
-        "cannot tell the language of `{}`: it has no Cargo.toml (Rust), go.mod (Go), \
-         package.json naming assemblyscript, build.zig or *.zig (Zig), Makefile or *.c (C), \
-         or *.wat file",
-        dir.display()
-    )
-}
-
-/// The files of `dir` (not its subfolders) ending in `.ext`, sorted.
-fn files_with(dir: &Path, ext: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in
-        std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))?
-    {
-        let path = entry?.path();
-        if path.is_file() && path.extension().is_some_and(|e| e == ext) {
-            found.push(path);
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-fn build_one(dir: &Path, test: bool, progress: &Progress) -> anyhow::Result<()> {
-    let lang = detect(dir)?;
+fn build_one(
+    dir: &Path,
+    test: bool,
+    out: Option<&Path>,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let lang = super::detect(dir)?;
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot resolve `{}`", dir.display()))?;
@@ -92,14 +72,28 @@ fn build_one(dir: &Path, test: bool, progress: &Progress) -> anyhow::Result<()> 
         .to_owned();
     let label = format!("{name} ({})", lang.name());
     let started = Instant::now();
-    let module = match lang {
-        Lang::Rust => build_rust(&dir, &name, &label, progress)?,
-        Lang::C => build_c(&dir, &name, &label, progress)?,
-        Lang::Go => build_go(&dir, &name, &label, progress)?,
-        Lang::Zig => build_zig(&dir, &name, &label, progress)?,
-        Lang::AssemblyScript => build_as(&dir, &name, &label, progress)?,
-        Lang::Wat => pick(&dir, "wat", "main.wat")?,
+    let module = match lang.module {
+        Module::Wasm => output(&dir, &name, out)?,
+        Module::Source { main, ext } => {
+            if let Some(out) = out {
+                bail!(
+                    "`--output {}` does not apply to {label}: it builds nothing, the server \
+                     compiles its .{ext} source itself",
+                    out.display()
+                );
+            }
+            pick(&dir, ext, main)?
+        }
     };
+    if let Some(toolchain) = lang.toolchain {
+        let job = Job {
+            dir: &dir,
+            label: &label,
+            module: &module,
+            install: toolchain.install,
+        };
+        (toolchain.build)(&job, progress)?;
+    }
     progress.step(&label, "checking that the module loads");
     let function = progress.while_running(|| check(&dir, &module))?;
     let size = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);
@@ -118,6 +112,36 @@ fn build_one(dir: &Path, test: bool, progress: &Progress) -> anyhow::Result<()> 
         ));
     }
     Ok(())
+}
+
+/// Where the module of the project `name` in `dir` goes: `dir/name.wasm`, or `out`
+/// (relative to the current directory, in a folder that exists) made absolute, so
+/// that it compares equal to the module path of a checked config.
+fn output(dir: &Path, name: &str, out: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let Some(out) = out else {
+        return Ok(dir.join(format!("{name}.wasm")));
+    };
+    let file = out
+        .file_name()
+        .with_context(|| format!("`--output {}` names no file", out.display()))?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent = parent.canonicalize().with_context(|| {
+        format!(
+            "cannot write `{}`: its folder `{}` does not exist",
+            out.display(),
+            parent.display()
+        )
+    })?;
+    if parent.join(file).is_dir() {
+        bail!(
+            "`--output {}` is a folder; name the module file",
+            out.display()
+        );
+    }
+    Ok(parent.join(file))
 }
 
 /// Checks the module as `gojinn validate` would: the project's `Caddyfile` when it
@@ -182,6 +206,14 @@ fn missing(label: &str, what: &str, install: &str) -> anyhow::Error {
     anyhow::anyhow!("cannot build {label}: {what}\n  install it with: {install}")
 }
 
+impl Job<'_> {
+    /// The language's toolchain is missing: what is missing, and the table's install
+    /// command.
+    fn missing(&self, what: &str) -> anyhow::Error {
+        missing(self.label, what, self.install)
+    }
+}
+
 /// The executable `name` on `PATH`.
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -209,14 +241,12 @@ fn run(cmd: &mut Command, label: &str, what: &str, progress: &Progress) -> anyho
     Ok(out)
 }
 
-fn build_rust(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
+/// Rust: `cargo build --release` for wasm32-wasip1 inside the project (adding the
+/// target with rustup first when it is missing).
+pub(crate) fn rust(job: &Job<'_>, progress: &Progress) -> anyhow::Result<()> {
+    let (dir, label) = (job.dir, job.label);
     let Some(cargo) = which("cargo") else {
-        return Err(missing(
-            label,
-            "cargo is not on PATH",
-            "curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh, \
-             then: rustup target add wasm32-wasip1",
-        ));
+        return Err(job.missing("cargo is not on PATH"));
     };
     if let Some(rustup) = which("rustup") {
         let installed = Command::new(&rustup)
@@ -268,20 +298,19 @@ fn build_rust(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyho
         .filter_map(|v| v["executable"].as_str().map(PathBuf::from))
         .find(|p| p.extension().is_some_and(|e| e == "wasm"))
         .context("cargo built no .wasm executable: does the package have a binary target?")?;
-    install(&built, &dir.join(format!("{name}.wasm")), label)
+    install(&built, job.module, label)
 }
 
-fn build_c(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
-    let install = "apt-get install clang lld wasi-libc make && \
-                   apt-get install libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev-wasm32";
+/// C: the project's Makefile (`make OUT=…`), or clang on every `*.c` file.
+pub(crate) fn c(job: &Job<'_>, progress: &Progress) -> anyhow::Result<()> {
+    let (dir, label) = (job.dir, job.label);
     let Some(clang) = which("clang") else {
-        return Err(missing(label, "clang is not on PATH", install));
+        return Err(job.missing("clang is not on PATH"));
     };
-    let module = dir.join(format!("{name}.wasm"));
-    let staged = staging(&module);
+    let staged = staging(job.module);
     if dir.join("Makefile").is_file() {
         let Some(make) = which("make") else {
-            return Err(missing(label, "make is not on PATH", install));
+            return Err(job.missing("make is not on PATH"));
         };
         let mut out = OsString::from("OUT=");
         out.push(staged.as_os_str());
@@ -306,10 +335,12 @@ fn build_c(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::
             progress,
         )?;
     }
-    finish(&staged, &module, label)
+    finish(&staged, job.module, label)
 }
 
-fn build_go(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
+/// Go: `go build` with GOOS=wasip1, never downloading a toolchain or a module.
+pub(crate) fn go(job: &Job<'_>, progress: &Progress) -> anyhow::Result<()> {
+    let (dir, label) = (job.dir, job.label);
     let go = std::env::var_os("GO")
         .filter(|g| !g.is_empty())
         .map(PathBuf::from)
@@ -319,16 +350,11 @@ fn build_go(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
             debian.is_file().then_some(debian)
         });
     let Some(go) = go else {
-        return Err(missing(
-            label,
+        return Err(job.missing(
             "go is not on PATH (nor /usr/lib/go-1.23/bin/go); Go 1.21 or later is needed",
-            "apt-get install -t bookworm-backports golang-1.23-go (on Debian 12, after adding \
-             bookworm-backports to the apt sources; a Gojinn checkout's scripts/toolchains.sh go \
-             does both)",
         ));
     };
-    let module = dir.join(format!("{name}.wasm"));
-    let staged = staging(&module);
+    let staged = staging(job.module);
     // GOTOOLCHAIN=local: never download another Go; GOPROXY=off: a function uses the
     // standard library and its own packages only.
     run(
@@ -345,29 +371,22 @@ fn build_go(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
         "GOOS=wasip1 GOARCH=wasm go build",
         progress,
     )?;
-    finish(&staged, &module, label)
+    finish(&staged, job.module, label)
 }
 
-fn build_zig(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
-    let install = "python3 -m venv ~/.zig && ~/.zig/bin/pip install ziglang==0.14.1, \
-                   then: export ZIG=\"$HOME/.zig/bin/python -m ziglang\"";
+/// Zig: `zig build-exe` on `main.zig` (or the only `*.zig` file).
+pub(crate) fn zig(job: &Job<'_>, progress: &Progress) -> anyhow::Result<()> {
+    let (dir, label) = (job.dir, job.label);
     // ZIG may be a command with arguments (`python -m ziglang`).
     let zig: Vec<String> = match std::env::var("ZIG") {
         Ok(z) if !z.trim().is_empty() => z.split_whitespace().map(str::to_owned).collect(),
         _ => match which("zig") {
             Some(z) => vec![z.to_string_lossy().into_owned()],
-            None => {
-                return Err(missing(
-                    label,
-                    "zig is not on PATH and ZIG is not set",
-                    install,
-                ))
-            }
+            None => return Err(job.missing("zig is not on PATH and ZIG is not set")),
         },
     };
     let source = pick(dir, "zig", "main.zig")?;
-    let module = dir.join(format!("{name}.wasm"));
-    let staged = staging(&module);
+    let staged = staging(job.module);
     let mut emit = OsString::from("-femit-bin=");
     emit.push(staged.as_os_str());
     let mut cmd = Command::new(&zig[0]);
@@ -392,22 +411,26 @@ fn build_zig(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow
             std::env::temp_dir().join("gojinn-zig-cache"),
         );
     }
-    run(
+    let built = run(
         &mut cmd,
         label,
         "zig build-exe -target wasm32-wasi",
         progress,
-    )?;
-    finish(&staged, &module, label)
+    );
+    // Zig 0.14 leaves the wasm object it linked beside the binary (`<bin>.o`); with a
+    // staging name that is a new file in the project on every build.
+    let mut object = staged.clone().into_os_string();
+    object.push(".o");
+    let _ = std::fs::remove_file(object);
+    built?;
+    finish(&staged, job.module, label)
 }
 
-fn build_as(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow::Result<PathBuf> {
+/// AssemblyScript: the project's own `asc` (from `npm ci`) with the wasi-shim config.
+pub(crate) fn assemblyscript(job: &Job<'_>, progress: &Progress) -> anyhow::Result<()> {
+    let (dir, label) = (job.dir, job.label);
     if which("node").is_none() {
-        return Err(missing(
-            label,
-            "node is not on PATH (Node.js 18 or later is needed)",
-            "apt-get install nodejs npm",
-        ));
+        return Err(job.missing("node is not on PATH (Node.js 18 or later is needed)"));
     }
     let asc = dir.join("node_modules/.bin/asc");
     let shim = dir.join("node_modules/@assemblyscript/wasi-shim/asconfig.json");
@@ -418,8 +441,7 @@ fn build_as(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
             &format!("cd {} && npm ci", dir.display()),
         ));
     }
-    let module = dir.join(format!("{name}.wasm"));
-    let staged = staging(&module);
+    let staged = staging(job.module);
     run(
         Command::new(asc)
             .arg("assembly/index.ts")
@@ -435,7 +457,7 @@ fn build_as(dir: &Path, name: &str, label: &str, progress: &Progress) -> anyhow:
         "asc assembly/index.ts (wasi-shim)",
         progress,
     )?;
-    finish(&staged, &module, label)
+    finish(&staged, job.module, label)
 }
 
 /// Where a compiler writes `module` first. Modules are compiled next to their final
@@ -446,20 +468,18 @@ fn staging(module: &Path) -> PathBuf {
 }
 
 /// Moves the staged module into place.
-fn finish(staged: &Path, module: &Path, label: &str) -> anyhow::Result<PathBuf> {
+fn finish(staged: &Path, module: &Path, label: &str) -> anyhow::Result<()> {
     if !staged.is_file() {
         bail!(
             "building {label} wrote no module (expected `{}`)",
             staged.display()
         );
     }
-    std::fs::rename(staged, module)
-        .with_context(|| format!("cannot write `{}`", module.display()))?;
-    Ok(module.to_owned())
+    std::fs::rename(staged, module).with_context(|| format!("cannot write `{}`", module.display()))
 }
 
 /// Copies cargo's output next to `to` and renames it into place.
-fn install(from: &Path, to: &Path, label: &str) -> anyhow::Result<PathBuf> {
+fn install(from: &Path, to: &Path, label: &str) -> anyhow::Result<()> {
     let staged = staging(to);
     std::fs::copy(from, &staged)
         .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), staged.display()))?;
@@ -468,7 +488,7 @@ fn install(from: &Path, to: &Path, label: &str) -> anyhow::Result<PathBuf> {
 
 /// Progress on stderr: a spinner line redrawn in place on a terminal, plain lines
 /// otherwise (logs, CI, pipes).
-struct Progress {
+pub(crate) struct Progress {
     tty: bool,
     line: Arc<std::sync::Mutex<String>>,
 }
@@ -552,33 +572,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn detects_each_language_from_its_files() {
-        let base = std::env::temp_dir().join(format!("gojinn-detect-{}", std::process::id()));
-        let cases: &[(&str, &str, Lang)] = &[
-            ("Cargo.toml", "", Lang::Rust),
-            ("go.mod", "module x", Lang::Go),
-            (
-                "package.json",
-                r#"{"devDependencies":{"assemblyscript":"0.28"}}"#,
-                Lang::AssemblyScript,
-            ),
-            ("build.zig", "", Lang::Zig),
-            ("main.zig", "", Lang::Zig),
-            ("Makefile", "", Lang::C),
-            ("fn.c", "", Lang::C),
-            ("fn.wat", "(module)", Lang::Wat),
-        ];
-        for (i, (file, text, lang)) in cases.iter().enumerate() {
-            let dir = base.join(i.to_string());
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            std::fs::write(dir.join(file), text).expect("write");
-            assert_eq!(detect(&dir).expect(file), *lang, "{file}");
-        }
-        let empty = base.join("empty");
-        std::fs::create_dir_all(&empty).expect("mkdir");
-        std::fs::write(empty.join("package.json"), "{}").expect("write");
-        let err = detect(&empty).expect_err("no language").to_string();
-        assert!(err.contains("cannot tell the language"), "{err}");
+    fn the_module_goes_into_the_project_unless_out_names_a_file() {
+        let base = std::env::temp_dir().join(format!("gojinn-output-{}", std::process::id()));
+        let project = base.join("fn");
+        std::fs::create_dir_all(&project).expect("mkdir");
+        let base = base.canonicalize().expect("canonical");
+        let project = project.canonicalize().expect("canonical");
+
+        assert_eq!(
+            output(&project, "fn", None).expect("default"),
+            project.join("fn.wasm")
+        );
+        // Another name, in another folder; `..` and `.` are resolved, so the path
+        // compares equal to the one a Caddyfile names.
+        assert_eq!(
+            output(&project, "fn", Some(&project.join("../hello.wasm"))).expect("out"),
+            base.join("hello.wasm")
+        );
+        assert_eq!(
+            output(&project, "fn", Some(&base.join("./fn/x.wasm"))).expect("out"),
+            project.join("x.wasm")
+        );
+
+        let err = |out: &Path| {
+            output(&project, "fn", Some(out))
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = err(&base.join("missing/x.wasm"));
+        assert!(e.contains("does not exist"), "{e}");
+        let e = err(&project);
+        assert!(e.contains("is a folder"), "{e}");
+        let e = err(&project.join(".."));
+        assert!(e.contains("names no file"), "{e}");
         std::fs::remove_dir_all(&base).expect("cleanup");
+    }
+
+    /// A WAT project builds nothing, so there is nothing to write elsewhere: refused
+    /// before any work, and nothing is written.
+    #[test]
+    fn out_is_refused_for_a_project_that_serves_its_source() {
+        let dir = std::env::temp_dir().join(format!("gojinn-out-wat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("main.wat"), "(module)").expect("write");
+        let out = dir.join("copy.wasm");
+        let e = build_all(std::slice::from_ref(&dir), false, Some(&out))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("does not apply to"), "{e}");
+        assert!(e.contains("(wat)"), "{e}");
+        assert!(!out.exists());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn out_takes_exactly_one_project() {
+        let out = Path::new("x.wasm");
+        for dirs in [vec![], vec![PathBuf::from("a"), PathBuf::from("b")]] {
+            let e = build_all(&dirs, false, Some(out))
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                e.contains(&format!("takes one project folder ({} given)", dirs.len())),
+                "{e}"
+            );
+        }
     }
 }

@@ -7,13 +7,13 @@
 //! response must contain). Rust projects get the SDK's sources vendored into
 //! `NAME/gojinn-sdk`: a path dependency that builds offline and from anywhere.
 
-use super::Lang;
+use super::{Lang, Module};
 use anyhow::{bail, Context as _};
 use std::path::{Path, PathBuf};
 
 /// One file of a template: its path inside the project and its text, in which
 /// `{{name}}` (and a few other `{{…}}` keys) are replaced.
-struct File {
+pub(crate) struct File {
     path: &'static str,
     text: &'static str,
     /// For a file taken from an example (the example *is* the template, so the two
@@ -45,7 +45,7 @@ const COMMON: &[File] = &[
     file!(".gitignore", "templates/common/gitignore"),
 ];
 
-const RUST: &[File] = &[
+pub(crate) const RUST: &[File] = &[
     file!("Cargo.toml", "templates/rust/Cargo.toml"),
     file!("Cargo.lock", "templates/rust/Cargo.lock"),
     file!(".cargo/config.toml", "templates/rust/.cargo/config.toml"),
@@ -78,21 +78,22 @@ const RUST: &[File] = &[
     file!("gojinn-sdk/src/sys.rs", "crates/gojinn-sdk/src/sys.rs"),
 ];
 
-const C: &[File] = &[
+pub(crate) const C: &[File] = &[
     file!("main.c", "examples/c-hello/hello.c", example "c-hello"),
     file!("Makefile", "templates/c/Makefile"),
     file!("gojinn.h", "crates/gojinn-sdk/c/gojinn.h"),
 ];
 
-const GO: &[File] = &[
+pub(crate) const GO: &[File] = &[
     file!("main.go", "examples/go-hello/main.go", example "go-hello"),
     file!("go.mod", "examples/go-hello/go.mod", example "go-hello"),
     file!("gojinn/gojinn.go", "examples/go-hello/gojinn/gojinn.go"),
 ];
 
-const ZIG: &[File] = &[file!("main.zig", "examples/zig-hello/main.zig", example "zig-hello")];
+pub(crate) const ZIG: &[File] =
+    &[file!("main.zig", "examples/zig-hello/main.zig", example "zig-hello")];
 
-const ASSEMBLYSCRIPT: &[File] = &[
+pub(crate) const ASSEMBLYSCRIPT: &[File] = &[
     file!(
         "assembly/index.ts",
         "examples/as-hello/assembly/index.ts",
@@ -105,118 +106,36 @@ const ASSEMBLYSCRIPT: &[File] = &[
     ),
 ];
 
-const WAT: &[File] = &[file!("main.wat", "templates/wat/main.wat")];
+pub(crate) const WAT: &[File] = &[file!("main.wat", "templates/wat/main.wat")];
 
-/// What the README and Caddyfile say about one language.
-struct Facts {
-    language: &'static str,
-    source: &'static str,
-    /// Memory limit in the Caddyfile: standard Go's runtime needs far more than the
-    /// others (docs/languages.md).
-    memory: &'static str,
-    toolchain: &'static str,
-    files: &'static str,
+/// What the README and Caddyfile say about one language (`{{…}}` keys of the
+/// templates), held by the language's entry in [`LANGUAGES`](super::LANGUAGES).
+#[derive(Clone, Copy)]
+pub(crate) struct Facts {
+    /// `{{language}}`: the language's name in prose.
+    pub(crate) language: &'static str,
+    /// `{{source}}`: the handler's file.
+    pub(crate) source: &'static str,
+    /// `{{memory}}`: memory limit in the Caddyfile. Standard Go's runtime needs far
+    /// more than the others (docs/languages.md).
+    pub(crate) memory: &'static str,
+    /// `{{toolchain}}`: the README's toolchain section.
+    pub(crate) toolchain: &'static str,
+    /// `{{files}}`: the README's list of files.
+    pub(crate) files: &'static str,
     /// Lines the response to tests/request.json must contain.
-    expected: &'static str,
+    pub(crate) expected: &'static str,
 }
 
-const HELLO_EXPECTED: &str =
+/// The lines every hello template's answer to tests/request.json contains.
+pub(crate) const HELLO_EXPECTED: &str =
     "\"method\":\"POST\"\n\"echo\":{\"greeting\":\"hi\",\"items\":[1,2,3]}\n";
 
-fn facts(lang: Lang) -> Facts {
-    match lang {
-        Lang::Rust => Facts {
-            language: "Rust",
-            source: "src/main.rs",
-            memory: "16MB",
-            toolchain: "Rust with the `wasm32-wasip1` target (`gojinn build` adds the target with \
-                rustup when it is missing). `.cargo/config.toml` selects the target and links a \
-                64 KiB stack instead of Rust's 1 MiB default: a smaller memory makes each request \
-                cheaper.\n\nThe SDK is vendored in `gojinn-sdk/` (a copy of Gojinn's \
-                `crates/gojinn-sdk` from the `gojinn` binary that made this project), so the \
-                project builds offline and outside a Gojinn checkout. To follow a checkout instead, \
-                set `gojinn-sdk = { path = \"/path/to/gojinn/crates/gojinn-sdk\" }` in \
-                `Cargo.toml` and delete `gojinn-sdk/`.",
-            files: "- `src/main.rs`: the handler, on `gojinn_sdk::{run, Request, Response, log}`\n\
-                - `gojinn-sdk/`: the vendored SDK (request/response types, host capabilities)\n\
-                - `Cargo.lock`: pinned dependency versions (serde, serde_json)",
-            expected: HELLO_EXPECTED,
-        },
-        Lang::C => Facts {
-            language: "C",
-            source: "main.c",
-            memory: "16MB",
-            toolchain: "clang, lld and wasi-libc (Debian/Ubuntu: `apt-get install clang lld \
-                wasi-libc libclang-rt-14-dev-wasm32`, with the clang major version in the last \
-                name). `gojinn build` runs `make`; the Makefile links a 64 KiB stack.",
-            files: "- `main.c`: the handler, with a small strict JSON scanner (no library)\n\
-                - `gojinn.h`: the `gojinn` host imports (`gojinn_log`, KV, SQL, HTTP)\n\
-                - `Makefile`: the clang command line",
-            expected: HELLO_EXPECTED,
-        },
-        Lang::Go => Facts {
-            language: "standard Go",
-            source: "main.go",
-            memory: "64MB",
-            toolchain: "Go 1.21 or later (Debian: `golang-1.23-go` from bookworm-backports). \
-                `gojinn build` runs `GOTOOLCHAIN=local GOPROXY=off GOOS=wasip1 GOARCH=wasm go \
-                build -trimpath -ldflags=-s`. Standard Go's runtime needs about 28 MB for the \
-                smallest request, hence `memory_limit 64MB` in the Caddyfile.",
-            files: "- `main.go`: the handler\n\
-                - `gojinn/gojinn.go`: the contract's helper types (Request, Response, Run, Log) and HostLog (`host_log`)",
-            expected: HELLO_EXPECTED,
-        },
-        Lang::Zig => Facts {
-            language: "Zig",
-            source: "main.zig",
-            memory: "16MB",
-            toolchain: "Zig 0.14 (`python3 -m pip install ziglang==0.14.1` in a venv, then \
-                `python -m ziglang` or set `ZIG`). `gojinn build` runs `zig build-exe main.zig \
-                -target wasm32-wasi -O ReleaseSmall -fstrip --stack 65536`.",
-            files: "- `main.zig`: the handler, on `std.os.wasi` and `std.json`",
-            expected: HELLO_EXPECTED,
-        },
-        Lang::AssemblyScript => Facts {
-            language: "AssemblyScript",
-            source: "assembly/index.ts",
-            memory: "16MB",
-            toolchain: "Node.js 18 or later, then `npm ci` in this folder (installs the pinned \
-                `assemblyscript` and `@assemblyscript/wasi-shim`). `gojinn build` runs `asc` \
-                with the wasi-shim config.",
-            files: "- `assembly/index.ts`: the handler, with a small strict JSON scanner\n\
-                - `package.json`, `package-lock.json`: the pinned compiler and shim",
-            expected: HELLO_EXPECTED,
-        },
-        Lang::Wat => Facts {
-            language: "WebAssembly text",
-            source: "main.wat",
-            memory: "1MB",
-            toolchain: "None: the server compiles `.wat` itself. `gojinn build` only checks that \
-                the module loads. This function answers a fixed JSON object without reading the \
-                request; reading and parsing JSON by hand in WAT is possible but long.",
-            files: "- `main.wat`: the whole function",
-            expected: "",
-        },
-    }
-}
-
-/// The project's template files.
-fn files(lang: Lang) -> &'static [File] {
-    match lang {
-        Lang::Rust => RUST,
-        Lang::C => C,
-        Lang::Go => GO,
-        Lang::Zig => ZIG,
-        Lang::AssemblyScript => ASSEMBLYSCRIPT,
-        Lang::Wat => WAT,
-    }
-}
-
 /// The module file a project serves, relative to its folder.
-pub(crate) fn module_name(name: &str, lang: Lang) -> String {
-    match lang {
-        Lang::Wat => "main.wat".to_owned(),
-        _ => format!("{name}.wasm"),
+pub(crate) fn module_name(name: &str, lang: &Lang) -> String {
+    match lang.module {
+        Module::Source { main, .. } => main.to_owned(),
+        Module::Wasm => format!("{name}.wasm"),
     }
 }
 
@@ -247,8 +166,8 @@ pub(crate) fn create(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<Pa
             dir.display()
         );
     }
-    let f = facts(lang);
-    let module = module_name(name, lang);
+    let f = &lang.readme;
+    let module = module_name(name, &lang);
     let mut expected = format!("\"message\":\"hello from {}\"\n", lang.name());
     expected.push_str(f.expected);
     let fill = |text: &str| {
@@ -266,7 +185,7 @@ pub(crate) fn create(name: &str, lang: Lang, parent: &Path) -> anyhow::Result<Pa
     // leaves no half project behind (and a second `new` still refuses a real one).
     let tmp = parent.join(format!(".{name}.gojinn-new.{}", std::process::id()));
     let result = (|| -> anyhow::Result<()> {
-        for file in COMMON.iter().chain(files(lang)) {
+        for file in COMMON.iter().chain(lang.template) {
             let text = match file.example {
                 Some(example) => fill(&file.text.replace(example, name)),
                 None => fill(file.text),
@@ -338,16 +257,9 @@ mod tests {
     fn every_placeholder_is_filled() {
         let base = std::env::temp_dir().join(format!("gojinn-new-unit-{}", std::process::id()));
         std::fs::create_dir_all(&base).expect("mkdir");
-        for lang in [
-            Lang::Rust,
-            Lang::C,
-            Lang::Go,
-            Lang::Zig,
-            Lang::AssemblyScript,
-            Lang::Wat,
-        ] {
+        for lang in Lang::all() {
             let dir = create(&format!("p-{}", lang.name()), lang, &base).expect("create");
-            for file in COMMON.iter().chain(files(lang)) {
+            for file in COMMON.iter().chain(lang.template) {
                 let text = std::fs::read_to_string(dir.join(file.path)).expect("read");
                 assert!(!text.contains("{{"), "{}: {}", lang.name(), file.path);
             }

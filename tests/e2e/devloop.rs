@@ -198,7 +198,16 @@ fn zig() {
     } else {
         &[]
     };
-    devloop("zig", env, false);
+    if let Some((dir, _server)) = devloop("zig", env, false) {
+        // Zig writes the object it links beside the binary; `gojinn build` must not
+        // leave one behind per build.
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list the project")
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .filter(|n| n.to_string_lossy().ends_with(".o"))
+            .collect();
+        assert!(left.is_empty(), "zig build left {left:?} in the project");
+    }
 }
 
 #[test]

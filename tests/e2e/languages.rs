@@ -1,6 +1,7 @@
 //! One test per guest language: the language's hello example is built from source with
-//! its real toolchain (`scripts/build-examples.sh --out <scratch> <lang>`, the same
-//! commands a user runs), served by the real server, and checked over HTTP.
+//! its real toolchain (`scripts/build-examples.sh --out <scratch> <lang>`, which runs
+//! `gojinn build`, the command a user runs, with the binary under test), served by the
+//! real server, and checked over HTTP.
 //!
 //! A language whose toolchain is not installed is not built: its test writes
 //! `SKIPPED languages::<lang>: <reason>` straight to the test process's stderr (past
@@ -28,6 +29,9 @@ fn build(lang: &str) -> Built {
         .arg("--out")
         .arg(&dir)
         .arg(lang)
+        // The binary under test builds the example, rather than one the script
+        // would build with cargo while the tests run.
+        .env("GOJINN", env!("CARGO_BIN_EXE_gojinn"))
         // Flags meant for the host test build must not leak into the guest build.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

@@ -125,16 +125,17 @@ impl Serialize for Response {
     }
 }
 
-/// The wire shape as the contract allows it: status may be absent or 0 (meaning 200)
-/// and a header value may be a single string.
+/// The wire shape as the contract allows it: status may be absent, null or 0
+/// (meaning 200), any field may be null (meaning absent, as the server reads it), and
+/// a header value may be a single string.
 #[derive(Deserialize)]
 struct Wire {
     #[serde(default)]
-    status: u16,
+    status: Option<u16>,
     #[serde(default)]
-    headers: BTreeMap<String, OneOrMany>,
+    headers: Option<BTreeMap<String, OneOrMany>>,
     #[serde(default)]
-    body: String,
+    body: Option<String>,
     #[serde(default)]
     body_base64: Option<String>,
 }
@@ -149,16 +150,20 @@ enum OneOrMany {
 impl From<Wire> for Response {
     fn from(wire: Wire) -> Self {
         Response {
-            status: if wire.status == 0 { 200 } else { wire.status },
+            status: match wire.status {
+                None | Some(0) => 200,
+                Some(status) => status,
+            },
             headers: wire
                 .headers
+                .unwrap_or_default()
                 .into_iter()
                 .map(|(name, values)| match values {
                     OneOrMany::One(value) => (name, vec![value]),
                     OneOrMany::Many(values) => (name, values),
                 })
                 .collect(),
-            body: wire.body,
+            body: wire.body.unwrap_or_default(),
             body_base64: wire.body_base64,
         }
     }
