@@ -440,13 +440,17 @@ const KV_WAT: &str = r#"(module
   (data (i32.const 16) "hello from kv")
   (data (i32.const 64) "{\"status\":200,\"body\":\"")
   (data (i32.const 200) "\"}")
-  ;; iovecs: the prefix, the value read back (its length set at run time), the suffix
-  (data (i32.const 300) "\40\00\00\00\16\00\00\00\56\00\00\00\00\00\00\00\c8\00\00\00\02\00\00\00")
   (func (export "_start")
+    (local $len i32)
     (drop (call $set (i32.const 0) (i32.const 8) (i32.const 16) (i32.const 13)))
-    (i32.store (i32.const 312)
+    ;; the value lands right after the prefix, then the suffix after the value:
+    ;; one contiguous response, written with one iovec
+    (local.set $len
       (i32.wrap_i64 (call $get (i32.const 0) (i32.const 8) (i32.const 86) (i32.const 100))))
-    (drop (call $write (i32.const 1) (i32.const 300) (i32.const 3) (i32.const 400)))))
+    (memory.copy (i32.add (i32.const 86) (local.get $len)) (i32.const 200) (i32.const 2))
+    (i32.store (i32.const 300) (i32.const 64))
+    (i32.store (i32.const 304) (i32.add (local.get $len) (i32.const 24)))
+    (drop (call $write (i32.const 1) (i32.const 300) (i32.const 1) (i32.const 400)))))
 "#;
 
 /// `build --test` runs the function with its route's grants from the project's
