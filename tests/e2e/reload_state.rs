@@ -37,6 +37,11 @@ fn caddyfile(globals: &str, store: &Path, generation: u32) -> String {
 pub(crate) fn sighup(server: &Server, config: &Path, text: &str, generation: u32) {
     std::fs::write(config, text).expect("write Caddyfile");
     server.signal("HUP");
+    wait_for_generation(server, generation);
+}
+
+/// Waits for the reload log line, then checks that generation `generation` serves.
+fn wait_for_generation(server: &Server, generation: u32) {
     assert!(
         server
             .wait_for_log(|l| is_msg(l, "config reloaded"))
@@ -77,18 +82,7 @@ fn lock_survives(server: &Server, reload: impl FnOnce()) {
     );
     assert_eq!(r["ret"], 1, "the first lock: {r}");
     reload();
-    assert!(
-        server
-            .wait_for_log(|l| is_msg(l, "config reloaded"))
-            .is_some(),
-        "no reload; log:\n{}",
-        server.logs().join("\n")
-    );
-    assert_eq!(
-        server.get("/generation").text(),
-        "2",
-        "the new config serves"
-    );
+    wait_for_generation(server, 2);
 
     let r = one(
         server,
