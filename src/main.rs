@@ -269,21 +269,19 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
             };
             tokio::spawn(gojinn_admin::serve(listener, admin));
         }
+        // Reload triggers start before "ready": a SIGHUP or a change made once
+        // the server says it is ready must reload it.
+        let triggers = reload::Triggers::new(config_path, &config, watch)?;
         tracing::info!(
             functions = config.functions().len(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")
         );
-        // Listeners are bound, accepting, and the config is loaded.
+        // Listeners are bound, accepting, the config is loaded, reloads are heard.
         ready.set();
-        let watcher = if watch {
-            Some(reload::watch(config_path, &config)?)
-        } else {
-            None
-        };
         tokio::select! {
             () = shutdown_signal() => {}
-            () = reload::on_signal_or_change(&running, config_path, watcher) => {}
+            () = triggers.run(&running, config_path) => {}
         }
         tracing::info!("shutting down");
         running.server().shutdown().await;

@@ -267,34 +267,48 @@ impl gojinn_admin::Control for Running {
     }
 }
 
-/// Reloads `config_path` on every SIGHUP and, with a watcher, on every change.
-/// Never returns.
-pub(crate) async fn on_signal_or_change(
-    running: &Running,
-    config_path: &Path,
-    mut watcher: Option<Watcher>,
-) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload by signal is off");
-            None
-        }
-    };
-    loop {
-        let trigger = tokio::select! {
-            Some(()) = async { hangup.as_mut()?.recv().await } => "SIGHUP",
-            () = async {
-                match watcher.as_mut() {
-                    Some(w) => w.changed().await,
-                    None => std::future::pending().await,
-                }
-            } => "file change",
+/// What asks a running server to reload itself: SIGHUP and, with `--watch`, a
+/// change to a watched file. Made before the server says it is ready, so that
+/// neither a signal nor a change after that point is missed.
+pub(crate) struct Triggers {
+    hangup: Option<tokio::signal::unix::Signal>,
+    watcher: Option<Watcher>,
+}
+
+impl Triggers {
+    /// Listens for SIGHUP and, when `watch` is set, watches `config_path` and
+    /// the modules of `config`.
+    pub(crate) fn new(config_path: &Path, config: &Config, watch: bool) -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload by signal is off");
+                None
+            }
         };
-        running
-            .reload_file(config_path, trigger, watcher.as_mut())
-            .await;
+        let watcher = watch
+            .then(|| self::watch(config_path, config))
+            .transpose()?;
+        Ok(Triggers { hangup, watcher })
+    }
+
+    /// Reloads `config_path` on every trigger. Never returns.
+    pub(crate) async fn run(mut self, running: &Running, config_path: &Path) {
+        loop {
+            let trigger = tokio::select! {
+                Some(()) = async { self.hangup.as_mut()?.recv().await } => "SIGHUP",
+                () = async {
+                    match self.watcher.as_mut() {
+                        Some(w) => w.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => "file change",
+            };
+            running
+                .reload_file(config_path, trigger, self.watcher.as_mut())
+                .await;
+        }
     }
 }
 

@@ -152,6 +152,13 @@ impl Server {
             });
         let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
         server.port = v["fields"]["port"].as_u64().expect("port field") as u16;
+        // "ready" comes once reload triggers (SIGHUP, --watch) are in place.
+        if server.wait_for_log(|l| l.contains(" ready\"")).is_none() {
+            panic!(
+                "gojinn listened but never said ready; its log:\n{}",
+                server.logs().join("\n")
+            );
+        }
         server
     }
 
