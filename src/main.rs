@@ -274,6 +274,7 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         let triggers = reload::Triggers::new(config_path, &config, watch)?;
         tracing::info!(
             functions = config.functions().len(),
+            sandbox_reset = gojinn_runtime::SandboxReset::detect().name(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")
         );

@@ -120,7 +120,7 @@ impl App {
         let loaded = plan.compile(mode).map_err(strings)?;
         services
             .metrics
-            .record_load(&loaded.compile_times, loaded.cache);
+            .record_load(&loaded.compile_times, loaded.cache, loaded.runtime.reset());
         let Loaded {
             functions,
             sites,

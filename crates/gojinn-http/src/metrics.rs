@@ -11,7 +11,7 @@
 //! config, so that series survive a reload; nothing reaches it through a global.
 
 use crate::error::FaultKind;
-use gojinn_runtime::{CacheStats, CallOutcome, Fault, WASMTIME_VERSION};
+use gojinn_runtime::{CacheStats, CallOutcome, Fault, SandboxReset, WASMTIME_VERSION};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -121,6 +121,11 @@ struct FaultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResetLabels {
+    method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     wasmtime: &'static str,
@@ -144,6 +149,7 @@ struct Families {
     compile: Histogram,
     cache_hits: Counter,
     cache_misses: Counter,
+    reset: Family<ResetLabels, Gauge>,
     unmatched: RequestCounters,
 }
 
@@ -232,6 +238,12 @@ impl Metrics {
             "Always 1; the labels name the gojinn and wasmtime versions",
             build,
         );
+        let reset = Family::<ResetLabels, Gauge>::default();
+        registry.register(
+            "gojinn_sandbox_reset",
+            "1 for how sandbox memory is reset between calls (pagemap_scan: only the pages a guest wrote; memset: a fixed prefix), 0 for the other",
+            reset.clone(),
+        );
         let unmatched = RequestCounters {
             route: UNMATCHED_ROUTE.to_owned(),
             family: requests.clone(),
@@ -249,6 +261,7 @@ impl Metrics {
             compile,
             cache_hits,
             cache_misses,
+            reset,
             unmatched,
         }))
     }
@@ -264,7 +277,20 @@ impl Metrics {
     }
 
     /// Records what loading a config's modules measured.
-    pub(crate) fn record_load(&self, compile_times: &[Duration], cache: CacheStats) {
+    pub(crate) fn record_load(
+        &self,
+        compile_times: &[Duration],
+        cache: CacheStats,
+        reset: SandboxReset,
+    ) {
+        for method in [SandboxReset::PagemapScan, SandboxReset::Memset] {
+            self.0
+                .reset
+                .get_or_create(&ResetLabels {
+                    method: method.name(),
+                })
+                .set(i64::from(method == reset));
+        }
         for t in compile_times {
             self.0.compile.observe(nanos(*t));
         }

@@ -7,34 +7,46 @@
 //! ```
 //!
 //! Two runs with different N give the per-call instruction count as the
-//! difference of their totals divided by the difference of N. A third argument,
+//! difference of their totals divided by the difference of N. Outside valgrind
+//! it also prints the wall-clock µs per call of the loop (`us_per_call=`), after
+//! one call that warms the pool slot; `bench/run.sh` reads that. A third argument,
 //! `--no-deadlines`, runs on an engine without deadlines (see
 //! `RuntimeOptions::deadlines`), so that the two counts give their cost free of
-//! machine noise.
+//! machine noise; `--reset=memset` or `--reset=pagemap_scan` picks how the pool
+//! slot is reset between calls (default: what the kernel allows, as the server).
 
 use gojinn_runtime::{
-    FunctionSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
+    default_cache_dir, FunctionSpec, Runtime, RuntimeOptions, SandboxReset,
+    DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
 };
 use std::path::PathBuf;
 use std::time::Duration;
+
+const USAGE: &str =
+    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan]";
 
 const REQUEST: &[u8] = br#"{"method":"GET","uri":"/rust/hello","headers":{},"body":"","trace_id":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(module), Some(n)) = (args.next(), args.next()) else {
-        eprintln!("usage: call_loop MODULE N [--no-deadlines]");
+        eprintln!("{USAGE}");
         std::process::exit(2);
     };
     let n: u32 = n.parse().expect("N is a number");
-    let deadlines = match args.next().as_deref() {
-        None => true,
-        Some("--no-deadlines") => false,
-        Some(other) => {
-            eprintln!("unknown argument `{other}`; usage: call_loop MODULE N [--no-deadlines]");
-            std::process::exit(2);
+    let mut deadlines = true;
+    let mut reset = SandboxReset::detect();
+    for arg in args {
+        match arg.as_str() {
+            "--no-deadlines" => deadlines = false,
+            "--reset=memset" => reset = SandboxReset::Memset,
+            "--reset=pagemap_scan" => reset = SandboxReset::PagemapScan,
+            other => {
+                eprintln!("unknown argument `{other}`; {USAGE}");
+                std::process::exit(2);
+            }
         }
-    };
+    }
     let spec = FunctionSpec {
         module: PathBuf::from(module),
         timeout: Duration::from_secs(2),
@@ -49,9 +61,13 @@ fn main() {
         mounts: Vec::new(),
         signature: None,
     };
+    // The compile cache of `$GOJINN_CACHE_DIR` when set (bench/run.sh shares its
+    // own), else none: a profile should not count reading a cache it filled.
+    let cache_dir = std::env::var_os("GOJINN_CACHE_DIR").and_then(|_| default_cache_dir());
     let options = RuntimeOptions {
-        cache_dir: None,
+        cache_dir,
         deadlines,
+        reset,
         ..RuntimeOptions::for_functions([&spec])
     };
     let runtime = Runtime::new(&options).expect("engine");
@@ -60,10 +76,19 @@ fn main() {
         .enable_time()
         .build()
         .expect("tokio runtime");
+    // The first call of a fresh slot pays for its page faults once; a server's
+    // calls mostly find a warm one.
+    let warm = rt.block_on(function.call(REQUEST.to_vec()));
+    if let Err(fault) = warm.result {
+        eprintln!("the module does not answer: {fault}");
+        std::process::exit(1);
+    }
     let mut ok = 0u32;
+    let started = std::time::Instant::now();
     for _ in 0..n {
         let outcome = rt.block_on(function.call(REQUEST.to_vec()));
         ok += u32::from(outcome.result.is_ok());
     }
-    println!("{ok}/{n} calls answered");
+    let per_call = started.elapsed().as_secs_f64() * 1e6 / f64::from(n.max(1));
+    println!("{ok}/{n} calls answered us_per_call={per_call:.1}");
 }

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig,
+    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, Linker,
+    PoolingAllocationConfig,
 };
 
 /// Period of the epoch ticker. Deadlines are checked at this granularity, and a guest
@@ -21,11 +22,61 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// user address space.
 pub const MAX_TOTAL_SLOTS: u32 = 4096;
 
-/// Memory kept resident (zeroed with `memset` instead of returned with `madvise`) per
-/// pool slot. The prototype measured the default decommit path spending most CPU in
-/// kernel TLB shoot-downs; keeping linear memory, tables and stacks resident tripled
-/// throughput (17k → 46k req/s on 2 cores). 1 MiB covers the example guests.
+/// Memory kept resident (reset with `memset` instead of returned with `madvise`)
+/// per pool slot when the kernel cannot say which pages a guest wrote: the first
+/// this many bytes of each slot are reset after every call, written or not. The
+/// prototype measured the `madvise` path spending most CPU in kernel TLB
+/// shoot-downs; keeping 1 MiB resident tripled throughput (17k → 46k req/s on 2
+/// cores). 1 MiB covers the tuned example guests.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+
+/// The bound on memory kept resident per pool slot when the kernel has
+/// `PAGEMAP_SCAN` (Linux ≥ 6.7). Only pages the guest wrote are reset then, so a
+/// slot keeps what its function actually touches per call, its working set, up
+/// to this bound; past it the rest is returned with `madvise` and faulted back
+/// next time. The bound is sized for a standard Go guest's working set (see
+/// docs/performance.md for what each language's hello writes per call).
+const KEEP_RESIDENT_MAX_BYTES: usize = 32 << 20;
+
+/// How a pool slot's memory is reset between calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxReset {
+    /// The kernel's `PAGEMAP_SCAN` finds the pages the guest wrote; only those
+    /// are reset (up to [`KEEP_RESIDENT_MAX_BYTES`]).
+    PagemapScan,
+    /// The first [`KEEP_RESIDENT_BYTES`] are reset whether written or not, the
+    /// rest returned to the kernel (kernels without `PAGEMAP_SCAN`).
+    Memset,
+}
+
+impl SandboxReset {
+    /// What this kernel allows.
+    pub fn detect() -> Self {
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            SandboxReset::PagemapScan
+        } else {
+            SandboxReset::Memset
+        }
+    }
+
+    /// The name used in the start-up log and in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            SandboxReset::PagemapScan => "pagemap_scan",
+            SandboxReset::Memset => "memset",
+        }
+    }
+
+    /// Bytes of linear memory each slot may keep resident.
+    fn keep_resident(self, max_memory: u64) -> usize {
+        match self {
+            SandboxReset::PagemapScan => usize::try_from(max_memory)
+                .unwrap_or(usize::MAX)
+                .min(KEEP_RESIDENT_MAX_BYTES),
+            SandboxReset::Memset => KEEP_RESIDENT_BYTES,
+        }
+    }
+}
 
 /// Size of each async (fiber) stack a guest runs on.
 const ASYNC_STACK_BYTES: usize = 1 << 20;
@@ -51,6 +102,9 @@ pub struct RuntimeOptions {
     /// call's timer). Always on when serving; `bench/` turns it off to measure
     /// what deadlines cost. Off, a guest that loops runs forever.
     pub deadlines: bool,
+    /// How slots are reset between calls ([`SandboxReset::detect`] unless a
+    /// test or bench compares the two).
+    pub reset: SandboxReset,
 }
 
 /// The compile cache directory: `$GOJINN_CACHE_DIR` (`off` disables the cache), else
@@ -86,6 +140,7 @@ impl RuntimeOptions {
             max_memory_bytes: max_memory,
             cache_dir: default_cache_dir(),
             deadlines: true,
+            reset: SandboxReset::detect(),
         }
     }
 }
@@ -98,6 +153,7 @@ pub struct Runtime {
     pub(crate) deadlines: bool,
     /// The on-disk compile cache, kept for its hit and miss counters.
     cache: Option<Cache>,
+    reset: SandboxReset,
 }
 
 /// Compile-cache activity of one [`Runtime`] since it was built.
@@ -116,13 +172,26 @@ impl Runtime {
         let slots = options.total_slots.max(1);
         // Round the memory limit up to whole 64 KiB wasm pages.
         let max_memory = options.max_memory_bytes.div_ceil(65536) * 65536;
+        let reset = match options.reset {
+            // Asked for, but this kernel cannot: say so rather than pretend.
+            SandboxReset::PagemapScan if SandboxReset::detect() == SandboxReset::Memset => {
+                return Err(LoadError::Engine(
+                    "this kernel has no PAGEMAP_SCAN (Linux 6.7 or later)".to_owned(),
+                ))
+            }
+            r => r,
+        };
+        pool.pagemap_scan(match reset {
+            SandboxReset::PagemapScan => Enabled::Yes,
+            SandboxReset::Memset => Enabled::No,
+        });
         pool.total_core_instances(slots)
             .total_memories(slots)
             .total_tables(slots)
             .total_stacks(slots)
             .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
             .table_elements(TABLE_ELEMENTS)
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .linear_memory_keep_resident(reset.keep_resident(max_memory))
             .table_keep_resident(KEEP_RESIDENT_BYTES)
             .async_stack_keep_resident(KEEP_RESIDENT_BYTES);
 
@@ -179,7 +248,13 @@ impl Runtime {
             ticker_stop,
             deadlines: options.deadlines,
             cache: kept_cache,
+            reset,
         })
+    }
+
+    /// How this engine resets a slot between calls.
+    pub fn reset(&self) -> SandboxReset {
+        self.reset
     }
 
     /// Compile-cache hits and misses so far; zero when the cache is off.

@@ -23,7 +23,8 @@ pub use gojinn_signature as signature;
 pub const WASMTIME_VERSION: &str = "48";
 
 pub use engine::{
-    default_cache_dir, CacheStats, Runtime, RuntimeOptions, EPOCH_TICK, MAX_TOTAL_SLOTS,
+    default_cache_dir, CacheStats, Runtime, RuntimeOptions, SandboxReset, EPOCH_TICK,
+    MAX_TOTAL_SLOTS,
 };
 pub use function::{
     CallOutcome, Fault, Function, FunctionSpec, LoadError, MountSpec, DEFAULT_MAX_STDERR_BYTES,

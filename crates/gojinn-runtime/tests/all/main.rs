@@ -8,6 +8,8 @@
 //!   `docs/abi.md`, the result codes);
 //! - `faults`: one test per [`Fault`](gojinn_runtime::Fault) kind;
 //! - `output`: the stdout and stderr caps, at and past their limits;
+//! - `isolation`: nothing one call writes is visible to the next, under each
+//!   way a pool slot is reset;
 //! - `host`: host calls in a sandbox: a deadline passing inside one,
 //!   `host_result_take`, lock leases and their TTL, denials;
 //! - `support`: the scratch directory, module builder and listeners they share.
@@ -15,5 +17,6 @@
 mod abi;
 mod faults;
 mod host;
+mod isolation;
 mod output;
 mod support;

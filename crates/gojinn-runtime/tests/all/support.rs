@@ -2,8 +2,8 @@
 //! around a `_start` body, and a TCP peer that holds a host call open.
 
 use gojinn_runtime::{
-    CallOutcome, Function, FunctionSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES,
-    DEFAULT_QUEUE_WAIT, HOST_FUNCTIONS,
+    CallOutcome, Function, FunctionSpec, Runtime, RuntimeOptions, SandboxReset,
+    DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT, HOST_FUNCTIONS,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +47,7 @@ pub(crate) fn runtime() -> Runtime {
         max_memory_bytes: MAX_MEMORY,
         cache_dir: None,
         deadlines: true,
+        reset: SandboxReset::detect(),
     })
     .expect("runtime")
 }
