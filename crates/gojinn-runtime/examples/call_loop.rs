@@ -9,7 +9,9 @@
 //! Two runs with different N give the per-call instruction count as the
 //! difference of their totals divided by the difference of N. Outside valgrind
 //! it also prints the wall-clock µs per call of the loop (`us_per_call=`), after
-//! one call that warms the pool slot; `bench/run.sh` reads that. A third argument,
+//! one call that warms the pool slot (`bench/run.sh` reads that), the thread's CPU
+//! µs per call (`cpu_us_per_call=`, user and kernel, steadier on a shared machine)
+//! and how much the first call made resident (`first_call_rss_kib=`). A third argument,
 //! `--no-deadlines`, runs on an engine without deadlines (see
 //! `RuntimeOptions::deadlines`), so that the two counts give their cost free of
 //! machine noise; `--reset=memset` or `--reset=pagemap_scan` picks how the pool
@@ -78,17 +80,49 @@ fn main() {
         .expect("tokio runtime");
     // The first call of a fresh slot pays for its page faults once; a server's
     // calls mostly find a warm one.
+    let rss_before = rss_kib();
     let warm = rt.block_on(function.call(REQUEST.to_vec()));
     if let Err(fault) = warm.result {
         eprintln!("the module does not answer: {fault}");
         std::process::exit(1);
     }
+    // What the first call made resident: the pages the guest touched in its
+    // slot (memory, stack, tables), plus what the host allocated for the call.
+    let first_call_kib = rss_kib().saturating_sub(rss_before);
     let mut ok = 0u32;
+    let cpu_started = thread_cpu_ns();
     let started = std::time::Instant::now();
     for _ in 0..n {
         let outcome = rt.block_on(function.call(REQUEST.to_vec()));
         ok += u32::from(outcome.result.is_ok());
     }
     let per_call = started.elapsed().as_secs_f64() * 1e6 / f64::from(n.max(1));
-    println!("{ok}/{n} calls answered us_per_call={per_call:.1}");
+    // CPU time of this thread (user and kernel): unlike the wall clock it does
+    // not count the time other processes of a shared machine held the core.
+    let cpu_per_call =
+        thread_cpu_ns().saturating_sub(cpu_started) as f64 / 1e3 / f64::from(n.max(1));
+    println!(
+        "{ok}/{n} calls answered us_per_call={per_call:.1} cpu_us_per_call={cpu_per_call:.1} \
+         first_call_rss_kib={first_call_kib}"
+    );
+}
+
+/// CPU time this thread has run, in ns (`/proc/thread-self/schedstat`; 0 where
+/// it cannot say).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// This process's resident set in KiB (0 where `/proc` cannot say).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
