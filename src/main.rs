@@ -4,7 +4,9 @@
 //! error into a message on stderr and exit code 1.
 
 mod dev;
+mod environ;
 mod logging;
+mod notify;
 mod otel;
 mod reload;
 mod sign;
@@ -39,6 +41,13 @@ enum Command {
         /// Reload when the config file or a module it references changes.
         #[arg(long)]
         watch: bool,
+        /// Print the environment at start (as `caddy run --environ`).
+        #[arg(long)]
+        environ: bool,
+        /// Load `NAME=VALUE` lines from FILE into the environment first (for
+        /// `{env.NAME}` placeholders); variables already set win.
+        #[arg(long, value_name = "FILE")]
+        envfile: Option<PathBuf>,
     },
     /// Parse the config and compile every module, without binding any socket.
     Validate {
@@ -164,8 +173,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validate { config } => {
             let loaded = load_config(&config)?;
-            gojinn_http::App::check(&loaded)
+            let app = gojinn_http::App::check(&loaded)
                 .map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
+            for n in app.notices() {
+                let kind = if n.warning { "warning" } else { "note" };
+                eprintln!("{kind}: {n}");
+            }
             println!(
                 "{}: valid ({} site(s), {} function(s))",
                 config.display(),
@@ -174,7 +187,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { config, watch } => serve(&config, watch),
+        Command::Run {
+            config,
+            watch,
+            environ,
+            envfile,
+        } => {
+            // Before any thread starts (see `load_envfile`).
+            if let Some(file) = envfile {
+                environ::load_envfile(&file)?;
+            }
+            if environ {
+                environ::print()?;
+            }
+            serve(&config, watch)
+        }
         Command::Reload { config, address } => {
             let loaded = load_config(&config)?;
             reload::send(&loaded, address.as_deref())?;
@@ -280,11 +307,13 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         );
         // Listeners are bound, accepting, the config is loaded, reloads are heard.
         ready.set();
+        notify::ready();
         tokio::select! {
             () = shutdown_signal() => {}
             () = triggers.run(&running, config_path) => {}
         }
         tracing::info!("shutting down");
+        notify::stopping();
         running.server().shutdown().await;
         if let Some(provider) = traces {
             otel::shutdown(provider).await;

@@ -161,6 +161,7 @@ impl Running {
     /// also sees the modules a refused config waits for, even one written the
     /// moment the refusal is logged.
     async fn reload_file(&self, path: &Path, trigger: &str, watcher: Option<&mut Watcher>) {
+        let _reloading = crate::notify::Reloading::start();
         let started = Instant::now();
         let loaded = match gojinn_config::load_file(path) {
             Ok(l) => l,
@@ -180,6 +181,7 @@ impl Running {
 
     /// Parses a `POST /load` body and switches to it.
     async fn load_body(&self, body: bytes::Bytes, format: ConfigFormat) -> Result<(), Vec<String>> {
+        let _reloading = crate::notify::Reloading::start();
         let started = Instant::now();
         let trigger = "POST /load";
         let parsed = std::str::from_utf8(&body)

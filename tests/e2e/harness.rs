@@ -111,7 +111,20 @@ impl Server {
 
     /// Like [`Server::start`], with extra arguments after `run --config path`.
     pub(crate) fn start_args(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_in(None, config, args, env)
+    }
+
+    /// Like [`Server::start_args`], run from the working directory `cwd`.
+    pub(crate) fn start_in(
+        cwd: Option<&Path>,
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gojinn"));
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
         cmd.arg("run")
             .arg("--config")
             .arg(config)

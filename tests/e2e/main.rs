@@ -13,6 +13,10 @@
 //! - `shared`: two nodes sharing KV and locks through a real redis-server; outages.
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
+//! - `compat`: Caddyfiles, layouts and habits from upstream Gojinn (issue 16):
+//!   `wasm_file`, `sqlite3`, DSN grants, prefix KV patterns, load warnings, module
+//!   paths relative to the working directory, `queue_timeout`, `fuel_limit`,
+//!   Gojinn's metric names through promtool, systemd notify, `--envfile`/`--environ`.
 //! - `lifecycle`: SIGTERM drain, SIGHUP and `--watch` reloads under load, bad reloads.
 //! - `reload_state`: what a reload keeps: locks (by SIGHUP, `--watch`, `POST /load`)
 //!   and the connections of unchanged store URLs.
@@ -29,6 +33,7 @@
 
 mod cli;
 mod clients;
+mod compat;
 mod contract;
 mod devloop;
 mod examples;

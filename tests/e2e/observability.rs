@@ -124,6 +124,14 @@ fn metrics_count_a_known_mix_of_requests_exactly() {
     let delta = |key: &str| {
         after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
     };
+    // Gojinn's labels beside ours: the module file and the exact status.
+    let duration = |route: &str, status: u16| {
+        format!(
+            r#"gojinn_function_duration_seconds_count{{route="{route}",path="{}",status="{status}"}}"#,
+            guest().display()
+        )
+    };
+    let (ok_duration, exit_duration) = (duration("/ok", 200), duration("/exit", 502));
     let expected = [
         (
             r#"gojinn_requests_total{route="/ok",method="GET",class="2xx"}"#,
@@ -147,14 +155,8 @@ fn metrics_count_a_known_mix_of_requests_exactly() {
         ),
         (r#"gojinn_faults_total{route="/exit",kind="exit"}"#, 2.0),
         (r#"gojinn_faults_total{route="/spin",kind="timeout"}"#, 1.0),
-        (
-            r#"gojinn_function_duration_seconds_count{route="/ok"}"#,
-            4.0,
-        ),
-        (
-            r#"gojinn_function_duration_seconds_count{route="/exit"}"#,
-            2.0,
-        ),
+        (ok_duration.as_str(), 4.0),
+        (exit_duration.as_str(), 2.0),
         (
             r#"gojinn_sandbox_instantiate_seconds_count{route="/spin"}"#,
             1.0,

@@ -1,7 +1,7 @@
 //! The `gojinn` directive: `gojinn [<matcher>] <module> [{ sub-directives }]`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::caddyfile::{unexpected, Ctx};
 use crate::directives::{first_time, no_block, one_arg, split};
@@ -10,7 +10,7 @@ use crate::lexer::{Kind, Token};
 use crate::matcher::{self, is_matcher_token};
 use crate::model::{
     EnvVar, Function, Handler, Route, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_OUTPUT_SIZE,
-    DEFAULT_MEMORY_LIMIT, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT_MS,
+    DEFAULT_MEMORY_LIMIT, DEFAULT_POOL_SIZE, DEFAULT_QUEUE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
 };
 use crate::names::{self, hint};
 use crate::tree::Node;
@@ -19,7 +19,15 @@ use crate::{grants, paths, units, validate};
 /// Parses one `gojinn` directive into a route.
 pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
     let (name, args) = split(node)?;
+    // Gojinn also takes the module inside the block (`wasm_file` or `path`);
+    // then the only argument, if any, is a matcher.
+    let in_block = node.block.as_ref().is_some_and(|b| {
+        b.nodes
+            .iter()
+            .any(|n| n.words.first().is_some_and(|w| is_module_sub(&w.text)))
+    });
     let (matcher, module) = match args {
+        [] if in_block => (None, None),
         [] => {
             return Err(PosError::new(
                 name.pos,
@@ -28,6 +36,9 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         }
         [m] if m.kind == Kind::Word && m.text.starts_with('@') => {
             return Err(PosError::new(m.pos, matcher::parse(&m.text).err().unwrap_or_default()))
+        }
+        [m] if in_block && is_matcher_token(m) => {
+            (matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?, None)
         }
         [m] if m.kind == Kind::Word && m.text.contains('*') => {
             return Err(PosError::new(
@@ -39,24 +50,25 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
             ))
         }
         // One argument is the module, even when it starts with `/`.
-        [module] => (None, module),
-        [m, module] if is_matcher_token(m) => {
-            (matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?, module)
-        }
+        [module] => (None, Some(module)),
+        [m, module] if is_matcher_token(m) => (
+            matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?,
+            Some(module),
+        ),
         [_, extra] => return Err(after_module(extra)),
         [m, _, extra, ..] if is_matcher_token(m) => return Err(after_module(extra)),
         [_, extra, ..] => return Err(after_module(extra)),
     };
-    let module_path = Path::new(&module.text);
-    validate::module_path(module_path).map_err(|e| PosError::new(module.pos, e))?;
 
     let mut f = Function {
-        module: paths::resolve(&cx.base, module_path),
+        module: PathBuf::new(),
         timeout_ms: DEFAULT_TIMEOUT_MS,
         memory_limit: DEFAULT_MEMORY_LIMIT,
         env: Vec::new(),
         args: Vec::new(),
         pool_size: DEFAULT_POOL_SIZE,
+        queue_timeout_ms: DEFAULT_QUEUE_TIMEOUT_MS,
+        fuel_limit: None,
         max_body_size: DEFAULT_MAX_BODY_SIZE,
         max_output_size: DEFAULT_MAX_OUTPUT_SIZE,
         permissions: Default::default(),
@@ -73,11 +85,15 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
             name.pos.col
         )),
     };
+    let mut module_at: Option<Pos> = None;
+    if let Some(m) = module {
+        set_module(cx, &mut f, m, &mut module_at)?;
+    }
     if let Some(block) = &node.block {
         let mut seen: Vec<(&str, Pos)> = Vec::new();
         let mut env_seen: HashMap<&str, Pos> = HashMap::new();
         for sub in &block.nodes {
-            sub_directive(cx, &mut f, sub, &mut seen, &mut env_seen)?;
+            sub_directive(cx, &mut f, sub, &mut seen, &mut env_seen, &mut module_at)?;
         }
     }
     grants::finish(&mut f, &cx.base).map_err(|e| PosError::new(name.pos, e))?;
@@ -86,6 +102,32 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         matcher,
         handle: Handler::Gojinn(f),
     })
+}
+
+/// `wasm_file` and `path`: Gojinn's ways to name the module inside the block.
+fn is_module_sub(name: &str) -> bool {
+    matches!(name, "wasm_file" | "path")
+}
+
+/// Sets the function's module from `token`, once: an argument and a
+/// `wasm_file` (or two `wasm_file`s) naming modules is an error.
+fn set_module(cx: &Ctx<'_>, f: &mut Function, token: &Token, at: &mut Option<Pos>) -> PResult<()> {
+    if let Some(first) = at {
+        return Err(PosError::new(
+            token.pos,
+            format!(
+                "module `{}` is a second module for this route (the first is at line {}, column {}): keep one",
+                token.text, first.line, first.col
+            ),
+        ));
+    }
+    let path = Path::new(&token.text);
+    validate::module_path(path).map_err(|e| PosError::new(token.pos, e))?;
+    let cwd = std::env::current_dir().ok();
+    f.module =
+        paths::module(&cx.base, cwd.as_deref(), path).map_err(|e| PosError::new(token.pos, e))?;
+    *at = Some(token.pos);
+    Ok(())
 }
 
 fn after_module(extra: &Token) -> PosError {
@@ -105,13 +147,14 @@ fn sub_directive<'n>(
     node: &'n Node,
     seen: &mut Vec<(&'n str, Pos)>,
     env_seen: &mut HashMap<&'n str, Pos>,
+    module_at: &mut Option<Pos>,
 ) -> PResult<()> {
     let (name, args) = split(node)?;
     let sub = name.text.as_str();
     if !names::GOJINN_SUBDIRECTIVES.contains(&sub) {
         return Err(unknown(name));
     }
-    if !matches!(sub, "env" | "args" | "mount") {
+    if !matches!(sub, "env" | "args" | "mount" | "wasm_file" | "path") {
         first_time(seen, sub, name.pos, |first| {
             format!(
                 "duplicate `{sub}` (first set at line {}, column {})",
@@ -120,6 +163,10 @@ fn sub_directive<'n>(
         })?;
     }
     match sub {
+        "wasm_file" | "path" => {
+            let v = one_arg(node, "wasm_file ./functions/hello.wasm")?;
+            set_module(cx, f, v, module_at)?;
+        }
         "timeout" => {
             let v = one_arg(node, "timeout 30s")?;
             let ms = units::parse_duration_ms(&v.text).map_err(at(v))?;
@@ -147,6 +194,30 @@ fn sub_directive<'n>(
             let n = v.text.parse::<u32>().unwrap_or(u32::MAX);
             validate::pool_size(n, &v.text).map_err(at(v))?;
             f.pool_size = n;
+        }
+        "queue_timeout" => {
+            let v = one_arg(node, "queue_timeout 1s")?;
+            let ms = units::parse_duration_ms(&v.text).map_err(at(v))?;
+            validate::queue_timeout_ms(ms, &v.text).map_err(at(v))?;
+            f.queue_timeout_ms = ms;
+        }
+        "fuel_limit" => {
+            let v = one_arg(node, "fuel_limit 1000000000")?;
+            let n = v
+                .text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    PosError::new(
+                        v.pos,
+                        format!(
+                            "invalid fuel_limit `{}`: expected a whole number of fuel units of at least 1, e.g. `1000000000`; remove `fuel_limit` for no limit",
+                            v.text
+                        ),
+                    )
+                })?;
+            f.fuel_limit = Some(n);
         }
         "max_body_size" => {
             let v = one_arg(node, "max_body_size 10MB")?;
@@ -225,7 +296,9 @@ fn sub_directive<'n>(
 
 fn unknown(name: &Token) -> PosError {
     let s = name.text.as_str();
-    let message = if names::DIRECTIVES.contains(&s) || names::UNSUPPORTED_DIRECTIVES.contains(&s) {
+    let message = if let Some(instead) = names::gojinn_only(s) {
+        names::gojinn_only_message(s, instead)
+    } else if names::DIRECTIVES.contains(&s) || names::UNSUPPORTED_DIRECTIVES.contains(&s) {
         format!("`{s}` is a directive, not a gojinn sub-directive: is a `}}` missing before it?")
     } else {
         format!(

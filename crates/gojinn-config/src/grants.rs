@@ -32,6 +32,15 @@ pub(crate) fn permissions(node: &Node) -> PResult<Permissions> {
     for entry in &block.nodes {
         let (what, values) = split(entry)?;
         let key = what.text.as_str();
+        if matches!(key, "s3_read" | "s3_write") {
+            return Err(PosError::new(
+                what.pos,
+                crate::names::gojinn_only_message(
+                    key,
+                    "keep objects in a mounted directory (`mount ./objects /objects rw`) or in KV",
+                ),
+            ));
+        }
         if !PERMISSIONS.contains(&key) {
             return Err(PosError::new(
                 what.pos,
@@ -140,7 +149,8 @@ pub(crate) fn kv(node: &Node) -> PResult<String> {
     Ok(v.text.clone())
 }
 
-/// A `kv_read`/`kv_write` pattern: `*`, `prefix*` or an exact key.
+/// A `kv_read`/`kv_write` pattern: a key prefix, optionally ending in `*`
+/// (`users:`, `users:*` and `*`).
 pub(crate) fn kv_pattern(what: &str, pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err(format!("{what} pattern is empty"));
@@ -170,17 +180,18 @@ pub(crate) fn db_access(mode: &str) -> Result<DbAccess, String> {
     }
 }
 
-/// A `db_driver` name.
+/// A `db_driver` name. `sqlite3` and `libsql` are Gojinn's names for SQLite
+/// (Go's `database/sql` drivers); a libSQL file is a SQLite file.
 pub(crate) fn db_driver(name: &str) -> Result<DbDriver, String> {
     match name {
-        "sqlite" => Ok(DbDriver::Sqlite),
+        "sqlite" | "sqlite3" | "libsql" => Ok(DbDriver::Sqlite),
         "postgres" => Ok(DbDriver::Postgres),
         "mysql" => Err(
-            "db_driver `mysql` is not supported by gojinn; use `sqlite` or `postgres`".to_owned(),
+            "db_driver `mysql` is a Gojinn driver this server does not have: move the data to SQLite or PostgreSQL and write `db_driver sqlite` or `db_driver postgres`".to_owned(),
         ),
         other => Err(format!(
             "unknown db_driver `{other}`{}: use `sqlite` or `postgres`",
-            hint(other, &[&["sqlite", "postgres"]])
+            hint(other, &[&["sqlite", "postgres", "sqlite3", "libsql"]])
         )),
     }
 }
@@ -280,6 +291,9 @@ pub(crate) fn finish(f: &mut Function, base: &Path) -> Result<(), String> {
         if dsn.is_empty() {
             return Err("db_dsn is empty".to_owned());
         }
+        // Configuring the DSN on a route is the operator's grant: Gojinn let
+        // any route with a `db_dsn` query it. `permissions { db read }` narrows it.
+        f.permissions.db.get_or_insert(DbAccess::Write);
         if f.db_driver.unwrap_or(DbDriver::Sqlite) == DbDriver::Sqlite && dsn != ":memory:" {
             let resolved: PathBuf = paths::resolve(base, Path::new(dsn));
             f.db_dsn = Some(resolved.to_string_lossy().into_owned());

@@ -253,6 +253,17 @@ impl Checker<'_> {
                         .map_err(|e| self.at(&handle_field("memory_limit"), e))?;
                     validate::pool_size(f.pool_size, &f.pool_size.to_string())
                         .map_err(|e| self.at(&handle_field("pool_size"), e))?;
+                    validate::queue_timeout_ms(
+                        f.queue_timeout_ms,
+                        &format!("{}ms", f.queue_timeout_ms),
+                    )
+                    .map_err(|e| self.at(&handle_field("queue_timeout_ms"), e))?;
+                    if f.fuel_limit == Some(0) {
+                        return Err(self.at(
+                            &handle_field("fuel_limit"),
+                            "invalid fuel_limit `0`: it must be at least 1; leave it out for no limit",
+                        ));
+                    }
                     for (e, var) in f.env.iter().enumerate() {
                         let mut p = handle_field("env");
                         p.push(Seg::Index(e));

@@ -15,6 +15,9 @@ pub const DEFAULT_POOL_SIZE: u32 = 64;
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 32 << 20;
 /// Default cap on what a function may write to stdout: 16 MiB.
 pub const DEFAULT_MAX_OUTPUT_SIZE: u64 = 16 << 20;
+/// Default time a request waits for a free sandbox when its route is at
+/// `pool_size` before it is answered 503 (`queue_timeout`): 200 ms.
+pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 200;
 /// Default admin listener address.
 pub const DEFAULT_ADMIN_ADDR: &str = "localhost:2019";
 
@@ -397,6 +400,17 @@ pub struct Function {
     /// Maximum number of concurrent sandboxes of this route.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
+    /// `queue_timeout`: how long a request waits for a free sandbox when the
+    /// route is at `pool_size`, in milliseconds (past it: 503).
+    #[serde(
+        default = "default_queue_timeout_ms",
+        skip_serializing_if = "is_default_queue_timeout_ms"
+    )]
+    pub queue_timeout_ms: u64,
+    /// `fuel_limit`: wasm fuel one call may consume (about one unit per wasm
+    /// instruction; past it: 504); `None` for no limit but the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_limit: Option<u64>,
     /// Request body cap, in bytes (past it: 413).
     #[serde(default = "default_max_body_size")]
     pub max_body_size: u64,
@@ -469,13 +483,17 @@ pub struct EnvVar {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
-    /// Keys the function may read: `*` (all), `prefix*` or an exact key.
+    /// Keys the function may read. Every pattern is a prefix, as in Gojinn:
+    /// `users:` covers `users:alice`; a trailing `*` (`users:*`, `*`) says the
+    /// same explicitly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kv_read: Vec<String>,
     /// Keys the function may write, delete and lock; same patterns as `kv_read`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kv_write: Vec<String>,
-    /// SQL access to `db_dsn`, if any.
+    /// SQL access to `db_dsn`. A function with a `db_dsn` and no `db` entry
+    /// gets `write` (Gojinn granted the database to any route with a DSN); the
+    /// loaders fill it in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db: Option<DbAccess>,
     /// Outbound HTTP targets, `host:port`; a host may start with `*.` (any
@@ -508,7 +526,9 @@ pub enum DbAccess {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DbDriver {
-    /// Embedded SQLite; the DSN is a file path.
+    /// Embedded SQLite; the DSN is a file path. Gojinn's names `sqlite3` and
+    /// `libsql` are accepted for it.
+    #[serde(alias = "sqlite3", alias = "libsql")]
     Sqlite,
     /// PostgreSQL; the DSN is a connection string or URL.
     Postgres,
@@ -535,6 +555,12 @@ fn default_memory_limit() -> u64 {
 }
 fn default_pool_size() -> u32 {
     DEFAULT_POOL_SIZE
+}
+fn default_queue_timeout_ms() -> u64 {
+    DEFAULT_QUEUE_TIMEOUT_MS
+}
+fn is_default_queue_timeout_ms(v: &u64) -> bool {
+    *v == DEFAULT_QUEUE_TIMEOUT_MS
 }
 fn default_max_body_size() -> u64 {
     DEFAULT_MAX_BODY_SIZE

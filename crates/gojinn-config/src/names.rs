@@ -164,11 +164,15 @@ pub(crate) const UNSUPPORTED_SERVERS_OPTIONS: &[&str] = &[
 
 /// `gojinn` sub-directives.
 pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
+    "wasm_file",
+    "path",
     "timeout",
     "memory_limit",
     "env",
     "args",
     "pool_size",
+    "queue_timeout",
+    "fuel_limit",
     "max_body_size",
     "max_output_size",
     "permissions",
@@ -179,6 +183,56 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "debug_secret",
     "security",
 ];
+
+/// Sub-directives of upstream Gojinn (the Caddy plugin) for features this server
+/// does not have, each with what to do instead: the text after "remove it, or".
+/// Families (`nats_*`, `mqtt_*`, `ai_*`, `s3_*`, `cluster_*`, `leaf_*`) match by
+/// prefix, so a member added upstream later is still recognised.
+const GOJINN_ONLY: &[(&str, &str)] = &[
+    ("cluster_", CLUSTER),
+    ("leaf_", CLUSTER),
+    ("nats_", CLUSTER),
+    ("trusted_nats_users", CLUSTER),
+    ("server_name", CLUSTER),
+    ("consensus", CLUSTER),
+    ("mqtt_", "have an MQTT bridge POST each message to a gojinn route"),
+    ("ai_", "call the model's HTTP API from the function with `permissions { http api.example.com:443 }`"),
+    ("s3_", "keep objects in a mounted directory (`mount ./objects /objects rw`) or in KV"),
+    ("record_crashes", "read faults from the log: each line has the fault kind, the route and the trace id"),
+    ("crash_path", "read faults from the log: each line has the fault kind, the route and the trace id"),
+    ("sentry_dsn", "ship the log's fault lines or the OpenTelemetry traces (the `tracing` global option) to your error tracker"),
+    ("cron", "call the route on a schedule from a systemd timer or cron (`curl -fsS http://localhost:8080/job`)"),
+    ("api_key", "check the key in the function (it gets every request header)"),
+    ("cors_origin", "set `Access-Control-Allow-Origin` in the function's response headers"),
+    ("rate_limit", "rate-limit in a proxy in front of gojinn"),
+    ("allow_host", "grant outbound HTTP with `permissions { http host:port }`"),
+    ("data_dir", "set the directory of the embedded stores with the `storage` global option"),
+    ("db_sync_", "use a local SQLite file, or PostgreSQL (`db_driver postgres`) for data shared between nodes"),
+];
+
+/// Several nodes are independent here; what Gojinn's NATS cluster shared, a
+/// shared store does.
+const CLUSTER: &str = "run several gojinn nodes behind a load balancer and share state through `kv redis://…` and a PostgreSQL `db_dsn` (docs/gojinn.md)";
+
+/// What to do instead of `name`, when it is a sub-directive of upstream Gojinn
+/// for a feature this server does not have.
+pub(crate) fn gojinn_only(name: &str) -> Option<&'static str> {
+    GOJINN_ONLY
+        .iter()
+        .find(|(n, _)| {
+            if n.ends_with('_') {
+                name.starts_with(n) && name.len() > n.len()
+            } else {
+                name == *n
+            }
+        })
+        .map(|(_, instead)| *instead)
+}
+
+/// The message for a Gojinn-only sub-directive (or `permissions` entry).
+pub(crate) fn gojinn_only_message(name: &str, instead: &str) -> String {
+    format!("`{name}` is a Gojinn feature this server does not have: remove it, or {instead}")
+}
 
 /// `file_server` sub-directives gojinn implements.
 pub(crate) const FILE_SERVER_SUBDIRECTIVES: &[&str] = &["root"];
@@ -246,6 +300,31 @@ mod tests {
             suggest("reverse_prxy", UNSUPPORTED_DIRECTIVES),
             Some("reverse_proxy")
         );
+    }
+
+    #[test]
+    fn gojinn_features_are_recognised_by_name_and_family() {
+        for name in [
+            "s3_bucket",
+            "nats_port",
+            "mqtt_subscribe",
+            "ai_tool",
+            "cluster_replicas",
+            "consensus",
+            "record_crashes",
+            "crash_path",
+            "sentry_dsn",
+            "db_sync_url",
+        ] {
+            assert!(gojinn_only(name).is_some(), "{name}");
+        }
+        for name in ["s3_", "timeout", "db_dsn", "aix", "consensus2"] {
+            assert_eq!(gojinn_only(name), None, "{name}");
+        }
+        // No supported sub-directive is mistaken for one of them.
+        for name in GOJINN_SUBDIRECTIVES {
+            assert_eq!(gojinn_only(name), None, "{name}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Lexical path resolution: relative config paths become absolute, against the
-//! config file's directory, without touching the file system (the module may
-//! not exist yet; the runtime checks that and points at `Function::origin`).
+//! Path resolution: relative config paths become absolute, against the config
+//! file's directory, lexically (the runtime checks that a module exists and
+//! points at `Function::origin`). A module path alone also looks at the working
+//! directory, where Gojinn and Caddy resolve it ([`module`]).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -21,6 +22,36 @@ pub(crate) fn base_dir(file: &Path) -> PathBuf {
 /// `path` resolved against `base`, `.` and `..` removed lexically.
 pub(crate) fn resolve(base: &Path, path: &Path) -> PathBuf {
     normalize(&base.join(path))
+}
+
+/// A relative module path resolved against both the config file's directory
+/// (`base`) and the working directory (`cwd`), where Gojinn resolved it, so
+/// that configs written for either layout load: when exactly one of the two
+/// files exists it is the module; when both exist and are different files the
+/// path is ambiguous (the message names both); when neither does, the config's
+/// directory is kept and the runtime reports the missing module.
+pub(crate) fn module(base: &Path, cwd: Option<&Path>, path: &Path) -> Result<PathBuf, String> {
+    let by_config = resolve(base, path);
+    let Some(by_cwd) = cwd.filter(|_| path.is_relative()).map(|c| resolve(c, path)) else {
+        return Ok(by_config);
+    };
+    if by_cwd == by_config {
+        return Ok(by_config);
+    }
+    match (by_config.is_file(), by_cwd.is_file()) {
+        (false, true) => Ok(by_cwd),
+        (true, true) if !same_file(&by_config, &by_cwd) => Err(format!(
+            "module `{}` is ambiguous: both `{}` (next to the config file) and `{}` (in the working directory) exist; write the path of the one you mean, or remove the other",
+            path.display(),
+            by_config.display(),
+            by_cwd.display()
+        )),
+        _ => Ok(by_config),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 fn normalize(path: &Path) -> PathBuf {
@@ -61,6 +92,44 @@ mod tests {
         );
         assert_eq!(resolve(base, Path::new("../../../..")), Path::new("/"));
         assert_eq!(normalize(Path::new("a/../../b")), Path::new("../b"));
+    }
+
+    /// Gojinn's layouts: a module next to the Caddyfile, or under the working
+    /// directory (its benchmark repo runs `--config configs/Caddyfile` from its
+    /// root with `gojinn bin/rust.wasm`).
+    #[test]
+    fn module_paths_resolve_where_the_file_is() {
+        let root = std::env::temp_dir().join(format!("gojinn-paths-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let conf = root.join("configs");
+        std::fs::create_dir_all(conf.join("bin")).unwrap();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        let rel = Path::new("bin/rust.wasm");
+        let cwd = Some(root.as_path());
+
+        // Neither exists: the config's directory, as before.
+        assert_eq!(module(&conf, cwd, rel).unwrap(), conf.join(rel));
+        // Only under the working directory.
+        std::fs::write(root.join(rel), b"a").unwrap();
+        assert_eq!(module(&conf, cwd, rel).unwrap(), root.join(rel));
+        // Both, different files: refused, naming both.
+        std::fs::write(conf.join(rel), b"b").unwrap();
+        let err = module(&conf, cwd, rel).unwrap_err();
+        assert!(err.contains(&conf.join(rel).display().to_string()), "{err}");
+        assert!(err.contains(&root.join(rel).display().to_string()), "{err}");
+        assert!(
+            err.starts_with("module `bin/rust.wasm` is ambiguous"),
+            "{err}"
+        );
+        // Only next to the config.
+        std::fs::remove_file(root.join(rel)).unwrap();
+        assert_eq!(module(&conf, cwd, rel).unwrap(), conf.join(rel));
+        // Both names for one file (the working directory is the config's).
+        assert_eq!(module(&conf, Some(&conf), rel).unwrap(), conf.join(rel));
+        // Absolute paths are taken as written.
+        let abs = root.join("x.wasm");
+        assert_eq!(module(&conf, cwd, &abs).unwrap(), abs);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -118,6 +118,18 @@ pub(crate) fn timeout_ms(ms: u64, what: &str, shown: &str) -> Result<(), String>
     }
 }
 
+/// `queue_timeout`, in milliseconds: 0 (answer 503 at once when the pool is
+/// full) up to the longest `timeout`.
+pub(crate) fn queue_timeout_ms(ms: u64, shown: &str) -> Result<(), String> {
+    if ms <= MAX_TIMEOUT_MS {
+        Ok(())
+    } else {
+        Err(format!(
+            "queue_timeout `{shown}` is out of range: it must be between 0s and 1h"
+        ))
+    }
+}
+
 /// `memory_limit`, in bytes.
 pub(crate) fn memory_limit(bytes: u64, shown: &str) -> Result<(), String> {
     if (MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&bytes) {

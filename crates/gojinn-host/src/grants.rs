@@ -1,36 +1,22 @@
 //! What a route may touch: KV key patterns and outbound HTTP targets, matched the
-//! way Gojinn does (`*`, exact, `prefix*`).
+//! way Gojinn does (every KV pattern is a key prefix).
 
-/// One `kv_read`/`kv_write` pattern.
+/// One `kv_read`/`kv_write` pattern: a key prefix. Gojinn (v0.23 and later)
+/// matched every pattern as a prefix, so `users:` covers `users:alice`; a
+/// trailing `*` says the same explicitly (`users:*`), and `*` alone is the
+/// empty prefix, every key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyPattern {
-    /// `*`: every key.
-    Any,
-    /// `prefix*`: keys starting with the prefix.
-    Prefix(String),
-    /// A single key.
-    Exact(String),
-}
+pub struct KeyPattern(String);
 
 impl KeyPattern {
     /// Parses a pattern already checked by the config loader.
     pub fn new(pattern: &str) -> Self {
-        if pattern == "*" {
-            KeyPattern::Any
-        } else if let Some(prefix) = pattern.strip_suffix('*') {
-            KeyPattern::Prefix(prefix.to_owned())
-        } else {
-            KeyPattern::Exact(pattern.to_owned())
-        }
+        KeyPattern(pattern.strip_suffix('*').unwrap_or(pattern).to_owned())
     }
 
     /// Whether `key` is covered.
     pub fn matches(&self, key: &str) -> bool {
-        match self {
-            KeyPattern::Any => true,
-            KeyPattern::Prefix(p) => key.starts_with(p.as_str()),
-            KeyPattern::Exact(k) => key == k,
-        }
+        key.starts_with(self.0.as_str())
     }
 }
 
@@ -117,8 +103,14 @@ mod tests {
         assert!(g.allows("users:alice"));
         assert!(g.allows("users:"));
         assert!(g.allows("config"));
-        assert!(!g.allows("config2"));
         assert!(!g.allows("sessions:1"));
+        assert!(!g.allows("user"));
+        // Gojinn's patterns are prefixes without a `*` too.
+        assert!(g.allows("config2"));
+        let g = KeyGrant::new(&["users:"]);
+        assert!(g.allows("users:alice"));
+        assert!(!g.allows("users"));
+        assert!(!g.allows("admins:alice"));
         assert!(KeyGrant::new(&["*"]).allows("anything"));
         assert!(!KeyGrant::new::<&str>(&[]).allows("a"));
     }

@@ -11,7 +11,9 @@ use crate::tls::Certificates;
 use bytes::Bytes;
 use gojinn_config::Config;
 use gojinn_host::Stores;
-use gojinn_loader::{LoadError, Loaded, LoadedFunction, Mode, Node as Tree, Plan, RouteNode};
+use gojinn_loader::{
+    LoadError, LoadNotice, Loaded, LoadedFunction, Mode, Node as Tree, Plan, RouteNode,
+};
 use gojinn_runtime::{Function, Runtime};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,6 +46,9 @@ pub struct App {
     pub(crate) metrics: Metrics,
     /// Request spans, when tracing is on.
     pub(crate) tracer: Option<Tracer>,
+    /// What the load found worth telling the operator (logged by
+    /// [`load`](Self::load); `gojinn validate` prints them).
+    notices: Vec<LoadNotice>,
     /// Kept alive for the functions' engine and its epoch ticker.
     _runtime: Runtime,
 }
@@ -125,8 +130,18 @@ impl App {
             functions,
             sites,
             runtime,
+            notices,
             ..
         } = loaded;
+        if mode == Mode::Serve {
+            for n in &notices {
+                if n.warning {
+                    tracing::warn!(target: "gojinn::load", "{n}");
+                } else {
+                    tracing::info!(target: "gojinn::load", "{n}");
+                }
+            }
+        }
         let functions: Vec<Arc<FunctionRoute>> = functions
             .into_iter()
             .map(|f| Arc::new(FunctionRoute::new(f, &services.metrics)))
@@ -178,8 +193,15 @@ impl App {
             conn,
             metrics: services.metrics.clone(),
             tracer: services.tracer.clone(),
+            notices,
             _runtime: runtime,
         })
+    }
+
+    /// What the load found worth telling the operator: Gojinn behaviours this
+    /// config gets differently, each with the line that restores it.
+    pub fn notices(&self) -> &[LoadNotice] {
+        &self.notices
     }
 
     /// The site for a request on `port` with `host` (lower-case, without port):
@@ -199,7 +221,7 @@ impl App {
 impl FunctionRoute {
     fn new(f: LoadedFunction, metrics: &Metrics) -> Self {
         FunctionRoute {
-            metrics: metrics.function(&f.label),
+            metrics: metrics.function(&f.label, &f.module),
             function: f.function,
             label: f.label,
             max_body_size: f.max_body_size,

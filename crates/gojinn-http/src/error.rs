@@ -39,6 +39,8 @@ pub enum FaultKind {
     BadBody,
     /// The call's deadline passed.
     Timeout,
+    /// The call consumed its `fuel_limit`.
+    Fuel,
     /// The guest trapped.
     Trap,
     /// The guest exited with a non-zero code.
@@ -59,11 +61,12 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, in the order of their metric slots.
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::NotFound,
         FaultKind::BodyTooLarge,
         FaultKind::BadBody,
         FaultKind::Timeout,
+        FaultKind::Fuel,
         FaultKind::Trap,
         FaultKind::Exit,
         FaultKind::Memory,
@@ -81,6 +84,7 @@ impl FaultKind {
             FaultKind::BodyTooLarge => "body_too_large",
             FaultKind::BadBody => "bad_body",
             FaultKind::Timeout => "timeout",
+            FaultKind::Fuel => "fuel",
             FaultKind::Trap => "trap",
             FaultKind::Exit => "exit",
             FaultKind::Memory => "memory",
@@ -99,6 +103,8 @@ impl FaultKind {
             FaultKind::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
             FaultKind::BadBody => (StatusCode::BAD_REQUEST, "bad request body\n"),
             FaultKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "function timed out\n"),
+            // A compute budget, like the deadline: the same status.
+            FaultKind::Fuel => (StatusCode::GATEWAY_TIMEOUT, "function ran out of fuel\n"),
             FaultKind::Shutdown => (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n"),
             FaultKind::Overload => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -136,6 +142,7 @@ impl Failure {
             Failure::ShuttingDown => FaultKind::Shutdown,
             Failure::Fault(f) => match f {
                 Fault::Timeout => FaultKind::Timeout,
+                Fault::Fuel { .. } => FaultKind::Fuel,
                 Fault::Trap(_) => FaultKind::Trap,
                 Fault::Exit(_) => FaultKind::Exit,
                 Fault::Memory(_) => FaultKind::Memory,
@@ -193,6 +200,7 @@ mod tests {
         assert_eq!(s(Failure::NotFound), 404);
         assert_eq!(s(Failure::BodyTooLarge { limit: 1 }), 413);
         assert_eq!(s(Failure::Fault(Fault::Timeout)), 504);
+        assert_eq!(s(Failure::Fault(Fault::Fuel { limit: 1 })), 504);
         assert_eq!(s(Failure::Fault(Fault::Overload)), 503);
         assert_eq!(s(Failure::Fault(Fault::Trap("x".into()))), 502);
         assert_eq!(s(Failure::Fault(Fault::Exit(1))), 502);
@@ -217,6 +225,7 @@ mod tests {
             Failure::BodyTooLarge { limit: 1 },
             Failure::BadBody("eof".into()),
             Failure::Fault(Fault::Timeout),
+            Failure::Fault(Fault::Fuel { limit: 1 }),
             Failure::Fault(Fault::Trap("x".into())),
             Failure::Fault(Fault::Exit(3)),
             Failure::Fault(Fault::Memory("x".into())),

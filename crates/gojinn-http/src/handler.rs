@@ -265,7 +265,9 @@ async fn call_function(
             crate::debug::logs_header(&stderr),
         );
     }
-    route.metrics.record_duration(started.elapsed());
+    route
+        .metrics
+        .record_duration(started.elapsed(), resp.status());
     if let Some(span) = span {
         span.finish(resp.status(), ran.fault.map(FaultKind::name), ran.times);
     }

@@ -36,6 +36,7 @@ mod trace;
 pub use app::{App, Services};
 pub use debug::{MAX_LOGS_HEADER_BYTES, TRUNCATED_MARKER};
 pub use error::FaultKind;
+pub use gojinn_loader::LoadNotice;
 pub use metrics::Metrics;
 pub use otel::Tracer;
 pub use server::{bind, serve, BoundListener, Server, HARD_STOP_FLUSH};

@@ -2,7 +2,10 @@
 //!
 //! Every series is labelled with bounded values only: the route is the configured
 //! matcher (see [`crate::App`]), the method is one of the standard nine or `OTHER`,
-//! the status is its class (`2xx`). Handles are resolved once per route when the
+//! the status is its class (`2xx`). Two families keep Gojinn's names and labels
+//! so its dashboards work: `gojinn_function_duration_seconds` (also by `path`,
+//! the module file, and `status`, the three-digit code: at most 900 values) and
+//! `gojinn_active_sandboxes{path}`. Handles are resolved once per route when the
 //! app is loaded (or, for the request counters, on the first request of each
 //! method and class), so recording a request is a few atomic adds: no label
 //! lookup, no allocation, no lock.
@@ -114,6 +117,20 @@ struct RouteLabels {
     route: String,
 }
 
+/// The labels of `gojinn_function_duration_seconds`: ours (`route`) and
+/// Gojinn's (`path`, `status`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    route: String,
+    path: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FaultLabels {
     route: String,
@@ -140,10 +157,11 @@ pub struct Metrics(Arc<Families>);
 struct Families {
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
-    duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    duration: Family<DurationLabels, Histogram, fn() -> Histogram>,
     instantiate: Family<RouteLabels, Histogram, fn() -> Histogram>,
     memory: Family<RouteLabels, Histogram, fn() -> Histogram>,
     in_flight: Family<RouteLabels, Gauge>,
+    active: Family<PathLabels, Gauge>,
     faults: Family<FaultLabels, Counter>,
     abandoned: Family<RouteLabels, Counter>,
     compile: Histogram,
@@ -173,7 +191,7 @@ impl Metrics {
             Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS_NS, NANOS));
         registry.register(
             "gojinn_function_duration_seconds",
-            "Wall time of function requests, from routing to the response, by route",
+            "Wall time of function requests, from routing to the response, by route, module path and status",
             duration.clone(),
         );
         let instantiate: Family<_, _, fn() -> Histogram> =
@@ -188,6 +206,12 @@ impl Metrics {
             "gojinn_sandboxes_in_flight",
             "Function calls running or waiting for a sandbox, by route",
             in_flight.clone(),
+        );
+        let active = Family::<PathLabels, Gauge>::default();
+        registry.register(
+            "gojinn_active_sandboxes",
+            "Function calls running or waiting for a sandbox, by module path (Gojinn's name)",
+            active.clone(),
         );
         let faults = Family::<FaultLabels, Counter>::default();
         registry.register(
@@ -256,6 +280,7 @@ impl Metrics {
             instantiate,
             memory,
             in_flight,
+            active,
             faults,
             abandoned,
             compile,
@@ -307,15 +332,22 @@ impl Metrics {
         }
     }
 
-    /// Handles for one function route.
-    pub(crate) fn function(&self, route: &str) -> FunctionMetrics {
+    /// Handles for one function route; `module` is its module file.
+    pub(crate) fn function(&self, route: &str, module: &std::path::Path) -> FunctionMetrics {
         let m = &*self.0;
         let labels = RouteLabels {
             route: route.to_owned(),
         };
+        let path = module.display().to_string();
         FunctionMetrics {
             route: route.to_owned(),
-            duration: m.duration.get_or_create(&labels).clone(),
+            active: m
+                .active
+                .get_or_create(&PathLabels { path: path.clone() })
+                .clone(),
+            path,
+            duration_family: m.duration.clone(),
+            durations: Default::default(),
             instantiate: m.instantiate.get_or_create(&labels).clone(),
             memory: m.memory.get_or_create(&labels).clone(),
             in_flight: m.in_flight.get_or_create(&labels).clone(),
@@ -372,10 +404,19 @@ fn method_index(method: &http::Method) -> usize {
     }
 }
 
+/// How many statuses of one route have a resolved duration handle; a route
+/// answering with more distinct statuses looks the rest up in the family.
+const DURATION_SLOTS: usize = 8;
+
 /// The per-route handles of a function route.
 pub(crate) struct FunctionMetrics {
     route: String,
-    duration: Histogram,
+    /// The module file, Gojinn's `path` label.
+    path: String,
+    duration_family: Family<DurationLabels, Histogram, fn() -> Histogram>,
+    /// Duration handles by status, made on first use of each status.
+    durations: [OnceLock<(u16, Histogram)>; DURATION_SLOTS],
+    active: Gauge,
     instantiate: Histogram,
     memory: Histogram,
     in_flight: Gauge,
@@ -392,7 +433,8 @@ impl FunctionMetrics {
     /// goes away and the request future is dropped mid-call).
     pub(crate) fn in_flight(&self) -> InFlight<'_> {
         self.in_flight.inc();
-        InFlight(&self.in_flight)
+        self.active.inc();
+        InFlight(&self.in_flight, &self.active)
     }
 
     /// Records what the sandbox measured about one call.
@@ -408,9 +450,28 @@ impl FunctionMetrics {
         }
     }
 
-    /// Records the wall time of a function request.
-    pub(crate) fn record_duration(&self, elapsed: Duration) {
-        self.duration.observe(nanos(elapsed));
+    /// Records the wall time of a function request answered with `status`.
+    pub(crate) fn record_duration(&self, elapsed: Duration, status: http::StatusCode) {
+        let status = status.as_u16();
+        let make = || {
+            self.duration_family
+                .get_or_create(&DurationLabels {
+                    route: self.route.clone(),
+                    path: self.path.clone(),
+                    status,
+                })
+                .clone()
+        };
+        // The first statuses of a route claim a slot each; two threads racing
+        // for one slot with different statuses both end in the family's series.
+        for slot in &self.durations {
+            let (s, h) = slot.get_or_init(|| (status, make()));
+            if *s == status {
+                h.observe(nanos(elapsed));
+                return;
+            }
+        }
+        make().observe(nanos(elapsed));
     }
 
     /// Counts a request whose client left before the answer.
@@ -448,12 +509,13 @@ impl FunctionMetrics {
     }
 }
 
-/// Decrements the in-flight gauge when dropped.
-pub(crate) struct InFlight<'a>(&'a Gauge);
+/// Decrements the in-flight gauges (by route, by module) when dropped.
+pub(crate) struct InFlight<'a>(&'a Gauge, &'a Gauge);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
+        self.1.dec();
     }
 }
 

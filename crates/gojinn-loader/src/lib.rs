@@ -18,7 +18,7 @@ use gojinn_config::{Config, DbAccess, DbDriver, Function as FunctionConfig, Hand
 use gojinn_host::{Access, Capabilities, Stores};
 use gojinn_runtime::{
     signature, CacheStats, Function, FunctionSpec, MountSpec, Runtime, RuntimeOptions,
-    SignaturePolicy, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
+    SignaturePolicy, DEFAULT_MAX_STDERR_BYTES,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -85,6 +85,35 @@ impl std::fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+/// Something a load found worth telling the operator that does not stop it:
+/// where Gojinn behaved differently, and the line that restores its behaviour.
+/// [`Display`](std::fmt::Display) starts with the `file:line:col` of the
+/// directive when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadNotice {
+    /// Where the directive concerned was written.
+    pub origin: Option<String>,
+    /// A warning (requests will be denied or fail) rather than information.
+    pub warning: bool,
+    /// What was found and what to write instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.origin {
+            Some(origin) => write!(f, "{origin}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Whether `name` (imported from `gojinn`) is a KV call: reads, writes and
+/// locks, which need a `kv_read`/`kv_write` grant.
+fn is_kv_import(name: &str) -> bool {
+    name.starts_with("host_kv_") || name.starts_with("host_mutex_")
+}
 
 /// The index of a function in [`Loaded::functions`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -159,6 +188,8 @@ pub struct Loaded {
     pub compile_times: Vec<Duration>,
     /// Compile-cache activity of this load.
     pub cache: CacheStats,
+    /// What the operator should know about this config, in file order.
+    pub notices: Vec<LoadNotice>,
     /// The engine and its epoch ticker; the functions need it alive.
     pub runtime: Runtime,
 }
@@ -183,6 +214,8 @@ pub enum Mode {
 /// One function of the config before it is compiled.
 struct Pending {
     spec: FunctionSpec,
+    /// Whether the route grants any KV access.
+    kv_granted: bool,
     origin: Option<String>,
     label: Arc<str>,
     max_body_size: u64,
@@ -194,6 +227,7 @@ pub struct Plan<'a> {
     stores: &'a Stores,
     pending: Vec<Pending>,
     sites: Vec<Vec<RouteNode>>,
+    notices: Vec<LoadNotice>,
 }
 
 impl<'a> Plan<'a> {
@@ -206,6 +240,7 @@ impl<'a> Plan<'a> {
             stores,
             pending: Vec::new(),
             errors: Vec::new(),
+            notices: Vec::new(),
             namespace: String::new(),
         };
         let mut sites = Vec::with_capacity(config.sites.len());
@@ -226,6 +261,7 @@ impl<'a> Plan<'a> {
             stores,
             pending: walk.pending,
             sites,
+            notices: walk.notices,
         })
     }
 
@@ -268,15 +304,21 @@ impl<'a> Plan<'a> {
         });
         let mut functions = Vec::with_capacity(compiled.len());
         let mut errors = Vec::new();
+        let mut notices = self.notices;
         for (result, p) in compiled.into_iter().zip(self.pending) {
             match result {
-                Ok(function) => functions.push(LoadedFunction {
-                    function,
-                    label: p.label,
-                    max_body_size: p.max_body_size,
-                    debug_secret: p.debug_secret,
-                    module: p.spec.module,
-                }),
+                Ok(function) => {
+                    if let Some(notice) = kv_without_grant(&function, &p) {
+                        notices.push(notice);
+                    }
+                    functions.push(LoadedFunction {
+                        function,
+                        label: p.label,
+                        max_body_size: p.max_body_size,
+                        debug_secret: p.debug_secret,
+                        module: p.spec.module,
+                    })
+                }
                 Err(e) => errors.push(e),
             }
         }
@@ -289,11 +331,39 @@ impl<'a> Plan<'a> {
                 .map(|f| f.function.compile_time())
                 .collect(),
             cache: runtime.cache_stats(),
+            notices,
             functions,
             sites: self.sites,
             runtime,
         })
     }
+}
+
+/// A warning for a module that imports KV calls on a route granting no KV:
+/// Gojinn up to v0.22 granted KV to every route, so such a module worked there
+/// and has each of those calls denied here.
+fn kv_without_grant(function: &Function, p: &Pending) -> Option<LoadNotice> {
+    if p.kv_granted {
+        return None;
+    }
+    let kv: Vec<String> = function
+        .host_imports()
+        .iter()
+        .filter(|n| is_kv_import(n))
+        .map(|n| format!("`{n}`"))
+        .collect();
+    if kv.is_empty() {
+        return None;
+    }
+    Some(LoadNotice {
+        origin: p.origin.clone(),
+        warning: true,
+        message: format!(
+            "module `{}` imports {} but this route grants no KV access, so those calls are denied (Gojinn up to v0.22 let every route use KV): grant it with `permissions {{ kv_read <prefix> kv_write <prefix> }}`, e.g. `kv_read *` and `kv_write *` for every key",
+            p.spec.module.display(),
+            kv.join(", ")
+        ),
+    })
 }
 
 /// The state of [`Plan::new`]'s traversal.
@@ -302,6 +372,7 @@ struct Walk<'c, 's> {
     stores: &'s Stores,
     pending: Vec<Pending>,
     errors: Vec<LoadError>,
+    notices: Vec<LoadNotice>,
     /// The KV namespace of the site being walked.
     namespace: String,
 }
@@ -362,9 +433,24 @@ impl Walk<'_, '_> {
                 return id;
             }
         };
+        // Gojinn mounted directories read-write; here `rw` must be written.
+        for m in f.mounts.iter().filter(|m| !m.writable) {
+            self.notices.push(LoadNotice {
+                origin: f.origin.clone(),
+                warning: false,
+                message: format!(
+                    "mount `{}` (`{}`) is read-only, the default here (Gojinn mounted directories read-write): write `mount {} {} rw` to let the function change it",
+                    m.guest,
+                    m.host.display(),
+                    m.host.display(),
+                    m.guest
+                ),
+            });
+        }
         match function_spec(f, Some(Arc::new(caps))) {
             Ok(spec) => self.pending.push(Pending {
                 spec,
+                kv_granted: !f.permissions.kv_read.is_empty() || !f.permissions.kv_write.is_empty(),
                 origin: f.origin.clone(),
                 label: label.clone(),
                 max_body_size: f.max_body_size,
@@ -454,7 +540,8 @@ fn function_spec(
         pool_size: f.pool_size,
         max_output_bytes: usize::try_from(f.max_output_size).unwrap_or(usize::MAX),
         max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
-        queue_wait: DEFAULT_QUEUE_WAIT,
+        queue_wait: Duration::from_millis(f.queue_timeout_ms),
+        fuel: f.fuel_limit,
         capabilities,
         mounts: f
             .mounts

@@ -59,6 +59,7 @@ fn main() {
         max_output_bytes: 16 << 20,
         max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
         queue_wait: DEFAULT_QUEUE_WAIT,
+        fuel: None,
         capabilities: None,
         mounts: Vec::new(),
         signature: None,

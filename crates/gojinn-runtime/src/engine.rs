@@ -105,6 +105,10 @@ pub struct RuntimeOptions {
     /// How slots are reset between calls ([`SandboxReset::detect`] unless a
     /// test or bench compares the two).
     pub reset: SandboxReset,
+    /// Whether guest code counts fuel (wasmtime's `consume_fuel`): on only when
+    /// some function has a `fuel_limit`, because counting costs every function
+    /// of the engine time in each loop and call.
+    pub fuel: bool,
 }
 
 /// The compile cache directory: `$GOJINN_CACHE_DIR` (`off` disables the cache), else
@@ -131,9 +135,11 @@ impl RuntimeOptions {
     pub fn for_functions<'a>(specs: impl IntoIterator<Item = &'a FunctionSpec>) -> Self {
         let mut total: u64 = 0;
         let mut max_memory = 64 << 10;
+        let mut fuel = false;
         for s in specs {
             total += u64::from(s.pool_size);
             max_memory = max_memory.max(s.memory_limit);
+            fuel |= s.fuel.is_some();
         }
         RuntimeOptions {
             total_slots: total.clamp(1, u64::from(MAX_TOTAL_SLOTS)) as u32,
@@ -141,6 +147,7 @@ impl RuntimeOptions {
             cache_dir: default_cache_dir(),
             deadlines: true,
             reset: SandboxReset::detect(),
+            fuel,
         }
     }
 }
@@ -151,6 +158,8 @@ pub struct Runtime {
     pub(crate) linker: Arc<Linker<Host>>,
     ticker_stop: Arc<AtomicBool>,
     pub(crate) deadlines: bool,
+    /// Whether guest code counts fuel ([`RuntimeOptions::fuel`]).
+    pub(crate) fuel: bool,
     /// The on-disk compile cache, kept for its hit and miss counters.
     cache: Option<Cache>,
     reset: SandboxReset,
@@ -199,6 +208,7 @@ impl Runtime {
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(options.deadlines)
+            .consume_fuel(options.fuel)
             .async_stack_size(ASYNC_STACK_BYTES)
             .max_wasm_stack(MAX_WASM_STACK_BYTES);
         let mut kept_cache = None;
@@ -247,6 +257,7 @@ impl Runtime {
             linker: Arc::new(linker),
             ticker_stop,
             deadlines: options.deadlines,
+            fuel: options.fuel,
             cache: kept_cache,
             reset,
         })

@@ -44,6 +44,11 @@ pub struct FunctionSpec {
     pub max_stderr_bytes: usize,
     /// How long a call may wait for a free sandbox.
     pub queue_wait: Duration,
+    /// Wasm fuel one call may consume (about one unit per instruction); past it
+    /// the call ends with [`Fault::Fuel`]. `None`: no limit but the deadline.
+    /// The engine counts fuel only when some function of it has a limit
+    /// ([`RuntimeOptions::fuel`](crate::RuntimeOptions)).
+    pub fuel: Option<u64>,
     /// Signature check before compiling; `None` checks nothing (a signature
     /// footer, if present, is still removed before compiling).
     pub signature: Option<SignaturePolicy>,
@@ -129,6 +134,11 @@ pub enum LoadError {
 pub enum Fault {
     /// The deadline passed (in wasm code or blocked in a host call).
     Timeout,
+    /// The call consumed its `fuel_limit`.
+    Fuel {
+        /// The limit, in fuel units.
+        limit: u64,
+    },
     /// The guest trapped (panic, unreachable, stack overflow, bad memory access…).
     Trap(String),
     /// The guest exited with a non-zero code.
@@ -159,6 +169,7 @@ impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fault::Timeout => f.write_str("deadline exceeded"),
+            Fault::Fuel { limit } => write!(f, "fuel limit of {limit} units consumed"),
             Fault::Trap(msg) => write!(f, "trap: {msg}"),
             Fault::Exit(code) => write!(f, "exited with code {code}"),
             Fault::Memory(msg) => write!(f, "memory limit: {msg}"),
@@ -225,6 +236,10 @@ struct Inner {
     caps: Arc<Capabilities>,
     /// Whether the module imports anything from `gojinn` (else no session is made).
     uses_host: bool,
+    /// The names the module imports from `gojinn`, in import order.
+    host_imports: Vec<String>,
+    /// Whether the engine counts fuel: then every call gets its store's fuel.
+    fuel: bool,
     /// Whether calls have deadlines ([`RuntimeOptions::deadlines`](crate::RuntimeOptions)).
     deadlines: bool,
     compile_time: Duration,
@@ -293,7 +308,12 @@ impl Function {
                 path: spec.module.clone(),
                 detail: format!("{e:#}"),
             })?;
-        let uses_host = module.imports().any(|i| i.module() == "gojinn");
+        let host_imports: Vec<String> = module
+            .imports()
+            .filter(|i| i.module() == "gojinn")
+            .map(|i| i.name().to_owned())
+            .collect();
+        let uses_host = !host_imports.is_empty();
         let caps = spec
             .capabilities
             .clone()
@@ -313,6 +333,8 @@ impl Function {
                 argv,
                 caps,
                 uses_host,
+                host_imports,
+                fuel: runtime.fuel,
                 deadlines: runtime.deadlines,
                 spec,
                 compile_time,
@@ -323,6 +345,12 @@ impl Function {
     /// The spec this function was loaded from.
     pub fn spec(&self) -> &FunctionSpec {
         &self.inner.spec
+    }
+
+    /// The names the module imports from the `gojinn` host module, in import
+    /// order (the loader warns about calls the route's grants would deny).
+    pub fn host_imports(&self) -> &[String] {
+        &self.inner.host_imports
     }
 
     /// How long compiling the module took at load (a compile-cache hit makes this
@@ -467,6 +495,13 @@ impl Inner {
             },
         );
         store.limiter(|host| &mut host.limits);
+        if self.fuel {
+            // An engine that counts fuel counts it for every store: a function
+            // without a limit gets all there is (2^64 units outlast any deadline).
+            store
+                .set_fuel(spec.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| Fault::Host(format!("cannot set fuel: {e:#}")))?;
+        }
         // Backstop for the async timeout in `call`: even if the executor were too
         // busy to fire the timer, wasm code stops at the deadline. Until then a
         // guest that runs across a tick yields, so it shares its worker thread.
@@ -522,8 +557,14 @@ impl Inner {
                 if memory_exceeded {
                     return Err(Fault::Memory(format!("{e:#}")));
                 }
-                if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                    return Err(Fault::Timeout);
+                match e.downcast_ref::<Trap>() {
+                    Some(Trap::Interrupt) => return Err(Fault::Timeout),
+                    Some(Trap::OutOfFuel) => {
+                        return Err(Fault::Fuel {
+                            limit: spec.fuel.unwrap_or(u64::MAX),
+                        })
+                    }
+                    _ => {}
                 }
                 Err(Fault::Trap(format!("{e:#}")))
             }

@@ -1,7 +1,7 @@
 //! One test per kind of [`Fault`]: a module that provokes it, and the kind and
 //! details the call reports.
 
-use crate::support::{command, load, runtime, stdout, within, Peer, Scratch};
+use crate::support::{command, load, runtime, runtime_with_fuel, stdout, within, Peer, Scratch};
 use gojinn_contract::ContractError;
 use gojinn_host::Capabilities;
 use gojinn_runtime::{Fault, MountSpec};
@@ -27,6 +27,37 @@ async fn a_loop_in_wasm_times_out() {
     .await;
     assert_eq!(outcome.result, Err(Fault::Timeout));
     assert!(started.elapsed() >= timeout, "stopped before its deadline");
+}
+
+/// `fuel_limit`: a loop ends when its fuel is gone, long before its deadline;
+/// on the same engine a function without a limit, and one whose limit covers
+/// its work, run to the end.
+#[tokio::test]
+async fn a_loop_past_its_fuel_limit_is_a_fuel_fault() {
+    let (rt, dir) = (runtime_with_fuel(true), Scratch::new("fuel"));
+    let spin = command(&[], "(loop $forever (br $forever))");
+    let limited = load(&rt, &dir, &spin, |s| {
+        s.timeout = Duration::from_secs(30);
+        s.fuel = Some(100_000);
+    });
+    let outcome = within(
+        "a guest out of fuel",
+        Duration::from_secs(10),
+        limited.call(Vec::new()),
+    )
+    .await;
+    assert_eq!(outcome.result, Err(Fault::Fuel { limit: 100_000 }));
+
+    let work = command(
+        &[(1024, b"done")],
+        "(call $emit (i32.const 1024) (i32.const 4))",
+    );
+    let unlimited = load(&rt, &dir, &work, |_| {});
+    assert_eq!(stdout(unlimited.call(Vec::new()).await), b"done");
+    let enough = load(&rt, &dir, &work, |s| s.fuel = Some(1_000_000));
+    assert_eq!(stdout(enough.call(Vec::new()).await), b"done");
+    // Every call gets its whole limit again.
+    assert_eq!(stdout(enough.call(Vec::new()).await), b"done");
 }
 
 #[tokio::test]

@@ -77,6 +77,7 @@ fn nothing_survives(reset: SandboxReset) {
         cache_dir: None,
         deadlines: true,
         reset,
+        fuel: false,
     })
     .expect("runtime");
     assert_eq!(runtime.reset(), reset);
@@ -134,6 +135,7 @@ fn a_pagemap_scan_reset_leaves_nothing_for_the_next_call() {
             cache_dir: None,
             deadlines: true,
             reset: SandboxReset::PagemapScan,
+            fuel: false,
         })
         .is_err());
         return;

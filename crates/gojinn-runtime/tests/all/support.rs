@@ -42,12 +42,18 @@ pub(crate) const MAX_MEMORY: u64 = 4 << 20;
 
 /// A runtime with deadlines on and no compile cache.
 pub(crate) fn runtime() -> Runtime {
+    runtime_with_fuel(false)
+}
+
+/// [`runtime`], with fuel counted (as when some route has a `fuel_limit`).
+pub(crate) fn runtime_with_fuel(fuel: bool) -> Runtime {
     Runtime::new(&RuntimeOptions {
         total_slots: 8,
         max_memory_bytes: MAX_MEMORY,
         cache_dir: None,
         deadlines: true,
         reset: SandboxReset::detect(),
+        fuel,
     })
     .expect("runtime")
 }
@@ -64,6 +70,7 @@ pub(crate) fn spec(module: PathBuf) -> FunctionSpec {
         max_output_bytes: 1 << 20,
         max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
         queue_wait: DEFAULT_QUEUE_WAIT,
+        fuel: None,
         signature: None,
         capabilities: None,
         mounts: Vec::new(),
