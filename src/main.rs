@@ -164,8 +164,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validate { config } => {
             let loaded = load_config(&config)?;
-            gojinn_http::App::check(&loaded)
+            let app = gojinn_http::App::check(&loaded)
                 .map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
+            for warning in app.warnings() {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "{}: valid ({} site(s), {} function(s))",
                 config.display(),

@@ -44,6 +44,8 @@ pub struct App {
     pub(crate) metrics: Metrics,
     /// Request spans, when tracing is on.
     pub(crate) tracer: Option<Tracer>,
+    /// What a load found worth saying that is not an error (see [`App::warnings`]).
+    warnings: Vec<String>,
     /// Kept alive for the functions' engine and its epoch ticker.
     _runtime: Runtime,
 }
@@ -73,6 +75,24 @@ pub(crate) enum Node {
     },
     Files(PathBuf),
     Function(Arc<FunctionRoute>),
+}
+
+/// One warning per import of a Gojinn function this server does not provide.
+fn unavailable_import_warnings(functions: &[LoadedFunction]) -> Vec<String> {
+    functions
+        .iter()
+        .flat_map(|f| {
+            f.function.unavailable_imports().iter().map(move |name| {
+                format!(
+                    "module `{}` (route `{}`) imports `{name}`, a Gojinn host function this \
+                     server does not provide: the module loads, and each call of `{name}` \
+                     returns Gojinn's failure value and logs a warning",
+                    f.module.display(),
+                    f.label
+                )
+            })
+        })
+        .collect()
 }
 
 /// A `gojinn` route: the function plus what the HTTP side needs to know about it.
@@ -127,6 +147,12 @@ impl App {
             runtime,
             ..
         } = loaded;
+        let warnings = unavailable_import_warnings(&functions);
+        if mode == Mode::Serve {
+            for w in &warnings {
+                tracing::warn!(target: "gojinn::load", "{w}");
+            }
+        }
         let functions: Vec<Arc<FunctionRoute>> = functions
             .into_iter()
             .map(|f| Arc::new(FunctionRoute::new(f, &services.metrics)))
@@ -178,8 +204,17 @@ impl App {
             conn,
             metrics: services.metrics.clone(),
             tracer: services.tracer.clone(),
+            warnings,
             _runtime: runtime,
         })
+    }
+
+    /// What the load found worth a warning: one line per Gojinn host function a
+    /// module imports that this server does not provide (`host_ask_ai`…). Such a
+    /// module serves; only those calls fail. `gojinn validate` prints these; a
+    /// serving load logs them.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The site for a request on `port` with `host` (lower-case, without port):

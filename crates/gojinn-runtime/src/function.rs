@@ -142,7 +142,8 @@ pub enum Fault {
     },
     /// No sandbox became free within the queue wait.
     Overload,
-    /// The guest's stdout is not a valid response ([`Function::invoke`]), or
+    /// The guest's stdout is empty or a broken response object
+    /// ([`Function::invoke`], [`gojinn_contract::decode_output`]), or
     /// sets a header HTTP cannot carry.
     Contract {
         /// What is wrong with it.
@@ -225,6 +226,8 @@ struct Inner {
     caps: Arc<Capabilities>,
     /// Whether the module imports anything from `gojinn` (else no session is made).
     uses_host: bool,
+    /// The Gojinn host functions the module imports that this server does not provide.
+    unavailable_imports: Vec<&'static str>,
     /// Whether calls have deadlines ([`RuntimeOptions::deadlines`](crate::RuntimeOptions)).
     deadlines: bool,
     compile_time: Duration,
@@ -286,14 +289,15 @@ impl Function {
                 path: spec.module.clone(),
             });
         }
-        let pre = runtime
-            .linker
-            .instantiate_pre(&module)
-            .map_err(|e| LoadError::Link {
-                path: spec.module.clone(),
-                detail: format!("{e:#}"),
-            })?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            path: spec.module.clone(),
+            detail: format!("{e:#}"),
+        };
+        let pre = crate::hostcalls::linker_for(&runtime.linker, &module)
+            .and_then(|linker| linker.instantiate_pre(&module))
+            .map_err(link_error)?;
         let uses_host = module.imports().any(|i| i.module() == "gojinn");
+        let unavailable_imports = crate::hostcalls::unavailable_imports(&module);
         let caps = spec
             .capabilities
             .clone()
@@ -313,6 +317,7 @@ impl Function {
                 argv,
                 caps,
                 uses_host,
+                unavailable_imports,
                 deadlines: runtime.deadlines,
                 spec,
                 compile_time,
@@ -323,6 +328,13 @@ impl Function {
     /// The spec this function was loaded from.
     pub fn spec(&self) -> &FunctionSpec {
         &self.inner.spec
+    }
+
+    /// The Gojinn host functions the module imports that this server does not
+    /// provide (`host_ask_ai`, `host_s3_put`…): linked, but every call fails. For
+    /// the warnings of `gojinn validate` and of a load.
+    pub fn unavailable_imports(&self) -> &[&'static str] {
+        &self.inner.unavailable_imports
     }
 
     /// How long compiling the module took at load (a compile-cache hit makes this
@@ -343,7 +355,7 @@ impl Function {
             .call_traced(gojinn_contract::encode_request(request), trace_id)
             .await;
         let result = outcome.result.and_then(|stdout| {
-            gojinn_contract::decode_response(&stdout).map_err(|error| Fault::Contract {
+            gojinn_contract::decode_output(&stdout).map_err(|error| Fault::Contract {
                 error,
                 stdout: String::from_utf8_lossy(&stdout)
                     .chars()
