@@ -3,7 +3,6 @@
 //! 200.
 
 use base64::Engine as _;
-use serde::Deserialize;
 use serde_json::Value;
 
 /// A decoded function response, ready to become an HTTP response.
@@ -62,16 +61,17 @@ fn field_for(key: &str) -> Option<usize> {
 /// other characters mapped to the upper case of their lower case, so `ſ`
 /// (U+017F) matches `s` as it does in Go.
 fn go_fold_eq(a: &str, b: &str) -> bool {
+    /// The one character an iterator yields, if it yields exactly one.
+    fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+        let first = it.next()?;
+        it.next().is_none().then_some(first)
+    }
     fn fold(c: char) -> char {
         if c.is_ascii() {
             return c.to_ascii_uppercase();
         }
-        let single = |mut it: std::iter::Peekable<_>| -> Option<char> {
-            let first = it.next()?;
-            it.peek().is_none().then_some(first)
-        };
-        single(c.to_lowercase().peekable())
-            .and_then(|l| single(l.to_uppercase().peekable()))
+        single(c.to_lowercase())
+            .and_then(|l| single(l.to_uppercase()))
             .unwrap_or(c)
     }
     a.chars().map(fold).eq(b.chars().map(fold))
@@ -162,8 +162,8 @@ pub fn decode_output(stdout: &[u8]) -> Result<Response, ContractError> {
         return Err(ContractError::Empty);
     };
     let mut response = if *first == b'{' {
-        let wire: Wire = serde_json::from_slice(stdout)
-            .map_err(|e| ContractError::Malformed(e.to_string()))?;
+        let wire: Wire =
+            serde_json::from_slice(stdout).map_err(|e| ContractError::Malformed(e.to_string()))?;
         if wire.has_field {
             response_of(wire)?
         } else {
@@ -197,13 +197,17 @@ impl Response {
         let bodiless = matches!(self.status, 100..=199 | 204 | 304);
         if self.body.is_empty()
             || bodiless
-            || self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            || self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
             || has("content-encoding")
         {
             return;
         }
         let ct = crate::content_type_for(&self.body);
-        self.headers.push(("Content-Type".to_owned(), ct.to_owned()));
+        self.headers
+            .push(("Content-Type".to_owned(), ct.to_owned()));
     }
 }
 
@@ -304,7 +308,7 @@ mod tests {
         assert_eq!(ok(r#"{"BODY_BASE64":"AP8="}"#).body, [0, 255]);
         assert_eq!(ok(r#"{"bOdY":"x"}"#).body, b"x");
         // Go folds U+017F (long s) to `S`, so it names `status` too.
-        assert_eq!(ok("{\"\u017ftatus\":404}").status, 404);
+        assert_eq!(ok("{\"\u{017f}tatus\":404}").status, 404);
         // Keys apply in document order; the last one for a field wins…
         assert_eq!(ok(r#"{"body":"exact","Body":"later"}"#).body, b"later");
         assert_eq!(ok(r#"{"Body":"earlier","body":"exact"}"#).body, b"exact");
@@ -336,7 +340,11 @@ mod tests {
         assert_eq!(decode_output(b""), Err(ContractError::Empty));
         assert_eq!(decode_output(b" \n\t"), Err(ContractError::Empty));
         // Starts with `{` and is not one JSON object: a broken response object.
-        for bad in [&b"{not json}"[..], b"  {\"status\":200", b"{\"body\":\"a\"} trailing"] {
+        for bad in [
+            &b"{not json}"[..],
+            b"  {\"status\":200",
+            b"{\"body\":\"a\"} trailing",
+        ] {
             assert!(
                 matches!(decode_output(bad), Err(ContractError::Malformed(_))),
                 "{}",
@@ -344,7 +352,10 @@ mod tests {
             );
         }
         // A response object with a bad value is still an error.
-        assert_eq!(decode_output(br#"{"status":700}"#), Err(ContractError::Status(700)));
+        assert_eq!(
+            decode_output(br#"{"status":700}"#),
+            Err(ContractError::Status(700))
+        );
     }
 
     #[test]
@@ -381,20 +392,36 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ct(&out(br#"{"body":"<p>hi</p>"}"#)), ["text/html; charset=utf-8"]);
+        assert_eq!(
+            ct(&out(br#"{"body":"<p>hi</p>"}"#)),
+            ["text/html; charset=utf-8"]
+        );
         assert_eq!(ct(&out(br#"{"body":"{\"a\":1}"}"#)), ["application/json"]);
-        assert_eq!(ct(&out(br#"{"body_base64":"AAEC"}"#)), ["application/octet-stream"]);
+        assert_eq!(
+            ct(&out(br#"{"body_base64":"AAEC"}"#)),
+            ["application/octet-stream"]
+        );
         // Set by the function, in any case: kept, never a second one.
         assert_eq!(
-            ct(&out(br#"{"headers":{"content-type":"text/x-mine"},"body":"<p>"}"#)),
+            ct(&out(
+                br#"{"headers":{"content-type":"text/x-mine"},"body":"<p>"}"#
+            )),
             ["text/x-mine"]
         );
         // Nothing to sniff: an empty body, a status without a body, an encoded body.
         assert_eq!(ct(&out(br#"{"status":200}"#)), Vec::<String>::new());
-        assert_eq!(ct(&out(br#"{"status":204,"body":"x"}"#)), Vec::<String>::new());
-        assert_eq!(ct(&out(br#"{"status":304,"body":"x"}"#)), Vec::<String>::new());
         assert_eq!(
-            ct(&out(br#"{"headers":{"Content-Encoding":"gzip"},"body_base64":"H4sI"}"#)),
+            ct(&out(br#"{"status":204,"body":"x"}"#)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ct(&out(br#"{"status":304,"body":"x"}"#)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ct(&out(
+                br#"{"headers":{"Content-Encoding":"gzip"},"body_base64":"H4sI"}"#
+            )),
             Vec::<String>::new()
         );
         // decode_response itself adds nothing (the SDKs' conformance tests

@@ -14,13 +14,13 @@
 pub const SNIFF_LEN: usize = 512;
 
 /// What a JSON object or array body is labelled.
-pub const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 
 /// The type Go gives text that matches nothing more specific.
-pub const TEXT: &str = "text/plain; charset=utf-8";
+pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Go's answer for bytes that look binary.
-pub const OCTET_STREAM: &str = "application/octet-stream";
+pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
 
 /// The Content-Type for `body`: `application/json` for a JSON object or array,
 /// else what Go's `http.DetectContentType` says.
@@ -256,7 +256,7 @@ fn is_mp4(data: &[u8]) -> bool {
         return false;
     }
     let size = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
-    if data.len() < size || size % 4 != 0 {
+    if data.len() < size || !size.is_multiple_of(4) {
         return false;
     }
     if &data[4..8] != b"ftyp" {
@@ -279,15 +279,31 @@ mod tests {
         let cases: &[(&str, &[u8], &str)] = &[
             ("empty", b"", TEXT),
             ("binary", b"\x01\x02\x03", OCTET_STREAM),
-            ("html document #1", b"<HtMl><bOdY>blah blah blah</body></html>", HTML),
+            (
+                "html document #1",
+                b"<HtMl><bOdY>blah blah blah</body></html>",
+                HTML,
+            ),
             ("html document #2", b"<HTML></HTML>", HTML),
-            ("html document #3 (leading whitespace)", b"   <!DOCTYPE HTML>...", HTML),
+            (
+                "html document #3 (leading whitespace)",
+                b"   <!DOCTYPE HTML>...",
+                HTML,
+            ),
             ("html document #4 (leading CRLF)", b"\r\n<html>...", HTML),
-            ("plain text", b"This is not HTML. It has \xe2\x98\x83 though.", TEXT),
+            (
+                "plain text",
+                b"This is not HTML. It has \xe2\x98\x83 though.",
+                TEXT,
+            ),
             ("xml", b"\n<?xml!", "text/xml; charset=utf-8"),
             ("windows icon", b"\x00\x00\x01\x00", "image/x-icon"),
             ("windows cursor", b"\x00\x00\x02\x00", "image/x-icon"),
-            ("bmp", b"BMA\x1a\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00", "image/bmp"),
+            (
+                "bmp",
+                b"BMA\x1a\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00",
+                "image/bmp",
+            ),
             ("gif 87a", b"GIF87a", "image/gif"),
             ("gif 89a", b"GIF89a...", "image/gif"),
             ("webp", b"RIFF\x00\x00\x00\x00WEBPVP", "image/webp"),
@@ -295,8 +311,16 @@ mod tests {
             ("jpeg", b"\xFF\xD8\xFF", "image/jpeg"),
             ("pdf", b"%PDF-1.7", "application/pdf"),
             ("postscript", b"%!PS-Adobe-3.0", "application/postscript"),
-            ("utf-16be bom", b"\xFE\xFF\x00\x41", "text/plain; charset=utf-16be"),
-            ("utf-16le bom", b"\xFF\xFE\x41\x00", "text/plain; charset=utf-16le"),
+            (
+                "utf-16be bom",
+                b"\xFE\xFF\x00\x41",
+                "text/plain; charset=utf-16be",
+            ),
+            (
+                "utf-16le bom",
+                b"\xFF\xFE\x41\x00",
+                "text/plain; charset=utf-16le",
+            ),
             ("utf-8 bom", b"\xEF\xBB\xBFhello", TEXT),
             ("mp3 with id3", b"ID3\x03\x00\x00\x00\x00\x0f", "audio/mpeg"),
             ("ogg", b"OggS\x00", "application/ogg"),
@@ -305,16 +329,32 @@ mod tests {
             ("avi", b"RIFF\x00\x00\x00\x00AVI ", "video/avi"),
             ("aiff", b"FORM\x00\x00\x00\x00AIFFCOMM", "audio/aiff"),
             ("webm", b"\x1A\x45\xDF\xA3\x01\x00", "video/webm"),
-            ("mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom<\x06t\xbfmdat", "video/mp4"),
-            ("mp4 (isom major brand, mp41 compatible)", b"\x00\x00\x00\x1cftypisom\x00\x00\x02\x00isomiso2mp41", "video/mp4"),
+            (
+                "mp4",
+                b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom<\x06t\xbfmdat",
+                "video/mp4",
+            ),
+            (
+                "mp4 (isom major brand, mp41 compatible)",
+                b"\x00\x00\x00\x1cftypisom\x00\x00\x02\x00isomiso2mp41",
+                "video/mp4",
+            ),
             ("ttf", b"\x00\x01\x00\x00\x00", "font/ttf"),
             ("otf", b"OTTO\x00", "font/otf"),
             ("woff", b"wOFF\x00", "font/woff"),
             ("woff2", b"wOF2\x00", "font/woff2"),
             ("gzip", b"\x1F\x8B\x08\x00", "application/x-gzip"),
             ("zip", b"PK\x03\x04\x14\x00", "application/zip"),
-            ("rar 1.5", b"Rar!\x1A\x07\x00", "application/x-rar-compressed"),
-            ("rar 5", b"Rar!\x1A\x07\x01\x00", "application/x-rar-compressed"),
+            (
+                "rar 1.5",
+                b"Rar!\x1A\x07\x00",
+                "application/x-rar-compressed",
+            ),
+            (
+                "rar 5",
+                b"Rar!\x1A\x07\x01\x00",
+                "application/x-rar-compressed",
+            ),
             ("wasm", b"\x00\x61\x73\x6D\x01\x00", "application/wasm"),
         ];
         for (name, body, want) in cases {
