@@ -287,7 +287,12 @@ macro_rules! abi_link {
                 let mut $caller = caller;
                 #[allow(unused_variables)]
                 let $call: &'static str = stringify!($name);
-                $crate::hostcalls::abi::IntoWasm::<abi_ret!($($ret)?)>::into_wasm($body)
+                // A stub may ignore its parameters.
+                $(let _ = &$p;)*
+                // Called in place, so a `return` in the body leaves the body.
+                #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
+                let result = (|| $body)();
+                $crate::hostcalls::abi::IntoWasm::<abi_ret!($($ret)?)>::into_wasm(result)
             },
         )?;
     };
@@ -301,7 +306,11 @@ macro_rules! abi_link {
                     let mut $caller = caller;
                     #[allow(unused_variables)]
                     let $call: &'static str = stringify!($name);
-                    $crate::hostcalls::abi::IntoWasm::<abi_ret!($($ret)?)>::into_wasm($body)
+                    $(let _ = &$p;)*
+                    // Awaited in place, so a `return` in the body leaves the body.
+                    #[allow(clippy::let_unit_value)]
+                    let result = async { $body }.await;
+                    $crate::hostcalls::abi::IntoWasm::<abi_ret!($($ret)?)>::into_wasm(result)
                 })
             },
         )?;

@@ -6,19 +6,24 @@
 use crate::support::{
     command, command_importing, i64s, load, runtime, stdout, within, Peer, Scratch,
 };
-use gojinn_host::{Capabilities, Stores};
+use gojinn_host::{Capabilities, Kv, Stores};
 use gojinn_runtime::{AbiType, Fault, HostFn, HOST_FUNCTIONS, HOST_VARIANTS};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A route reading `read` and writing `write` (patterns) in a fresh store.
-fn caps(dir: &Scratch, read: &[&str], write: &[&str]) -> Arc<Capabilities> {
-    let kv = Stores::new()
+/// A fresh embedded store in `dir` (one per test: two handles on one file
+/// would conflict).
+fn store(dir: &Scratch) -> Kv {
+    Stores::new()
         .kv(Some(&dir.path().join("storage")), None, "ns")
-        .expect("kv namespace");
+        .expect("kv namespace")
+}
+
+/// A route reading `read` and writing `write` (patterns) in `kv`.
+fn caps(kv: &Kv, read: &[&str], write: &[&str]) -> Arc<Capabilities> {
     let owned = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    Arc::new(Capabilities::none("r").with_kv(kv, &owned(read), &owned(write)))
+    Arc::new(Capabilities::none("r").with_kv(kv.clone(), &owned(read), &owned(write)))
 }
 
 fn variant(name: &str, result: AbiType) -> &'static HostFn {
@@ -53,7 +58,12 @@ const DATA: &[(u32, &[u8])] = &[
 /// result (`i64.extend_i32_u` for the `uint32` signature, nothing for `i64`).
 fn kv_get_calls(extend: &str) -> String {
     let get = |key: u32, len: u32, max: u32| {
-        format!("(call $emit_i64 ({extend} (call $host_kv_get (i32.const {key}) (i32.const {len}) (i32.const 4096) (i32.const {max}))))")
+        let call = format!("(call $host_kv_get (i32.const {key}) (i32.const {len}) (i32.const 4096) (i32.const {max}))");
+        if extend.is_empty() {
+            format!("(call $emit_i64 {call})")
+        } else {
+            format!("(call $emit_i64 ({extend} {call}))")
+        }
     };
     format!(
         "(call $host_kv_set (i32.const 1024) (i32.const 1) (i32.const 2048) (i32.const 11))
@@ -93,7 +103,7 @@ async fn host_kv_get_with_a_uint32_result_links_and_truncates() {
         &kv_get_calls("i64.extend_i32_u"),
     );
     let f = load(&rt, &dir, &module, |s| {
-        s.capabilities = Some(caps(&dir, &["k", "nope"], &["k"]))
+        s.capabilities = Some(caps(&store(&dir), &["k", "nope"], &["k"]))
     });
     let (results, cut, full) = split_kv_get_output(&stdout(f.call(Vec::new()).await));
     assert_eq!(
@@ -114,7 +124,7 @@ async fn host_kv_get_with_a_uint32_result_links_and_truncates() {
 async fn host_kv_get_with_an_i64_result_truncates_like_gojinn() {
     let (rt, dir) = (runtime(), Scratch::new("legacy-kv-i64"));
     let f = load(&rt, &dir, &command(DATA, &kv_get_calls("")), |s| {
-        s.capabilities = Some(caps(&dir, &["k", "nope"], &["k"]))
+        s.capabilities = Some(caps(&store(&dir), &["k", "nope"], &["k"]))
     });
     let (results, cut, full) = split_kv_get_output(&stdout(f.call(Vec::new()).await));
     assert_eq!(results, [5, 11, -1, -1], "cut, whole, miss, denied");
@@ -149,6 +159,7 @@ fn a_host_kv_get_signature_gojinn_never_had_does_not_link() {
 #[tokio::test]
 async fn a_host_kv_set_that_cannot_store_traps() {
     let (rt, dir) = (runtime(), Scratch::new("legacy-kv-set"));
+    let kv = store(&dir);
     let f = load(
         &rt,
         &dir,
@@ -159,7 +170,7 @@ async fn a_host_kv_set_that_cannot_store_traps() {
              (call $host_kv_set (i32.const 1040) (i32.const 6) (i32.const 2048) (i32.const 1))
              (call $emit (i32.const 2048) (i32.const 1))",
         ),
-        |s| s.capabilities = Some(caps(&dir, &["*"], &["public:*"])),
+        |s| s.capabilities = Some(caps(&kv, &["*"], &["public:*"])),
     );
     match f.call(Vec::new()).await.result {
         Err(Fault::Trap(msg)) => {
@@ -179,7 +190,7 @@ async fn a_host_kv_set_that_cannot_store_traps() {
             &[(1024, b"public:a")],
             "(call $emit_i64 (call $host_kv_get_v1 (i32.const 1024) (i32.const 8) (i32.const 4096) (i32.const 10)))",
         ),
-        |s| s.capabilities = Some(caps(&dir, &["*"], &[])),
+        |s| s.capabilities = Some(caps(&kv, &["*"], &[])),
     );
     assert_eq!(i64s(&stdout(read.call(Vec::new()).await)), [1]);
 }
