@@ -1,13 +1,15 @@
-//! The response decoder on arbitrary guest stdout. Whatever it accepts must be
-//! safe to put on the wire: a status hyper accepts, header names that are HTTP
-//! tokens, and values without CR, LF or NUL (no header injection or response
-//! splitting). The server answers 502 for everything it rejects.
+//! The response decoder on arbitrary guest stdout, as the server applies it
+//! (`decode_output`: a response object, or plain output as a 200, with a sniffed
+//! Content-Type). Whatever it accepts must be safe to put on the wire: a status
+//! hyper accepts, header names that are HTTP tokens, and values without CR, LF
+//! or NUL (no header injection or response splitting). The server answers 502
+//! for everything it rejects.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(response) = gojinn_contract::decode_response(data) else {
+    let Ok(response) = gojinn_contract::decode_output(data) else {
         return;
     };
     assert!((100..=599).contains(&response.status));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 fn fault_server(name: &str) -> Server {
     let mut routes = guest_route("/ok", "echo", "");
     for mode in [
-        "text-around",
+        "text-after",
         "status-string",
         "status-range",
         "header-number",
@@ -45,7 +45,7 @@ fn assert_still_serving(s: &Server) {
 fn guest_faults_and_contract_violations_answer_502_and_are_logged() {
     let s = fault_server("fail-502");
     for (mode, kind) in [
-        ("text-around", "contract"),
+        ("text-after", "contract"),
         ("status-string", "contract"),
         ("status-range", "contract"),
         ("header-number", "contract"),
@@ -74,7 +74,7 @@ fn guest_faults_and_contract_violations_answer_502_and_are_logged() {
         .wait_for_log(|l| l.contains("exited with code 3"))
         .is_some());
     assert!(
-        s.wait_for_log(|l| l.contains("hello before")).is_some(),
+        s.wait_for_log(|l| l.contains("hello after")).is_some(),
         "contract errors quote the offending stdout"
     );
 }

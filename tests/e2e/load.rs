@@ -54,7 +54,7 @@ fn memory_does_not_grow_with_faults() {
         "grow",
         "            memory_limit 16MB",
     ));
-    routes.push_str(&guest_route("/bad", "text-around", ""));
+    routes.push_str(&guest_route("/bad", "text-after", ""));
     let s = Server::with_routes("load-faults", &routes);
     let round = |n: usize| {
         for _ in 0..n {

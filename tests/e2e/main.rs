@@ -8,6 +8,10 @@
 //! - `hostile`: hand-written hostile modules (start loops, host-call loops, huge memories and tables).
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
+//! - `gojinn_functions`: issue 16, functions as Gojinn users wrote them (a Go
+//!   guest, tests/guest-go, built with Gojinn's own host signatures): the
+//!   `uint32` `host_kv_get`, `host_http_get`, unavailable functions, a denied
+//!   `host_kv_set`, untagged response structs, plain output, sniffed Content-Type.
 //! - `host`: the `gojinn` host ABI on real stores (embedded KV, SQLite), grants.
 //! - `postgres`: two nodes on a throwaway PostgreSQL cluster; outage and recovery.
 //! - `shared`: two nodes sharing KV and locks through a real redis-server; outages.
@@ -38,6 +42,7 @@ mod contract;
 mod devloop;
 mod examples;
 mod failures;
+mod gojinn_functions;
 mod harness;
 mod host;
 mod hostile;

@@ -188,7 +188,7 @@ fn a_redis_outage_is_unavailable_without_hanging_and_heals() {
         "/kv",
         json!([
             {"call": "kv_get_v1", "key": "k"},
-            {"call": "kv_set", "key": "k", "value": "x"},
+            {"call": "kv_set_v1", "key": "k", "value": "x"},
         ]),
     );
     assert_eq!(r[0]["ret"], -6, "{}", r[0]);
@@ -197,6 +197,7 @@ fn a_redis_outage_is_unavailable_without_hanging_and_heals() {
         "{}",
         r[0]
     );
+    assert_eq!(r[1]["ret"], -6, "{}", r[1]);
     assert!(
         r[1]["error"].as_str().unwrap_or("").contains("unavailable"),
         "{}",

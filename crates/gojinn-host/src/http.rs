@@ -1,4 +1,4 @@
-//! Outbound HTTP behind `host_http_request`: one shared hyper client (HTTP/1.1,
+//! Outbound HTTP behind `host_http_request` and Gojinn's `host_http_get`: one shared hyper client (HTTP/1.1,
 //! rustls with the Mozilla roots), only to the `host:port` pairs the route grants,
 //! with a response size cap. The request's deadline bounds the whole exchange (the
 //! sandbox's timeout drops this future, and with it the connection).
@@ -42,15 +42,8 @@ fn invalid(msg: impl Into<String>) -> HostError {
     HostError::Invalid(msg.into())
 }
 
-/// Parses the guest's request object, checks the grant and sends it. The answer is
-/// `{"status": n, "headers": {name: [values]}, "body": "…"}`, with `body_base64`
-/// instead of `body` when the body is not UTF-8.
-pub(crate) async fn request(caps: &Capabilities, spec: &[u8]) -> Result<Vec<u8>, HostError> {
-    let spec: Value =
-        serde_json::from_slice(spec).map_err(|e| invalid(format!("request is not JSON: {e}")))?;
-    let url = spec["url"]
-        .as_str()
-        .ok_or_else(|| invalid("request needs a string `url`"))?;
+/// The URI of `url` and its `host` and `port`, if the route grants them.
+fn granted_target(caps: &Capabilities, url: &str) -> Result<(Uri, String, u16), HostError> {
     let uri: Uri = url
         .parse()
         .map_err(|e| invalid(format!("invalid url `{url}`: {e}")))?;
@@ -75,6 +68,51 @@ pub(crate) async fn request(caps: &Capabilities, spec: &[u8]) -> Result<Vec<u8>,
             "`{host}:{port}` is not in this route's http grants"
         )));
     }
+    Ok((uri, host, port))
+}
+
+/// Gojinn's `host_http_get`: a GET of `url` (granted like any request), and the
+/// first `max` bytes of the response body whatever its status, as Gojinn's
+/// `http.Get` did. The rest of the body is not read.
+pub(crate) async fn get(caps: &Capabilities, url: &[u8], max: usize) -> Result<Vec<u8>, HostError> {
+    let url = std::str::from_utf8(url).map_err(|_| invalid("url is not UTF-8"))?;
+    let (uri, host, port) = granted_target(caps, url)?;
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| invalid(e.to_string()))?;
+    let resp = client()?
+        .request(req)
+        .await
+        .map_err(|e| HostError::Unavailable(format!("`{host}:{port}`: {e}")))?;
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while out.len() < max {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Some(Err(e)) => return Err(HostError::Unavailable(format!("`{host}:{port}`: {e}"))),
+        }
+    }
+    out.truncate(max);
+    Ok(out)
+}
+
+/// Parses the guest's request object, checks the grant and sends it. The answer is
+/// `{"status": n, "headers": {name: [values]}, "body": "…"}`, with `body_base64`
+/// instead of `body` when the body is not UTF-8.
+pub(crate) async fn request(caps: &Capabilities, spec: &[u8]) -> Result<Vec<u8>, HostError> {
+    let spec: Value =
+        serde_json::from_slice(spec).map_err(|e| invalid(format!("request is not JSON: {e}")))?;
+    let url = spec["url"]
+        .as_str()
+        .ok_or_else(|| invalid("request needs a string `url`"))?;
+    let (uri, host, port) = granted_target(caps, url)?;
 
     let method = match spec["method"].as_str() {
         None => Method::GET,

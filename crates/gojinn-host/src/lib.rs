@@ -458,6 +458,19 @@ impl Session {
         }
     }
 
+    /// Records a call of a Gojinn host function this server does not provide:
+    /// a warning naming it, with the route and trace id (and the message for
+    /// `host_last_error`).
+    pub fn unavailable(&mut self, call: &'static str) {
+        self.last_error = format!("`{call}` is not available on this server");
+        if !self.spend_log_budget(self.last_error.len()) {
+            return;
+        }
+        let route = self.caps.route.as_str();
+        let trace_id = &*self.trace_id;
+        tracing::warn!(target: "gojinn::host", route, trace_id, call, "{}", self.last_error);
+    }
+
     /// Takes a line of `bytes` from the call's log budget; false, and the line
     /// counted as dropped, when it is spent.
     fn spend_log_budget(&mut self, bytes: usize) -> bool {
@@ -595,6 +608,17 @@ impl CallCx {
             ));
         }
         http::request(&self.caps, &spec).await
+    }
+
+    /// Gojinn's `host_http_get`: the first `max` bytes of the body of a GET of
+    /// `url`, whatever the status (`http` grant, as for `host_http_request`).
+    pub async fn http_get(&self, url: Vec<u8>, max: usize) -> Result<Vec<u8>, HostError> {
+        if self.caps.http.is_empty() {
+            return Err(HostError::Denied(
+                "this route has no http permission".to_owned(),
+            ));
+        }
+        http::get(&self.caps, &url, max.min(http::MAX_HTTP_RESPONSE_BYTES)).await
     }
 
     /// The trace id of the request.

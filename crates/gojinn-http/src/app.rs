@@ -80,6 +80,26 @@ pub(crate) enum Node {
     Function(Arc<FunctionRoute>),
 }
 
+/// One warning per import of a Gojinn function this server does not provide.
+fn unavailable_import_warnings(functions: &[LoadedFunction]) -> Vec<LoadNotice> {
+    functions
+        .iter()
+        .flat_map(|f| {
+            f.function.unavailable_imports().iter().map(move |name| LoadNotice {
+                origin: None,
+                warning: true,
+                message: format!(
+                    "module `{}` (route `{}`) imports `{name}`, a Gojinn host function this \
+                     server does not provide: the module loads, and each call of `{name}` \
+                     returns Gojinn's failure value and logs a warning",
+                    f.module.display(),
+                    f.label
+                ),
+            })
+        })
+        .collect()
+}
+
 /// A `gojinn` route: the function plus what the HTTP side needs to know about it.
 pub(crate) struct FunctionRoute {
     pub(crate) function: Function,
@@ -130,9 +150,10 @@ impl App {
             functions,
             sites,
             runtime,
-            notices,
+            mut notices,
             ..
         } = loaded;
+        notices.extend(unavailable_import_warnings(&functions));
         if mode == Mode::Serve {
             for n in &notices {
                 if n.warning {

@@ -152,7 +152,8 @@ pub enum Fault {
     },
     /// No sandbox became free within the queue wait.
     Overload,
-    /// The guest's stdout is not a valid response ([`Function::invoke`]), or
+    /// The guest's stdout is empty or a broken response object
+    /// ([`Function::invoke`], [`gojinn_contract::decode_output`]), or
     /// sets a header HTTP cannot carry.
     Contract {
         /// What is wrong with it.
@@ -240,6 +241,8 @@ struct Inner {
     host_imports: Vec<String>,
     /// Whether the engine counts fuel: then every call gets its store's fuel.
     fuel: bool,
+    /// The Gojinn host functions the module imports that this server does not provide.
+    unavailable_imports: Vec<&'static str>,
     /// Whether calls have deadlines ([`RuntimeOptions::deadlines`](crate::RuntimeOptions)).
     deadlines: bool,
     compile_time: Duration,
@@ -301,19 +304,20 @@ impl Function {
                 path: spec.module.clone(),
             });
         }
-        let pre = runtime
-            .linker
-            .instantiate_pre(&module)
-            .map_err(|e| LoadError::Link {
-                path: spec.module.clone(),
-                detail: format!("{e:#}"),
-            })?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            path: spec.module.clone(),
+            detail: format!("{e:#}"),
+        };
+        let pre = crate::hostcalls::linker_for(&runtime.linker, &module)
+            .and_then(|linker| linker.instantiate_pre(&module))
+            .map_err(link_error)?;
         let host_imports: Vec<String> = module
             .imports()
             .filter(|i| i.module() == "gojinn")
             .map(|i| i.name().to_owned())
             .collect();
         let uses_host = !host_imports.is_empty();
+        let unavailable_imports = crate::hostcalls::unavailable_imports(&module);
         let caps = spec
             .capabilities
             .clone()
@@ -335,6 +339,7 @@ impl Function {
                 uses_host,
                 host_imports,
                 fuel: runtime.fuel,
+                unavailable_imports,
                 deadlines: runtime.deadlines,
                 spec,
                 compile_time,
@@ -351,6 +356,13 @@ impl Function {
     /// order (the loader warns about calls the route's grants would deny).
     pub fn host_imports(&self) -> &[String] {
         &self.inner.host_imports
+    }
+
+    /// The Gojinn host functions the module imports that this server does not
+    /// provide (`host_ask_ai`, `host_s3_put`…): linked, but every call fails. For
+    /// the warnings of `gojinn validate` and of a load.
+    pub fn unavailable_imports(&self) -> &[&'static str] {
+        &self.inner.unavailable_imports
     }
 
     /// How long compiling the module took at load (a compile-cache hit makes this
@@ -371,7 +383,7 @@ impl Function {
             .call_traced(gojinn_contract::encode_request(request), trace_id)
             .await;
         let result = outcome.result.and_then(|stdout| {
-            gojinn_contract::decode_response(&stdout).map_err(|error| Fault::Contract {
+            gojinn_contract::decode_output(&stdout).map_err(|error| Fault::Contract {
                 error,
                 stdout: String::from_utf8_lossy(&stdout)
                     .chars()

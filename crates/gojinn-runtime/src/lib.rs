@@ -32,6 +32,6 @@ pub use function::{
 };
 pub use hostcalls::{
     markdown_table as abi_markdown_table, AbiType, Family, HostFn, Param, ABI_VERSION,
-    HOST_FUNCTIONS,
+    HOST_FUNCTIONS, HOST_VARIANTS,
 };
 pub use signature::{SignatureError, SignaturePolicy};

@@ -40,13 +40,20 @@
 GOJINN_IMPORT("host_log")
 void gojinn_log(int32_t level, const char *msg, int32_t len);
 
-/* Sets a key (kv_write); failures are logged by the host. */
+/* Sets a key (kv_write). A failure (denied, too large, store error) traps: the
+ * request ends with 502 and the reason in the server log. gojinn_kv_set_v1
+ * returns an error code instead. */
 GOJINN_IMPORT("host_kv_set")
 void gojinn_kv_set(const char *key, int32_t key_len, const void *value, int32_t value_len);
 
-/* Bytes written, or -1 on a miss or denial. */
+/* The value cut to out_max bytes: bytes written, or -1 on a miss or denial. */
 GOJINN_IMPORT("host_kv_get")
 int64_t gojinn_kv_get(const char *key, int32_t key_len, void *out, int32_t out_max);
+
+/* GET url (needs the route's http grant): the body cut to out_max bytes, bytes
+ * written; 0 on a denial or failure. */
+GOJINN_IMPORT("host_http_get")
+int64_t gojinn_http_get(const char *url, int32_t url_len, void *out, int32_t out_max);
 
 /* Rows as a JSON array of objects, or [{"error":"..."}]; 0 on a memory fault. */
 GOJINN_IMPORT("host_db_query")

@@ -185,9 +185,11 @@ fn main() {
             };
             println!("{out}");
         }
-        "text-around" => {
-            println!("hello before");
+        // A response object with text after it: starts with `{` but is not one
+        // JSON object, a broken response (text *before* it is plain output).
+        "text-after" => {
             respond(200, "x");
+            println!("hello after");
         }
         "status-string" => println!("{}", json!({"status": "200", "body": "x"})),
         "status-range" => println!("{}", json!({"status": 700, "body": "x"})),

@@ -56,14 +56,20 @@ pub enum Family {
     Legacy,
     /// ABI v1: `>= 0` on success or a negative [`gojinn_host::code`].
     V1,
+    /// Gojinn functions this server does not provide (S3, AI, WebSockets, the
+    /// job queue). Linked so a module that imports them loads and serves its
+    /// other paths; every call returns Gojinn's failure value and logs a
+    /// warning, and `gojinn validate` names each such import.
+    Unavailable,
 }
 
 impl Family {
-    /// `legacy` or `v1`, as in `docs/abi.md`.
+    /// `legacy`, `v1` or `unavailable`, as in `docs/abi.md`.
     pub fn as_str(self) -> &'static str {
         match self {
             Family::Legacy => "legacy",
             Family::V1 => "v1",
+            Family::Unavailable => "unavailable",
         }
     }
 }
@@ -123,6 +129,20 @@ impl HostFn {
         self.doc.trim()
     }
 
+    /// Whether a module's import of this name has exactly this signature.
+    pub fn matches(&self, ty: &wasmtime::FuncType) -> bool {
+        let is = |abi: AbiType, v: wasmtime::ValType| {
+            matches!(
+                (abi, v),
+                (AbiType::I32, wasmtime::ValType::I32) | (AbiType::I64, wasmtime::ValType::I64)
+            )
+        };
+        ty.params().len() == self.params.len()
+            && ty.params().zip(self.params).all(|(v, p)| is(p.ty, v))
+            && ty.results().len() == usize::from(self.result.is_some())
+            && ty.results().zip(self.result).all(|(v, r)| is(r, v))
+    }
+
     /// The import as `.wat` text, the function bound to `$name`:
     /// `(import "gojinn" "name" (func $name (param …) (result …)))`.
     pub fn wat_import(&self) -> String {
@@ -143,13 +163,24 @@ impl HostFn {
     }
 }
 
-/// The Markdown table of every host function, as `docs/abi.md` holds it between
-/// its `<!-- BEGIN host-functions -->` and `<!-- END host-functions -->` markers.
+/// The Markdown tables of every host function and of the other signatures
+/// linked for Gojinn modules, as `docs/abi.md` holds them between its
+/// `<!-- BEGIN host-functions -->` and `<!-- END host-functions -->` markers.
 pub fn markdown_table() -> String {
+    let mut out = rows(super::HOST_FUNCTIONS);
+    out.push_str(
+        "\nOther signatures of the same imports, from earlier Gojinn releases: a module \
+         that imports one of these gets it instead of the entry above.\n\n",
+    );
+    out.push_str(&rows(super::HOST_VARIANTS));
+    out
+}
+
+fn rows(functions: &[HostFn]) -> String {
     let mut out = String::from(
         "| function | parameters | result | family | what it does |\n|---|---|---|---|---|\n",
     );
-    for f in super::HOST_FUNCTIONS {
+    for f in functions {
         let params = f
             .params
             .iter()
@@ -179,13 +210,47 @@ pub fn markdown_table() -> String {
     out
 }
 
-/// `legacy` / `v1` in the table → [`Family`].
+/// What an entry's body may evaluate to: its declared result, or that result in
+/// a `wasmtime::Result`, whose error traps the guest (for the few failures an
+/// original Gojinn signature cannot report).
+pub(crate) trait IntoWasm<T> {
+    fn into_wasm(self) -> wasmtime::Result<T>;
+}
+
+impl IntoWasm<i32> for i32 {
+    fn into_wasm(self) -> wasmtime::Result<i32> {
+        Ok(self)
+    }
+}
+
+impl IntoWasm<i64> for i64 {
+    fn into_wasm(self) -> wasmtime::Result<i64> {
+        Ok(self)
+    }
+}
+
+impl IntoWasm<()> for () {
+    fn into_wasm(self) -> wasmtime::Result<()> {
+        Ok(self)
+    }
+}
+
+impl<T> IntoWasm<T> for wasmtime::Result<T> {
+    fn into_wasm(self) -> wasmtime::Result<T> {
+        self
+    }
+}
+
+/// `legacy` / `v1` / `unavailable` in the table → [`Family`].
 macro_rules! abi_family {
     (legacy) => {
         $crate::hostcalls::abi::Family::Legacy
     };
     (v1) => {
         $crate::hostcalls::abi::Family::V1
+    };
+    (unavailable) => {
+        $crate::hostcalls::abi::Family::Unavailable
     };
 }
 
@@ -217,12 +282,17 @@ macro_rules! abi_link {
         $linker.func_wrap(
             $crate::hostcalls::abi::MODULE,
             stringify!($name),
-            |caller: wasmtime::Caller<'_, $crate::function::Host>, $($p: $t),*| -> abi_ret!($($ret)?) {
+            |caller: wasmtime::Caller<'_, $crate::function::Host>, $($p: $t),*| -> wasmtime::Result<abi_ret!($($ret)?)> {
                 #[allow(unused_mut, unused_variables)]
                 let mut $caller = caller;
                 #[allow(unused_variables)]
                 let $call: &'static str = stringify!($name);
-                $body
+                // A stub may ignore its parameters.
+                $(let _ = &$p;)*
+                // Called in place, so a `return` in the body leaves the body.
+                #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
+                let result = (|| $body)();
+                $crate::hostcalls::abi::IntoWasm::<abi_ret!($($ret)?)>::into_wasm(result)
             },
         )?;
     };
@@ -236,8 +306,11 @@ macro_rules! abi_link {
                     let mut $caller = caller;
                     #[allow(unused_variables)]
                     let $call: &'static str = stringify!($name);
-                    let result: abi_ret!($($ret)?) = $body;
-                    result
+                    $(let _ = &$p;)*
+                    // Awaited in place, so a `return` in the body leaves the body.
+                    #[allow(clippy::let_unit_value)]
+                    let result = async { $body }.await;
+                    $crate::hostcalls::abi::IntoWasm::<abi_ret!($($ret)?)>::into_wasm(result)
                 })
             },
         )?;
@@ -253,7 +326,8 @@ macro_rules! abi_link {
 ///
 /// and yields a [`HostFn`] in `HOST_FUNCTIONS` and a linker registration in
 /// `add_to_linker`. A body runs with `caller: Caller<Host>` and `call` (the
-/// import name); it must evaluate to the declared result.
+/// import name); it evaluates to the declared result, or to a
+/// `wasmtime::Result` of it whose error traps the guest.
 macro_rules! host_abi {
     ($(
         #[doc = $doc:literal]
@@ -281,6 +355,51 @@ macro_rules! host_abi {
         ) -> wasmtime::Result<()> {
             $(abi_link!($mode linker $name ($($p: $t),*) ($($ret)?) $caller $call $body);)*
             Ok(())
+        }
+    };
+}
+
+/// Other signatures Gojinn gave the same imports in earlier releases, declared
+/// like [`host_abi!`] entries. Yields `HOST_VARIANTS` and `add_variant_to_linker`,
+/// which links one of them (replacing the main entry of that name) into a copy
+/// of the linker made for a module that imports it.
+macro_rules! host_abi_variants {
+    ($(
+        #[doc = $doc:literal]
+        $family:ident $mode:ident fn $name:ident ($($p:ident: $t:ty),* $(,)?) $(-> $ret:ty)?
+            = |$caller:ident, $call:ident| $body:block
+    )*) => {
+        /// Other signatures of [`HOST_FUNCTIONS`] entries, from earlier Gojinn
+        /// releases: a module importing one of these gets it instead.
+        pub const HOST_VARIANTS: &[$crate::hostcalls::abi::HostFn] = &[$(
+            $crate::hostcalls::abi::HostFn {
+                name: stringify!($name),
+                params: &[$($crate::hostcalls::abi::Param {
+                    name: stringify!($p),
+                    ty: <$t as $crate::hostcalls::abi::AbiValue>::TYPE,
+                }),*],
+                result: abi_result!($($ret)?),
+                family: abi_family!($family),
+                doc: $doc,
+            }
+        ),*];
+
+        /// Links `variant` (an entry of [`HOST_VARIANTS`]) into `linker`, which
+        /// must allow shadowing.
+        pub(crate) fn add_variant_to_linker(
+            linker: &mut wasmtime::Linker<$crate::function::Host>,
+            variant: &$crate::hostcalls::abi::HostFn,
+        ) -> wasmtime::Result<()> {
+            $(
+                if variant.name == stringify!($name)
+                    && variant.params.iter().map(|p| p.ty).eq([$(<$t as $crate::hostcalls::abi::AbiValue>::TYPE),*])
+                    && variant.result == abi_result!($($ret)?)
+                {
+                    abi_link!($mode linker $name ($($p: $t),*) ($($ret)?) $caller $call $body);
+                    return Ok(());
+                }
+            )*
+            Err(wasmtime::Error::msg(format!("`{}` is not a variant of the host ABI", variant.name)))
         }
     };
 }

@@ -147,17 +147,6 @@ pub(super) fn narrow(status: i64) -> i32 {
 
 // Legacy conventions: Gojinn's own results, failures only recorded.
 
-/// A legacy call that returns nothing.
-pub(super) fn legacy_unit(
-    caller: &mut Caller<'_, Host>,
-    call: &'static str,
-    r: Result<(), HostError>,
-) {
-    if let Err(e) = r {
-        fail(caller, call, &e);
-    }
-}
-
 /// A legacy yes/no: `1` or `0`, and `0` on any failure.
 pub(super) fn legacy_flag(
     caller: &mut Caller<'_, Host>,
@@ -173,23 +162,70 @@ pub(super) fn legacy_flag(
     }
 }
 
-/// Legacy `host_kv_get`: bytes written, or `-1` on a miss, a denial or any error.
-pub(super) fn legacy_value(
+/// A legacy call that returns nothing but whose failure loses the guest's data
+/// (`host_kv_set`): Gojinn's signature cannot report it, so the call traps
+/// rather than look like success. The request fails (502) and the log says why.
+pub(super) fn legacy_unit_or_trap(
+    caller: &mut Caller<'_, Host>,
+    call: &'static str,
+    r: Result<(), HostError>,
+) -> wasmtime::Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            fail(caller, call, &e);
+            Err(wasmtime::Error::msg(format!(
+                "`{call}` failed and its Gojinn signature has no result to report it, \
+                 so the call traps instead of losing the write: {e} \
+                 (host_kv_set_v1 returns an error code instead)"
+            )))
+        }
+    }
+}
+
+/// Gojinn's truncating delivery (legacy `host_kv_get`, `host_http_get`): the
+/// first `max` bytes written (`max` read as Gojinn's `uint32`), their count
+/// returned; `-1` when the buffer is outside memory.
+pub(super) fn legacy_truncated(
     caller: &mut Caller<'_, Host>,
     call: &'static str,
     (out, max): (i32, i32),
+    mut bytes: Vec<u8>,
+) -> i64 {
+    // Gojinn declared out_max `uint32`: a length past 2 GiB arrives negative.
+    bytes.truncate(max as u32 as usize);
+    if write(caller, out, &bytes) {
+        bytes.len() as i64
+    } else {
+        fail(caller, call, &invalid_memory());
+        -1
+    }
+}
+
+/// Legacy `host_kv_get`, either of Gojinn's signatures: the value cut to
+/// `out_max` bytes and their count, or `-1` (all ones) on a miss, a denial or
+/// any error.
+pub(super) fn legacy_value(
+    caller: &mut Caller<'_, Host>,
+    call: &'static str,
+    out: (i32, i32),
     r: Result<Option<Vec<u8>>, HostError>,
 ) -> i64 {
     match r {
         Ok(None) => -1,
-        Ok(Some(v)) => match deliver(caller, call, out, max, v) {
-            n if n < 0 => -1,
-            n => n,
-        },
+        Ok(Some(v)) => legacy_truncated(caller, call, out, v),
         Err(e) => {
             fail(caller, call, &e);
             -1
         }
+    }
+}
+
+/// A call of a Gojinn function this server does not provide: logged (route,
+/// trace id); the caller returns Gojinn's failure value.
+pub(super) fn unavailable(caller: &mut Caller<'_, Host>, call: &'static str) {
+    if let Some(s) = caller.data_mut().session.as_mut() {
+        s.unavailable(call);
     }
 }
 

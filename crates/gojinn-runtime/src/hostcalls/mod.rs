@@ -13,9 +13,13 @@
 //! thread, and the request deadline (the timeout around the whole call) still
 //! cancels it.
 //!
-//! Two families: Gojinn's original functions with their exact signatures and
-//! result conventions, and ABI v1 (`docs/abi.md`), whose results are `>= 0` on
-//! success or a negative [`gojinn_host::code`].
+//! Three families: Gojinn's original functions with their exact signatures and
+//! result conventions, ABI v1 (`docs/abi.md`), whose results are `>= 0` on
+//! success or a negative [`gojinn_host::code`], and Gojinn functions this server
+//! does not provide, linked as stubs that fail the way Gojinn failed.
+//! [`HOST_VARIANTS`] holds the other signatures earlier Gojinn releases gave some
+//! imports (`host_kv_get` with a `uint32` result); [`linker_for`] links those for
+//! a module that imports them.
 
 #[macro_use]
 mod abi;
@@ -24,8 +28,9 @@ mod glue;
 pub use abi::{markdown_table, AbiType, Family, HostFn, Param};
 
 use glue::{
-    fail, invalid_memory, last_error, legacy_flag, legacy_rows, legacy_unit, legacy_value, log,
-    narrow, read, result_take, run, v1_bytes, v1_status,
+    fail, invalid_memory, last_error, legacy_flag, legacy_rows, legacy_truncated,
+    legacy_unit_or_trap, legacy_value, log, narrow, read, result_take, run, unavailable, v1_bytes,
+    v1_status, write,
 };
 use gojinn_host::code;
 use std::time::Duration;
@@ -45,19 +50,35 @@ host_abi! {
         log(&mut caller, level, ptr, len)
     }
 
-    /// Sets a key (`kv_write`); failures are logged and kept for `host_last_error`.
+    /// Sets a key (`kv_write`); a failure (denied, too large, store error) traps: the request ends with 502 and the reason in the log.
     legacy async fn host_kv_set(k_ptr: i32, k_len: i32, v_ptr: i32, v_len: i32) = |caller, call| {
         let r = run(&mut caller, [(k_ptr, k_len), (v_ptr, v_len)], |cx, [k, v]| async move {
             cx.kv_set(k, v).await
         })
         .await;
-        legacy_unit(&mut caller, call, r)
+        legacy_unit_or_trap(&mut caller, call, r)
     }
 
-    /// Reads a key (`kv_read`): bytes written, `-1` on a miss, a denial or an error.
+    /// Reads a key (`kv_read`): the value cut to `out_max` bytes, their count; `-1` on a miss, a denial or an error.
     legacy async fn host_kv_get(k_ptr: i32, k_len: i32, out_ptr: i32, out_max: i32) -> i64 = |caller, call| {
         let r = run(&mut caller, [(k_ptr, k_len)], |cx, [k]| async move { cx.kv_get(k).await }).await;
         legacy_value(&mut caller, call, (out_ptr, out_max), r)
+    }
+
+    /// GETs a URL (`http` grant): the body cut to `out_max` bytes, their count; `0` on a denial or a failure.
+    legacy async fn host_http_get(url_ptr: i32, url_len: i32, out_ptr: i32, out_max: i32) -> i64 = |caller, call| {
+        let max = out_max as u32 as usize; // Gojinn's `uint32`
+        let r = run(&mut caller, [(url_ptr, url_len)], |cx, [url]| async move {
+            cx.http_get(url, max).await
+        })
+        .await;
+        match r {
+            Ok(body) => legacy_truncated(&mut caller, call, (out_ptr, out_max), body).max(0),
+            Err(e) => {
+                fail(&mut caller, call, &e);
+                0
+            }
+        }
     }
 
     /// Runs a query (`db`): bytes of JSON rows or `[{"error": …}]` written, `0` on a memory fault.
@@ -82,6 +103,48 @@ host_abi! {
     legacy async fn host_mutex_unlock(k_ptr: i32, k_len: i32) -> i32 = |caller, call| {
         let r = run(&mut caller, [(k_ptr, k_len)], |cx, [k]| async move { cx.unlock(k).await }).await;
         legacy_flag(&mut caller, call, r)
+    }
+
+    // --- Gojinn functions this server does not provide: Gojinn's failure value. ---
+
+    /// Gojinn's background job queue: returns `1` (failed); not available here.
+    unavailable sync fn host_enqueue(f_ptr: i32, f_len: i32, p_ptr: i32, p_len: i32) -> i32 = |caller, call| {
+        unavailable(&mut caller, call);
+        1
+    }
+
+    /// Gojinn's S3 upload: returns `1` (failed); not available here.
+    unavailable sync fn host_s3_put(k_ptr: i32, k_len: i32, b_ptr: i32, b_len: i32) -> i32 = |caller, call| {
+        unavailable(&mut caller, call);
+        1
+    }
+
+    /// Gojinn's S3 download: returns `0` (nothing read); not available here.
+    unavailable sync fn host_s3_get(k_ptr: i32, k_len: i32, out_ptr: i32, out_max: i32) -> i32 = |caller, call| {
+        unavailable(&mut caller, call);
+        0
+    }
+
+    /// Gojinn's AI prompt: writes Gojinn's error object `{"error": …}` (cut to `out_max`) and returns its length; not available here.
+    unavailable sync fn host_ask_ai(p_ptr: i32, p_len: i32, out_ptr: i32, out_max: i32) -> i64 = |caller, call| {
+        ask_ai_unavailable(&mut caller, call, out_ptr, out_max)
+    }
+
+    /// Gojinn's WebSocket upgrade: returns `0` (not upgraded); not available here.
+    unavailable sync fn host_ws_upgrade() -> i32 = |caller, call| {
+        unavailable(&mut caller, call);
+        0
+    }
+
+    /// Gojinn's WebSocket read: returns `0` (nothing read); not available here.
+    unavailable sync fn host_ws_read(out_ptr: i32, out_max: i32) -> i64 = |caller, call| {
+        unavailable(&mut caller, call);
+        0
+    }
+
+    /// Gojinn's WebSocket write: does nothing; not available here.
+    unavailable sync fn host_ws_write(ptr: i32, len: i32) = |caller, call| {
+        unavailable(&mut caller, call);
     }
 
     // --- ABI v1: `>= 0` or a negative code; details in `host_last_error`. ---
@@ -179,6 +242,90 @@ host_abi! {
         .await;
         narrow(v1_status(&mut caller, call, r))
     }
+}
+
+// Other signatures of the same names, from earlier Gojinn releases: linked for a
+// module that imports one of them (see `linker_for`), with the same behaviour.
+host_abi_variants! {
+    /// `host_kv_get` as Gojinn's Go SDK and v0.5–v0.13 declare it (`uint32` result): as above, `0xFFFFFFFF` on a miss, a denial or an error.
+    legacy async fn host_kv_get(k_ptr: i32, k_len: i32, out_ptr: i32, out_max: i32) -> i32 = |caller, call| {
+        let r = run(&mut caller, [(k_ptr, k_len)], |cx, [k]| async move { cx.kv_get(k).await }).await;
+        // At most `out_max` (an i32) or -1: exact.
+        legacy_value(&mut caller, call, (out_ptr, out_max), r) as i32
+    }
+
+    /// `host_ask_ai` as earlier Gojinn releases declare it (`uint32` result): as above.
+    unavailable sync fn host_ask_ai(p_ptr: i32, p_len: i32, out_ptr: i32, out_max: i32) -> i32 = |caller, call| {
+        // At most `out_max`: exact.
+        ask_ai_unavailable(&mut caller, call, out_ptr, out_max) as i32
+    }
+}
+
+/// `host_ask_ai` here: Gojinn answered a failed prompt with an error object in
+/// the buffer, so a guest that prints the answer shows why.
+fn ask_ai_unavailable(
+    caller: &mut wasmtime::Caller<'_, crate::function::Host>,
+    call: &'static str,
+    out_ptr: i32,
+    out_max: i32,
+) -> i64 {
+    unavailable(caller, call);
+    let msg = serde_json::json!({ "error": format!("`{call}` is not available on this server") });
+    let mut bytes = msg.to_string().into_bytes();
+    bytes.truncate(out_max as u32 as usize);
+    if write(caller, out_ptr, &bytes) {
+        bytes.len() as i64
+    } else {
+        0
+    }
+}
+
+/// The linker for `module`: the shared `base`, or, when the module imports one
+/// of Gojinn's other signatures of a function ([`HOST_VARIANTS`]), a copy of it
+/// with those linked instead. wasmtime checks an import's type when linking, so
+/// the choice is made here, from the module's declared imports.
+pub(crate) fn linker_for<'a>(
+    base: &'a wasmtime::Linker<crate::function::Host>,
+    module: &wasmtime::Module,
+) -> wasmtime::Result<std::borrow::Cow<'a, wasmtime::Linker<crate::function::Host>>> {
+    let mut variants = Vec::new();
+    for import in module.imports().filter(|i| i.module() == abi::MODULE) {
+        let wasmtime::ExternType::Func(ty) = import.ty() else {
+            continue;
+        };
+        let named = |f: &&HostFn| f.name() == import.name() && f.matches(&ty);
+        if HOST_FUNCTIONS.iter().any(|f| named(&f)) {
+            continue;
+        }
+        if let Some(v) = HOST_VARIANTS.iter().find(named) {
+            variants.push(v);
+        }
+    }
+    if variants.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(base));
+    }
+    let mut linker = base.clone();
+    linker.allow_shadowing(true);
+    for v in variants {
+        add_variant_to_linker(&mut linker, v)?;
+    }
+    Ok(std::borrow::Cow::Owned(linker))
+}
+
+/// The names of the [`Family::Unavailable`] functions `module` imports.
+pub(crate) fn unavailable_imports(module: &wasmtime::Module) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = module
+        .imports()
+        .filter(|i| i.module() == abi::MODULE)
+        .filter_map(|i| {
+            HOST_FUNCTIONS
+                .iter()
+                .find(|f| f.name() == i.name() && f.family() == Family::Unavailable)
+                .map(HostFn::name)
+        })
+        .collect();
+    names.dedup();
+    names
 }
 
 #[cfg(test)]

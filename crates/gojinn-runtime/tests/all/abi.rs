@@ -2,8 +2,9 @@
 //! restates it. Each check names the function or code that differs.
 //!
 //! How complete each guest-side declaration must be:
-//! - `crates/gojinn-sdk/c/gojinn.h`: **every** entry, both families (C guests
-//!   may be ports of Gojinn functions and use the original calls).
+//! - `crates/gojinn-sdk/c/gojinn.h`: **every** legacy and v1 entry (C guests
+//!   may be ports of Gojinn functions and use the original calls); the
+//!   `unavailable` stubs need not be (they only fail).
 //! - the Rust SDK's `sys.rs`: **every v1 entry**; legacy entries are optional (the
 //!   SDK is written against v1 and uses only `host_log` of the original calls),
 //!   but any it declares must match.
@@ -12,7 +13,7 @@
 //!   signature.
 
 use crate::support::{runtime, spec, Scratch};
-use gojinn_runtime::{AbiType, Family, HostFn, LoadError, HOST_FUNCTIONS};
+use gojinn_runtime::{AbiType, Family, HostFn, LoadError, HOST_FUNCTIONS, HOST_VARIANTS};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -75,7 +76,7 @@ fn differences(file: &str, declared: &BTreeMap<String, Sig>, required: Required)
     }
     for f in HOST_FUNCTIONS {
         let needed = match required {
-            Required::Every => true,
+            Required::Every => f.family() != Family::Unavailable,
             Required::EveryV1 => f.family() == Family::V1,
             Required::Subset => false,
         };
@@ -296,9 +297,15 @@ fn every_entry_links_through_runtime_load() {
 fn a_wrong_name_or_type_does_not_link() {
     let dir = Scratch::new("abi-bad");
     let rt = runtime();
+    // An entry returning i64 whose i32 form is not one of Gojinn's variants.
     let f = HOST_FUNCTIONS
         .iter()
-        .find(|f| f.result() == Some(AbiType::I64))
+        .find(|f| {
+            f.result() == Some(AbiType::I64)
+                && !HOST_VARIANTS
+                    .iter()
+                    .any(|v| v.name() == f.name() && v.result() == Some(AbiType::I32))
+        })
         .expect("an entry returning i64");
     let wrong_type = f.wat_import().replace("(result i64)", "(result i32)");
     let unknown = r#"(import "gojinn" "host_teleport" (func (param i32)))"#.to_owned();
@@ -355,6 +362,69 @@ fn go_package_imports_are_in_the_table() {
         &declared,
         Required::Subset,
     ));
+}
+
+/// Each variant is another signature of a table entry (never a new name, never
+/// the entry's own signature), and a module importing it loads.
+#[test]
+fn every_variant_is_another_signature_of_an_entry_and_links() {
+    let dir = Scratch::new("abi-variants");
+    let rt = runtime();
+    assert!(!HOST_VARIANTS.is_empty());
+    for (i, v) in HOST_VARIANTS.iter().enumerate() {
+        let entry = HOST_FUNCTIONS
+            .iter()
+            .find(|f| f.name() == v.name())
+            .unwrap_or_else(|| panic!("variant `{}` names no table entry", v.name()));
+        assert_ne!(
+            table_sig(entry),
+            table_sig(v),
+            "variant `{}` repeats the entry's signature",
+            v.name()
+        );
+        let path = dir.path().join(format!("variant-{i}.wat"));
+        std::fs::write(
+            &path,
+            format!(
+                "(module {} (memory (export \"memory\") 1) (func (export \"_start\")))",
+                v.wat_import()
+            ),
+        )
+        .expect("write module");
+        if let Err(e) = rt.load(spec(path)) {
+            panic!(
+                "a module importing the variant `{}` does not load: {e}",
+                v.wat_import()
+            );
+        }
+    }
+}
+
+/// The Go test guest (tests/guest-go) declares Gojinn's own signatures; each
+/// must be an entry or a variant, and its `host_kv_get` is the Go SDK's
+/// `uint32` one, so the end-to-end tests exercise the variant.
+#[test]
+fn go_test_guest_imports_are_entries_or_variants() {
+    let (_, text) = repo_file("tests/guest-go/sdk/sdk.go");
+    let declared = parse_go_imports(&text);
+    assert_eq!(
+        declared
+            .get("host_kv_get")
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("(i32, i32, i32, i32) -> i32"),
+        "the Go guest must declare the SDK's uint32 host_kv_get"
+    );
+    for (name, sig) in &declared {
+        let known = HOST_FUNCTIONS
+            .iter()
+            .chain(HOST_VARIANTS)
+            .any(|f| f.name() == name && table_sig(f) == *sig);
+        assert!(
+            known,
+            "tests/guest-go declares `{name}` as {sig}, which is neither an entry nor a variant"
+        );
+    }
 }
 
 /// The parsers themselves can tell a wrong declaration from a right one.

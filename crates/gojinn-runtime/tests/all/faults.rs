@@ -236,8 +236,9 @@ async fn a_mount_that_cannot_be_opened_is_a_host_fault() {
     }
 }
 
-/// `invoke` decodes the guest's stdout as a response; stdout that is not one is
-/// a contract fault quoting it, a valid one comes back decoded.
+/// `invoke` decodes the guest's stdout as a response; a broken response object
+/// is a contract fault quoting it, a valid one comes back decoded, and plain
+/// output is the body of a 200 (Gojinn's rules, `decode_output`).
 #[tokio::test]
 async fn stdout_that_is_not_a_response_is_a_contract_fault() {
     let (rt, dir) = (runtime(), Scratch::new("contract"));
@@ -249,14 +250,32 @@ async fn stdout_that_is_not_a_response_is_a_contract_fault() {
         )
     };
 
-    let bad = load(&rt, &dir, &answering(b"not json"), |_| {});
+    let bad = load(&rt, &dir, &answering(b"{not json"), |_| {});
     match bad.invoke(&request, "t").await.result {
         Err(Fault::Contract { error, stdout }) => {
             assert!(matches!(error, ContractError::Malformed(_)), "{error:?}");
-            assert_eq!(stdout, "not json");
+            assert_eq!(stdout, "{not json");
         }
         other => panic!("expected a contract fault, got {other:?}"),
     }
+
+    let plain = load(&rt, &dir, &answering(b"not json"), |_| {});
+    let response = plain
+        .invoke(&request, "t")
+        .await
+        .result
+        .expect("a response");
+    assert_eq!(
+        (response.status, response.body),
+        (200, b"not json".to_vec())
+    );
+    assert_eq!(
+        response.headers,
+        [(
+            "Content-Type".to_owned(),
+            "text/plain; charset=utf-8".to_owned()
+        )]
+    );
 
     let good = load(
         &rt,

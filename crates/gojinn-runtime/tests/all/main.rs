@@ -12,11 +12,15 @@
 //!   way a pool slot is reset;
 //! - `host`: host calls in a sandbox: a deadline passing inside one,
 //!   `host_result_take`, lock leases and their TTL, denials;
+//! - `legacy`: Gojinn's own signatures and results: both `host_kv_get`
+//!   signatures and their truncation, `host_http_get`, a failed `host_kv_set`
+//!   trapping, the stubs of the functions this server does not provide;
 //! - `support`: the scratch directory, module builder and listeners they share.
 
 mod abi;
 mod faults;
 mod host;
 mod isolation;
+mod legacy;
 mod output;
 mod support;

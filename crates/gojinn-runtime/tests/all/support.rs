@@ -2,7 +2,7 @@
 //! around a `_start` body, and a TCP peer that holds a host call open.
 
 use gojinn_runtime::{
-    CallOutcome, Function, FunctionSpec, Runtime, RuntimeOptions, SandboxReset,
+    CallOutcome, Function, FunctionSpec, HostFn, Runtime, RuntimeOptions, SandboxReset,
     DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT, HOST_FUNCTIONS,
 };
 use std::path::{Path, PathBuf};
@@ -106,8 +106,18 @@ pub(crate) fn load(
 ///
 /// Addresses 0..64 are the helpers' scratch space; tests put their data at 1024+.
 pub(crate) fn command(data: &[(u32, &[u8])], start: &str) -> String {
-    let imports: String = HOST_FUNCTIONS
-        .iter()
+    command_importing(HOST_FUNCTIONS, data, start)
+}
+
+/// [`command`], importing `functions` (each bound to `$name`) instead of every
+/// table entry: a module may import only one signature of a name.
+pub(crate) fn command_importing<'a>(
+    functions: impl IntoIterator<Item = &'a HostFn>,
+    data: &[(u32, &[u8])],
+    start: &str,
+) -> String {
+    let imports: String = functions
+        .into_iter()
         .map(|f| format!("  {}\n", f.wat_import()))
         .collect();
     let data: String = data

@@ -1,0 +1,3 @@
+module gojinn.test/guest-go
+
+go 1.21
