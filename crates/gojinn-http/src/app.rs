@@ -85,17 +85,20 @@ fn unavailable_import_warnings(functions: &[LoadedFunction]) -> Vec<LoadNotice> 
     functions
         .iter()
         .flat_map(|f| {
-            f.function.unavailable_imports().iter().map(move |name| LoadNotice {
-                origin: None,
-                warning: true,
-                message: format!(
-                    "module `{}` (route `{}`) imports `{name}`, a Gojinn host function this \
+            f.function
+                .unavailable_imports()
+                .iter()
+                .map(move |name| LoadNotice {
+                    origin: None,
+                    warning: true,
+                    message: format!(
+                        "module `{}` (route `{}`) imports `{name}`, a Gojinn host function this \
                      server does not provide: the module loads, and each call of `{name}` \
                      returns Gojinn's failure value and logs a warning",
-                    f.module.display(),
-                    f.label
-                ),
-            })
+                        f.module.display(),
+                        f.label
+                    ),
+                })
         })
         .collect()
 }
