@@ -2,10 +2,9 @@
 //! upstream Gojinn load and behave as they did there, or are refused with the
 //! line that fixes them. Each test is the one `docs/gojinn.md` names for its row.
 
-use crate::harness::{guest, request_to, root, scratch, Resp, Server};
+use crate::harness::{guest, request_to, root, samples, scratch, Resp, Server};
 use crate::host::{calls, host_route, serve, storage};
 use serde_json::json;
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -229,16 +228,6 @@ fn wait_metric(admin: u16, key: &str, want: f64) {
         );
         std::thread::yield_now();
     }
-}
-
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            Some((key.to_owned(), value.parse().ok()?))
-        })
-        .collect()
 }
 
 /// Sends `GET path` on another thread.

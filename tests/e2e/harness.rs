@@ -440,3 +440,14 @@ pub(crate) fn guest_route(path: &str, mode: &str, extra: &str) -> String {
         guest().display()
     )
 }
+
+/// Every sample of a classic-text scrape, keyed by `name{labels}` as written.
+pub(crate) fn samples(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}

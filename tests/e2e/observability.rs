@@ -1,24 +1,13 @@
 //! Observability: the admin listener's endpoints, exact metric deltas after a
 //! known mix of requests, `promtool` on a real scrape, and the debug header.
 
-use crate::harness::{guest, guest_route, request_to, scratch, Resp, Server};
+use crate::harness::{guest, guest_route, request_to, samples, scratch, Resp, Server};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn admin_get(port: u16, path: &str) -> Resp {
     request_to(port, "GET", path, &[], b"")
-}
-
-/// Every sample of a classic-text scrape, keyed by `name{labels}` as written.
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            Some((key.to_owned(), value.parse().ok()?))
-        })
-        .collect()
 }
 
 fn scrape(port: u16) -> HashMap<String, f64> {
