@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{
     Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, Linker,
-    PoolingAllocationConfig,
+    PoolingAllocationConfig, ProfilingStrategy,
 };
 
 /// Period of the epoch ticker. Deadlines are checked at this granularity, and a guest
@@ -211,6 +211,11 @@ impl Runtime {
             .consume_fuel(options.fuel)
             .async_stack_size(ASYNC_STACK_BYTES)
             .max_wasm_stack(MAX_WASM_STACK_BYTES);
+        // `GOJINN_PERFMAP=1` writes /tmp/perf-PID.map so that `perf report` names
+        // the guest's functions instead of showing bare JIT addresses.
+        if std::env::var_os("GOJINN_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let mut kept_cache = None;
         if let Some(dir) = &options.cache_dir {
             let mut cache = CacheConfig::new();
