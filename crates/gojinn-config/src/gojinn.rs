@@ -69,6 +69,7 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         pool_size: DEFAULT_POOL_SIZE,
         queue_timeout_ms: DEFAULT_QUEUE_TIMEOUT_MS,
         fuel_limit: None,
+        snapshot: false,
         max_body_size: DEFAULT_MAX_BODY_SIZE,
         max_output_size: DEFAULT_MAX_OUTPUT_SIZE,
         permissions: Default::default(),
@@ -218,6 +219,13 @@ fn sub_directive<'n>(
                     )
                 })?;
             f.fuel_limit = Some(n);
+        }
+        "snapshot" => {
+            no_block(node, sub)?;
+            if let Some(extra) = args.first() {
+                return Err(unexpected(extra, "`snapshot` takes no value"));
+            }
+            f.snapshot = true;
         }
         "max_body_size" => {
             let v = one_arg(node, "max_body_size 10MB")?;

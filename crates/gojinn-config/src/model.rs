@@ -411,6 +411,10 @@ pub struct Function {
     /// instruction; past it: 504); `None` for no limit but the deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel_limit: Option<u64>,
+    /// `snapshot`: requests start from a snapshot of the module taken after its
+    /// initialisation function ran (see docs/performance.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
     /// Request body cap, in bytes (past it: 413).
     #[serde(default = "default_max_body_size")]
     pub max_body_size: u64,

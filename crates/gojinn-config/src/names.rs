@@ -173,6 +173,7 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "pool_size",
     "queue_timeout",
     "fuel_limit",
+    "snapshot",
     "max_body_size",
     "max_output_size",
     "permissions",

@@ -18,7 +18,7 @@ use gojinn_config::{Config, DbAccess, DbDriver, Function as FunctionConfig, Hand
 use gojinn_host::{Access, Capabilities, Stores};
 use gojinn_runtime::{
     signature, CacheStats, Function, FunctionSpec, MountSpec, Runtime, RuntimeOptions,
-    SignaturePolicy, DEFAULT_MAX_STDERR_BYTES,
+    SignaturePolicy, Snapshot, DEFAULT_MAX_STDERR_BYTES,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -542,6 +542,11 @@ fn function_spec(
         max_stderr_bytes: DEFAULT_MAX_STDERR_BYTES,
         queue_wait: Duration::from_millis(f.queue_timeout_ms),
         fuel: f.fuel_limit,
+        snapshot: if f.snapshot {
+            Snapshot::On
+        } else {
+            Snapshot::Off
+        },
         capabilities,
         mounts: f
             .mounts

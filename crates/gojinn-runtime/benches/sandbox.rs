@@ -11,7 +11,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gojinn_runtime::{
-    FunctionSpec, Runtime, RuntimeOptions, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
+    FunctionSpec, Runtime, RuntimeOptions, Snapshot, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,6 +60,7 @@ fn spec(module: PathBuf) -> FunctionSpec {
         fuel: None,
         capabilities: None,
         mounts: Vec::new(),
+        snapshot: Snapshot::Off,
         signature: None,
     }
 }

@@ -18,7 +18,7 @@
 //! slot is reset between calls (default: what the kernel allows, as the server).
 
 use gojinn_runtime::{
-    default_cache_dir, FunctionSpec, Runtime, RuntimeOptions, SandboxReset,
+    default_cache_dir, FunctionSpec, Runtime, RuntimeOptions, SandboxReset, Snapshot,
     DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
 };
 use std::path::PathBuf;
@@ -62,6 +62,7 @@ fn main() {
         fuel: None,
         capabilities: None,
         mounts: Vec::new(),
+        snapshot: Snapshot::Off,
         signature: None,
     };
     // The compile cache of `$GOJINN_CACHE_DIR` when set (bench/run.sh shares its

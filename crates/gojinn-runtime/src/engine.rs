@@ -162,6 +162,8 @@ pub struct Runtime {
     pub(crate) fuel: bool,
     /// The on-disk compile cache, kept for its hit and miss counters.
     cache: Option<Cache>,
+    /// The compile cache's directory (snapshots are kept beside it).
+    cache_dir: Option<PathBuf>,
     reset: SandboxReset,
 }
 
@@ -263,9 +265,18 @@ impl Runtime {
             ticker_stop,
             deadlines: options.deadlines,
             fuel: options.fuel,
+            cache_dir: kept_cache
+                .is_some()
+                .then(|| options.cache_dir.clone())
+                .flatten(),
             cache: kept_cache,
             reset,
         })
+    }
+
+    /// The on-disk cache directory, when the cache is on.
+    pub(crate) fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
     }
 
     /// How this engine resets a slot between calls.

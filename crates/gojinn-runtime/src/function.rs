@@ -4,6 +4,7 @@ use crate::engine::Runtime;
 use crate::limits::Limits;
 use crate::pipes::CappedSink;
 use crate::signature::{self, SignatureError, SignaturePolicy};
+use crate::snapshot::{self as snap, Snapshot};
 use bytes::Bytes;
 use gojinn_host::{Capabilities, Session};
 use std::path::PathBuf;
@@ -57,6 +58,9 @@ pub struct FunctionSpec {
     pub capabilities: Option<Arc<Capabilities>>,
     /// Host directories preopened for the guest.
     pub mounts: Vec<MountSpec>,
+    /// Whether requests start from a pre-initialised snapshot
+    /// ([`crate::snapshot`]).
+    pub snapshot: Snapshot,
 }
 
 /// One host directory visible to the guest.
@@ -122,6 +126,14 @@ pub enum LoadError {
     NotCommand {
         /// The module path.
         path: PathBuf,
+    },
+    /// `snapshot` was asked for and cannot be given safely.
+    #[error("module `{path}` cannot start from a snapshot: {reason}")]
+    Snapshot {
+        /// The module path.
+        path: PathBuf,
+        /// Why (see [`crate::snapshot`]).
+        reason: String,
     },
 }
 
@@ -215,7 +227,7 @@ struct Timings {
 /// Store data of one sandbox.
 pub(crate) struct Host {
     pub(crate) wasi: WasiP1Ctx,
-    limits: Limits,
+    pub(crate) limits: Limits,
     /// State of the `gojinn` host calls; only for modules that import them.
     pub(crate) session: Option<Session>,
 }
@@ -245,6 +257,9 @@ struct Inner {
     unavailable_imports: Vec<&'static str>,
     /// Whether calls have deadlines ([`RuntimeOptions::deadlines`](crate::RuntimeOptions)).
     deadlines: bool,
+    /// The export each call runs: `_start`, or a snapshotted reactor's
+    /// [`snap::HANDLE_EXPORT`].
+    entry: &'static str,
     compile_time: Duration,
 }
 
@@ -277,7 +292,21 @@ impl Function {
             },
             None => signature::unsigned(&bytes),
         };
+        let program = spec
+            .module
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "main.wasm".to_owned());
+        let mut argv = vec![program];
+        argv.extend(spec.args.iter().cloned());
         let compile_started = Instant::now();
+        let snapshotted;
+        let code = if spec.snapshot == Snapshot::Off {
+            code
+        } else {
+            snapshotted = snap::prepare(runtime, code, &spec, &argv)?;
+            &snapshotted[..]
+        };
         let module = Module::new(&runtime.engine, code).map_err(|e| {
             let detail = format!("{e:#}");
             // wasmtime checks a module's declared memories and tables against the
@@ -295,15 +324,21 @@ impl Function {
             }
         })?;
         let compile_time = compile_started.elapsed();
-        let is_command = module
-            .get_export("_start")
-            .and_then(|e| e.func().cloned())
-            .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0);
-        if !is_command {
+        let exports_entry = |name: &str| {
+            module
+                .get_export(name)
+                .and_then(|e| e.func().cloned())
+                .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0)
+        };
+        let entry = if exports_entry("_start") {
+            "_start"
+        } else if spec.snapshot != Snapshot::Off && exports_entry(snap::HANDLE_EXPORT) {
+            snap::HANDLE_EXPORT
+        } else {
             return Err(LoadError::NotCommand {
                 path: spec.module.clone(),
             });
-        }
+        };
         let link_error = |e: wasmtime::Error| LoadError::Link {
             path: spec.module.clone(),
             detail: format!("{e:#}"),
@@ -322,13 +357,6 @@ impl Function {
             .capabilities
             .clone()
             .unwrap_or_else(|| Arc::new(Capabilities::none("")));
-        let program = spec
-            .module
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "main.wasm".to_owned());
-        let mut argv = vec![program];
-        argv.extend(spec.args.iter().cloned());
         Ok(Function {
             inner: Arc::new(Inner {
                 engine: runtime.engine.clone(),
@@ -341,6 +369,7 @@ impl Function {
                 fuel: runtime.fuel,
                 unavailable_imports,
                 deadlines: runtime.deadlines,
+                entry,
                 spec,
                 compile_time,
             }),
@@ -532,7 +561,7 @@ impl Inner {
         let outcome = match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => {
                 timings.instantiate = started.elapsed();
-                match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+                match instance.get_typed_func::<(), ()>(&mut store, self.entry) {
                     Ok(start) => start.call_async(&mut store, ()).await,
                     Err(e) => Err(e),
                 }

@@ -16,6 +16,7 @@ mod function;
 mod hostcalls;
 mod limits;
 mod pipes;
+pub mod snapshot;
 pub use gojinn_signature as signature;
 
 /// The wasmtime release this crate is built against (kept in step with the
@@ -35,3 +36,4 @@ pub use hostcalls::{
     HOST_FUNCTIONS, HOST_VARIANTS,
 };
 pub use signature::{SignatureError, SignaturePolicy};
+pub use snapshot::Snapshot;

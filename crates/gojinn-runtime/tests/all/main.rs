@@ -15,6 +15,9 @@
 //! - `legacy`: Gojinn's own signatures and results: both `host_kv_get`
 //!   signatures and their truncation, `host_http_get`, a failed `host_kv_set`
 //!   trapping, the stubs of the functions this server does not provide;
+//! - `snapshot`: requests started from a pre-initialised snapshot: its state
+//!   in every request, nothing else crossing between them (secrets, random
+//!   bytes), unsafe initialisations refused, the on-disk cache;
 //! - `support`: the scratch directory, module builder and listeners they share.
 
 mod abi;
@@ -23,4 +26,5 @@ mod host;
 mod isolation;
 mod legacy;
 mod output;
+mod snapshot;
 mod support;

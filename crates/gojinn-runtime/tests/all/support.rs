@@ -2,7 +2,7 @@
 //! around a `_start` body, and a TCP peer that holds a host call open.
 
 use gojinn_runtime::{
-    CallOutcome, Function, FunctionSpec, HostFn, Runtime, RuntimeOptions, SandboxReset,
+    CallOutcome, Function, FunctionSpec, HostFn, Runtime, RuntimeOptions, SandboxReset, Snapshot,
     DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT, HOST_FUNCTIONS,
 };
 use std::path::{Path, PathBuf};
@@ -74,6 +74,7 @@ pub(crate) fn spec(module: PathBuf) -> FunctionSpec {
         signature: None,
         capabilities: None,
         mounts: Vec::new(),
+        snapshot: Snapshot::Off,
     }
 }
 
