@@ -15,7 +15,11 @@
 //! `--no-deadlines`, runs on an engine without deadlines (see
 //! `RuntimeOptions::deadlines`), so that the two counts give their cost free of
 //! machine noise; `--reset=memset` or `--reset=pagemap_scan` picks how the pool
-//! slot is reset between calls (default: what the kernel allows, as the server).
+//! slot is reset between calls (default: what the kernel allows, as the server);
+//! `--snapshot` starts every call from a pre-initialised snapshot (the route
+//! option), and `--snapshot-ignoring-randomness` does so even when the module's
+//! initialisation reads random bytes, which the server refuses: it measures what a
+//! snapshot would save such a module (Go), not something to serve.
 
 use gojinn_runtime::{
     default_cache_dir, FunctionSpec, Runtime, RuntimeOptions, SandboxReset, Snapshot,
@@ -25,7 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan]";
+    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan] [--snapshot|--snapshot-ignoring-randomness]";
 
 const REQUEST: &[u8] = br#"{"method":"GET","uri":"/rust/hello","headers":{},"body":"","trace_id":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
 
@@ -38,11 +42,14 @@ fn main() {
     let n: u32 = n.parse().expect("N is a number");
     let mut deadlines = true;
     let mut reset = SandboxReset::detect();
+    let mut snapshot = Snapshot::Off;
     for arg in args {
         match arg.as_str() {
             "--no-deadlines" => deadlines = false,
             "--reset=memset" => reset = SandboxReset::Memset,
             "--reset=pagemap_scan" => reset = SandboxReset::PagemapScan,
+            "--snapshot" => snapshot = Snapshot::On,
+            "--snapshot-ignoring-randomness" => snapshot = Snapshot::IgnoreRandomness,
             other => {
                 eprintln!("unknown argument `{other}`; {USAGE}");
                 std::process::exit(2);
@@ -62,7 +69,7 @@ fn main() {
         fuel: None,
         capabilities: None,
         mounts: Vec::new(),
-        snapshot: Snapshot::Off,
+        snapshot,
         signature: None,
     };
     // The compile cache of `$GOJINN_CACHE_DIR` when set (bench/run.sh shares its

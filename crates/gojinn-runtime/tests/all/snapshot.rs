@@ -13,6 +13,10 @@ const SECRET: i64 = 0x5ec2_e75e_c2e7_5ec2;
 /// What the initialisation leaves at 2048, as one i64.
 const INIT_MARK: i64 = 0x1417_1a11_5ed0_0001;
 
+/// The module's data segment at 3000 (`segment!`), as one little-endian i64:
+/// the snapshot keeps it though wizer re-encodes the data.
+const SEGMENT: i64 = i64::from_le_bytes(*b"segment!");
+
 /// Pages a request grows its memory to before writing the secret.
 const GROWN_PAGES: i32 = 40;
 
@@ -31,7 +35,8 @@ enum Init {
 /// at 2048 and grows memory by two pages, marking the last word; and a request
 /// entry (`_start` for a command, else `gojinn_handle`) that reads one byte of
 /// stdin and counts requests at 2064:
-/// - `i`: answers init runs, request count, the mark, memory pages, the last word;
+/// - `i`: answers init runs, request count, the mark, memory pages, the last word,
+///   the data segment;
 /// - `w`: grows to [`GROWN_PAGES`] and writes [`SECRET`] over all memory past 4096;
 /// - `s`: answers how many words of all memory hold the secret, and the mark;
 /// - `r`: answers 16 bytes of `random_get`.
@@ -54,6 +59,7 @@ fn module(init: Init, command: bool) -> String {
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (import "gojinn" "host_log" (func $host_log (param i32 i32 i32)))
   (memory (export "memory") 1 {max_pages})
+  (data (i32.const 3000) "segment!")
   (func $emit (param $ptr i32) (param $len i32)
     (i32.store (i32.const 0) (local.get $ptr))
     (i32.store (i32.const 4) (local.get $len))
@@ -98,7 +104,8 @@ fn module(init: Init, command: bool) -> String {
         (i64.store (i32.const 80) (i64.load (i32.const 2048)))
         (i64.store (i32.const 88) (i64.extend_i32_u (memory.size)))
         (i64.store (i32.const 96) (i64.load (call $last_word)))
-        (call $emit (i32.const 64) (i32.const 40))))
+        (i64.store (i32.const 104) (i64.load (i32.const 3000)))
+        (call $emit (i32.const 64) (i32.const 48))))
     (if (i32.eq (local.get $op) (i32.const 119)) ;; 'w'
       (then
         (drop (memory.grow (i32.sub (i32.const {GROWN_PAGES}) (memory.size))))
@@ -179,9 +186,9 @@ fn the_initialisation_runs_once_and_its_state_is_in_every_request() {
             let w = words(&stdout(ex.block_on(f.call(b"i".to_vec()))));
             assert_eq!(
                 w,
-                [1, 1, INIT_MARK, 3, INIT_MARK],
+                [1, 1, INIT_MARK, 3, INIT_MARK, SEGMENT],
                 "command={command} round {round}: [init runs, requests, mark, pages, \
-                 mark in grown page]"
+                 mark in grown page, data segment]"
             );
         }
     }
