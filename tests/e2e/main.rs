@@ -28,6 +28,8 @@
 //!   opt-in h2c, slowloris/idle/header limits, bad certificates, reload of a certificate.
 //! - `signing`: keygen/sign/verify, strict and audit signature policies at load and reload.
 //! - `examples`: the shipped examples and the seed Caddyfile, unmodified.
+//! - `snapshot`: a route's `snapshot` option: state from the initialisation in every
+//!   request, an initialisation that reads random bytes refused at load.
 //! - `observability`: the admin listener, exact metric deltas, promtool, the debug header.
 //! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
 //! - `languages`: each language's example built from source with its own toolchain
@@ -56,5 +58,6 @@ mod routing;
 mod sandbox;
 mod shared;
 mod signing;
+mod snapshot;
 mod tls;
 mod traces;
