@@ -5,7 +5,7 @@
 #
 # Usage: bench/run.sh [--quick] [--cores "1 2"] [--duration SECONDS] [--no-build] [--debug]
 #
-#   --quick          2 s per row and no warm-up, no core-scaling section, in-process
+#   --quick          1 s per row and no warm-up, no core-scaling section, in-process
 #                    figures from shorter loops: a smoke run, under 60 s
 #   --cores LIST     also run `baseline` and `gojinn rust-hello` pinned to the first
 #                    N cores (taskset) for each N in LIST, and print the scaling;
@@ -32,7 +32,7 @@ readonly WRK_THREADS=1
 readonly WRK_CONNECTIONS=32
 readonly WARMUP_SECS=1
 readonly FULL_DURATION=10
-readonly QUICK_DURATION=2
+readonly QUICK_DURATION=1
 # Wall-clock time each in-process loop (call_loop) aims for, full and quick.
 readonly CALL_LOOP_SECS=1
 readonly QUICK_CALL_LOOP_SECS=0.2
@@ -170,9 +170,12 @@ done
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/gojinn-bench.XXXXXX")"
 server_pids=()
-# The row servers share a compile cache of their own, so a run neither depends on
-# nor fills the user's (the start-up figures use yet another, see cold_start).
-export GOJINN_CACHE_DIR="$tmp/cache"
+# The row servers and call_loop share a compile cache of their own, so a run
+# neither depends on nor fills the user's (the start-up figures use a fresh one
+# per run, see cold_start). It is kept in target/ across runs: compiling the Go
+# and Zig modules takes longer than a quick run's measuring, and a row measures
+# serving, not compiling (entries are keyed by module and engine, never stale).
+export GOJINN_CACHE_DIR="$target/bench-cache"
 
 cleanup() {
     local pid
@@ -401,7 +404,7 @@ declare -A SANDBOX_US
 sandbox_bench() {
     ((has_sandbox_bench)) || return 0
     local times=(--warm-up-time 1 --measurement-time 3)
-    ((quick)) && times=(--warm-up-time 0.5 --measurement-time 1)
+    ((quick)) && times=(--warm-up-time 0.2 --measurement-time 0.5)
     say "sandbox: criterion, instantiate + run + drop"
     cargo bench --quiet -p gojinn-runtime --bench sandbox -- --noplot "${times[@]}" \
         >"$tmp/criterion.txt" 2>&1 || {
@@ -420,8 +423,10 @@ sandbox_bench() {
 
 # --- hello functions as users build them --------------------------------------
 
-# us_per_call MODULE: in-process µs per call of MODULE (call_loop, one thread, a
-# warm slot), from a loop sized to last about CALL_LOOP_SECS; "-" in a debug run.
+# us_per_call MODULE: in-process CPU µs per call of MODULE (call_loop's
+# `cpu_us_per_call`: one thread, a warm slot, user and kernel time of that thread,
+# steadier than wall-clock on a shared machine), from a loop sized by wall-clock to
+# last about CALL_LOOP_SECS; "-" in a debug run.
 us_per_call() {
     ((debug)) && {
         echo "-"
@@ -430,10 +435,11 @@ us_per_call() {
     local secs="$CALL_LOOP_SECS" est n out
     ((quick)) && secs="$QUICK_CALL_LOOP_SECS"
     out="$("$call_loop" "$1" 20)" || die "call_loop $1 failed"
-    est="$(sed -n 's/.*us_per_call=\([0-9.]*\).*/\1/p' <<<"$out")"
+    # ` us_per_call=`, with its space: not the `cpu_us_per_call=` after it.
+    est="$(sed -n 's/.* us_per_call=\([0-9.]*\).*/\1/p' <<<"$out")"
     n="$(awk -v s="$secs" -v e="$est" 'BEGIN { n = int(s * 1e6 / (e > 0 ? e : 1)); print (n < 20 ? 20 : n) }')"
     out="$("$call_loop" "$1" "$n")" || die "call_loop $1 failed"
-    sed -n 's/.*us_per_call=\([0-9.]*\).*/\1/p' <<<"$out"
+    sed -n 's/.* cpu_us_per_call=\([0-9.]*\).*/\1/p' <<<"$out"
 }
 
 declare -A LANG_HOW LANG_BYTES LANG_RSS_KIB LANG_US
@@ -574,7 +580,7 @@ fi
 echo
 echo "## Hello functions as users build them"
 echo
-echo "Each row: one route on that module, \`GOJINN_LOG=warn\`, the same load as above; RSS is the server's as its load run ends; µs per call is in process (\`call_loop\`: one thread, instantiate + run + reset, no HTTP)."
+echo "Each row: one route on that module, \`GOJINN_LOG=warn\`, the same load as above; RSS is the server's as its load run ends; µs per call is in process, CPU time of the calling thread (\`call_loop\`: one thread, instantiate + run + reset, no HTTP)."
 echo
 echo "| row | how it is built | module | req/s | ratio to baseline | p50 | p99 | RSS under load | µs per call in process |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
