@@ -271,10 +271,7 @@ impl Runtime {
             ticker_stop,
             deadlines: options.deadlines,
             fuel: options.fuel,
-            cache_dir: kept_cache
-                .is_some()
-                .then(|| options.cache_dir.clone())
-                .flatten(),
+            cache_dir: options.cache_dir.clone(),
             cache: kept_cache,
             reset,
         })
