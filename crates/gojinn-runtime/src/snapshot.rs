@@ -30,8 +30,9 @@
 //! During initialisation the guest sees the route's environment and arguments,
 //! an empty stdin and no mounts.
 //!
-//! Snapshots are cached on disk in the compile cache's directory
-//! (`snapshots/<sha256>.wasm`), keyed by the module's bytes, what its
+//! Snapshots are cached on disk beside the compile cache's directory
+//! (`<cache>-snapshots/<sha256>.wasm`, see [`snapshot_dir`]), keyed by the
+//! module's bytes, what its
 //! initialisation sees (environment, arguments) and the snapshot format; the
 //! snapshot's compiled code then goes through the compile cache like any module.
 
@@ -109,10 +110,10 @@ pub(crate) fn prepare(
         path: spec.module.clone(),
         detail: e.to_string(),
     })?;
-    let cached = runtime.cache_dir().map(|dir| {
-        dir.join("snapshots")
-            .join(format!("{}.wasm", cache_key(&wasm, spec, argv)))
-    });
+    let cached = runtime
+        .cache_dir()
+        .and_then(snapshot_dir)
+        .map(|dir| dir.join(format!("{}.wasm", cache_key(&wasm, spec, argv))));
     if let Some(path) = &cached {
         if let Ok(bytes) = std::fs::read(path) {
             return Ok(bytes);
@@ -143,6 +144,16 @@ pub(crate) fn prepare(
         }
     }
     Ok(made)
+}
+
+/// Where snapshots are kept for the compile cache `dir`: its sibling
+/// `<dir>-snapshots`. Not inside it: wasmtime's cache worker deletes files it
+/// does not recognise there.
+pub fn snapshot_dir(dir: &Path) -> Option<PathBuf> {
+    let name = dir.file_name()?;
+    let mut sibling = name.to_os_string();
+    sibling.push("-snapshots");
+    Some(dir.with_file_name(sibling))
 }
 
 /// Hex SHA-256 of everything a snapshot depends on.

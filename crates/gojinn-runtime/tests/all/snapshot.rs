@@ -4,6 +4,7 @@
 //! wrote, not a random seed. What cannot be shared safely is refused at load.
 
 use crate::support::{stdout, Scratch, MAX_MEMORY};
+use gojinn_runtime::snapshot::snapshot_dir;
 use gojinn_runtime::{LoadError, Runtime, RuntimeOptions, SandboxReset, Snapshot};
 use std::path::Path;
 
@@ -285,7 +286,7 @@ fn a_snapshot_is_cached_on_disk_and_keyed_by_what_initialisation_sees() {
     let dir = Scratch::new("snapshot-cache");
     let cache = dir.path().join("cache");
     let snapshots = || -> Vec<std::path::PathBuf> {
-        let mut v: Vec<_> = std::fs::read_dir(cache.join("snapshots"))
+        let mut v: Vec<_> = std::fs::read_dir(snapshot_dir(&cache).expect("named"))
             .map(|d| d.map(|e| e.expect("entry").path()).collect())
             .unwrap_or_default();
         v.sort();
@@ -322,7 +323,7 @@ fn a_snapshot_is_cached_on_disk_and_keyed_by_what_initialisation_sees() {
     s.snapshot = Snapshot::On;
     s.env = vec![("MODE".to_owned(), "a".to_owned())];
     rt3.load(s).expect("other module");
-    let made = std::fs::read_dir(other_cache.join("snapshots"))
+    let made = std::fs::read_dir(snapshot_dir(&other_cache).expect("named"))
         .expect("other snapshots")
         .next()
         .expect("one")
