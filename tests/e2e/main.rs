@@ -32,6 +32,8 @@
 //! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
 //! - `languages`: each language's example built from source with its own toolchain
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
+//! - `site`: the Caddy directives around the functions (issue 17): named
+//!   matchers of every kind.
 //! - `devloop`: `gojinn new` + `gojinn build` + `gojinn run` per language, missing
 //!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
@@ -56,5 +58,6 @@ mod routing;
 mod sandbox;
 mod shared;
 mod signing;
+mod site;
 mod tls;
 mod traces;

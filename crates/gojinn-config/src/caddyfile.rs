@@ -31,6 +31,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) site_level: bool,
     /// The `tls` directive of the site being read, and where it was written.
     pub(crate) tls: Option<(Tls, Pos)>,
+    /// The named matchers in scope in the block being read.
+    pub(crate) matchers: Vec<crate::named::Definition>,
 }
 
 impl Ctx<'_> {
@@ -82,6 +84,7 @@ fn build(
         security: None,
         site_level: false,
         tls: None,
+        matchers: Vec::new(),
     };
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),

@@ -225,6 +225,9 @@ impl Checker<'_> {
             if let Some(m) = &route.matcher {
                 matcher::check_pattern(m).map_err(|e| self.at(&field("match"), e))?;
             }
+            if let Some(set) = &route.conditions {
+                crate::named::validate(set).map_err(|e| self.at(&field("conditions"), e))?;
+            }
             match &mut route.handle {
                 Handler::Subroute {
                     strip_prefix,

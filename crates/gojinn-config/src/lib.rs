@@ -22,6 +22,7 @@
 use std::path::Path;
 
 mod caddyfile;
+mod conditions;
 mod directives;
 mod error;
 mod gojinn;
@@ -30,6 +31,7 @@ mod json;
 mod lexer;
 mod matcher;
 mod model;
+mod named;
 mod names;
 mod observe;
 mod paths;
@@ -41,6 +43,7 @@ mod tree;
 mod units;
 mod validate;
 
+pub use conditions::{HeaderMatch, HeaderRegexp, MatcherSet, QueryMatch, Regexp};
 pub use error::{ConfigError, Diagnostic, Loaded};
 pub use model::*;
 pub use observe::REDACTED;

@@ -341,6 +341,10 @@ pub struct Route {
     /// case-insensitive; `None` matches every request.
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     pub matcher: Option<String>,
+    /// A named matcher's conditions (`@name`), all of which must hold too;
+    /// `None` adds none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<crate::conditions::MatcherSet>,
     /// What to do with a matching request.
     pub handle: Handler,
 }

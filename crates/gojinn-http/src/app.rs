@@ -4,7 +4,7 @@
 //! [`Services`].
 
 use crate::conn::ConnOptions;
-use crate::matcher::PathPattern;
+use crate::matcher::{Conditions, PathPattern};
 use crate::metrics::{FunctionMetrics, Metrics, RequestCounters};
 use crate::otel::Tracer;
 use crate::tls::Certificates;
@@ -62,6 +62,8 @@ pub(crate) struct SiteRt {
 pub(crate) struct RouteRt {
     pub(crate) group: Option<String>,
     pub(crate) matcher: Option<PathPattern>,
+    /// A named matcher's conditions.
+    pub(crate) conditions: Option<Conditions>,
     pub(crate) node: Node,
     /// `gojinn_requests_total` of this route (used when it is a leaf).
     pub(crate) requests: RequestCounters,
@@ -173,7 +175,7 @@ impl App {
 
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
         for (site, routes) in config.sites.iter().zip(sites) {
-            let routes = routes_rt(routes, &functions, &services.metrics);
+            let routes = routes_rt(routes, &functions, &services.metrics).map_err(|e| vec![e])?;
             let hosts = site
                 .addresses
                 .iter()
@@ -260,25 +262,28 @@ fn routes_rt(
     routes: Vec<RouteNode>,
     functions: &[Arc<FunctionRoute>],
     metrics: &Metrics,
-) -> Vec<RouteRt> {
+) -> Result<Vec<RouteRt>, String> {
     routes
         .into_iter()
-        .map(|route| RouteRt {
-            group: route.group,
-            matcher: route.matcher.as_deref().map(PathPattern::new),
-            requests: metrics.requests(&route.label),
-            node: match route.node {
-                Tree::Subroute {
-                    strip_prefix,
-                    routes,
-                } => Node::Subroute {
-                    strip_prefix,
-                    routes: routes_rt(routes, functions, metrics),
+        .map(|route| {
+            Ok(RouteRt {
+                group: route.group,
+                matcher: route.matcher.as_deref().map(PathPattern::new),
+                conditions: route.conditions.as_ref().map(Conditions::new).transpose()?,
+                requests: metrics.requests(&route.label),
+                node: match route.node {
+                    Tree::Subroute {
+                        strip_prefix,
+                        routes,
+                    } => Node::Subroute {
+                        strip_prefix,
+                        routes: routes_rt(routes, functions, metrics)?,
+                    },
+                    Tree::Respond { status, body } => Node::Respond { status, body },
+                    Tree::Files { root } => Node::Files(root),
+                    Tree::Function(id) => Node::Function(functions[id.index()].clone()),
                 },
-                Tree::Respond { status, body } => Node::Respond { status, body },
-                Tree::Files { root } => Node::Files(root),
-                Tree::Function(id) => Node::Function(functions[id.index()].clone()),
-            },
+            })
         })
         .collect()
 }

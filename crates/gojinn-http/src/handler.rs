@@ -2,6 +2,7 @@
 
 use crate::app::{App, FunctionRoute, Node, RouteRt};
 use crate::error::{failure_response, Failure, FaultKind};
+use crate::exchange::Exchange;
 use crate::otel::Tracer;
 use bytes::Bytes;
 use gojinn_contract::Request as GuestRequest;
@@ -51,11 +52,14 @@ pub(crate) async fn dispatch(
     stopping: &AtomicBool,
 ) -> Response<Body> {
     let started = Instant::now();
-    let path = req.uri().path().to_owned();
+    let (mut parts, body) = req.into_parts();
+    let mut x = Exchange::new(&mut parts);
     let hit = app
-        .site(port, request_host(&req))
-        .and_then(|site| find(&site.routes, &path));
-    let Some((route, inner_path)) = hit else {
+        .site(port, x.host.as_deref())
+        .and_then(|site| find(&site.routes, &mut x));
+    x.restore(&mut parts);
+    let req = Request::from_parts(parts, body);
+    let Some(route) = hit else {
         let resp = failure_response(&Failure::NotFound);
         app.metrics.unmatched().record(req.method(), resp.status());
         return resp;
@@ -73,24 +77,12 @@ pub(crate) async fn dispatch(
             }
             resp
         }
-        Node::Files(root) => {
-            let req = with_path(req, &inner_path, &path);
-            match tower_http::services::ServeDir::new(root).oneshot(req).await {
-                Ok(resp) => resp.map(|b| b.boxed_unsync()),
-                Err(never) => match never {},
-            }
-        }
+        Node::Files(root) => match tower_http::services::ServeDir::new(root).oneshot(req).await {
+            Ok(resp) => resp.map(|b| b.boxed_unsync()),
+            Err(never) => match never {},
+        },
         Node::Function(function) => {
-            let uri = if inner_path == path {
-                req.uri()
-                    .path_and_query()
-                    .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned())
-            } else {
-                match req.uri().query() {
-                    Some(q) => format!("{inner_path}?{q}"),
-                    None => inner_path,
-                }
-            };
+            let uri = x.uri();
             call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
         }
         // `find` only returns leaves.
@@ -100,39 +92,40 @@ pub(crate) async fn dispatch(
     resp
 }
 
-/// The host a request is for, without a port (compared case-insensitively).
-fn request_host(req: &Request<Incoming>) -> Option<&str> {
-    let raw = match req.uri().host() {
-        Some(host) => host,
-        None => req.headers().get(HOST)?.to_str().ok()?,
-    };
-    let host = if raw.starts_with('[') {
-        // IPv6 literal: keep the brackets, drop a port after them.
-        raw.split_inclusive(']').next().unwrap_or(raw)
+/// Whether `route`'s matchers accept the request as it is now.
+fn route_matches(route: &RouteRt, x: &mut Exchange) -> bool {
+    if route.matcher.is_none() && route.conditions.is_none() {
+        return true;
+    }
+    // Path matching is case-insensitive; most paths are lower-case already.
+    let lower = if x.path.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(x.path.to_ascii_lowercase())
     } else {
-        raw.split(':').next().unwrap_or(raw)
+        std::borrow::Cow::Borrowed(x.path.as_str())
     };
-    Some(host)
+    if route.matcher.as_ref().is_some_and(|m| !m.matches(&lower)) {
+        return false;
+    }
+    let lower = lower.into_owned();
+    route
+        .conditions
+        .as_ref()
+        .is_none_or(|c| c.matches(x, &lower))
 }
 
-/// The first leaf that matches `path`, with the path as the leaf sees it (after any
-/// `handle_path` stripping). Routes sharing a group are mutually exclusive; a
-/// subroute whose children all miss lets evaluation continue after it.
-fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> {
+/// The first leaf whose matchers accept the request; `x.path` is left as the
+/// leaf sees it (after any `handle_path` stripping). Routes sharing a group are
+/// mutually exclusive; a subroute whose children all miss lets evaluation
+/// continue after it, with the path it had before.
+fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<&'a RouteRt> {
     let mut groups_done: Vec<&str> = Vec::new();
-    // Matching is case-insensitive; most paths are lower-case already.
-    let lower = if path.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(path.to_ascii_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(path)
-    };
     for route in routes {
         if let Some(group) = route.group.as_deref() {
             if groups_done.contains(&group) {
                 continue;
             }
         }
-        if route.matcher.as_ref().is_some_and(|m| !m.matches(&lower)) {
+        if !route_matches(route, x) {
             continue;
         }
         if let Some(group) = route.group.as_deref() {
@@ -143,15 +136,18 @@ fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> 
                 strip_prefix,
                 routes,
             } => {
-                let inner = match strip_prefix {
-                    Some(prefix) => strip_path(path, prefix),
-                    None => path.to_owned(),
-                };
-                if let Some(hit) = find(routes, &inner) {
+                let outer = strip_prefix.as_deref().map(|prefix| {
+                    let inner = strip_path(&x.path, prefix);
+                    std::mem::replace(&mut x.path, inner)
+                });
+                if let Some(hit) = find(routes, x) {
                     return Some(hit);
                 }
+                if let Some(outer) = outer {
+                    x.path = outer;
+                }
             }
-            _ => return Some((route, path.to_owned())),
+            _ => return Some(route),
         }
     }
     None
@@ -168,20 +164,6 @@ fn strip_path(path: &str, prefix: &str) -> String {
     } else {
         format!("/{rest}")
     }
-}
-
-/// `req` with its path replaced by `inner` when `handle_path` stripped a prefix.
-fn with_path(mut req: Request<Incoming>, inner: &str, original: &str) -> Request<Incoming> {
-    if inner != original {
-        let pq = match req.uri().query() {
-            Some(q) => format!("{inner}?{q}"),
-            None => inner.to_owned(),
-        };
-        if let Ok(uri) = pq.parse() {
-            *req.uri_mut() = uri;
-        }
-    }
-    req
 }
 
 /// A function request until it answers. Dropped before [`Pending::answered`],

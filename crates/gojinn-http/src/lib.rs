@@ -25,6 +25,7 @@ mod app;
 mod conn;
 mod debug;
 pub mod error;
+mod exchange;
 mod handler;
 mod matcher;
 pub mod metrics;

@@ -147,6 +147,8 @@ pub struct RouteNode {
     pub group: Option<String>,
     /// The path pattern, if any.
     pub matcher: Option<String>,
+    /// A named matcher's conditions, if any.
+    pub conditions: Option<gojinn_config::MatcherSet>,
     /// The nearest enclosing matcher, for logs and metrics.
     pub label: Arc<str>,
     /// What the route does.
@@ -383,8 +385,9 @@ impl Walk<'_, '_> {
     fn routes(&mut self, routes: &[Route], label: &Arc<str>) -> Vec<RouteNode> {
         let mut out = Vec::with_capacity(routes.len());
         for route in routes {
-            let label = match &route.matcher {
-                Some(m) => Arc::from(m.as_str()),
+            let named = route.conditions.as_ref().map(|c| c.name.as_str());
+            let label = match route.matcher.as_deref().or(named) {
+                Some(m) => Arc::from(m),
                 None => label.clone(),
             };
             let node = match &route.handle {
@@ -414,6 +417,7 @@ impl Walk<'_, '_> {
             out.push(RouteNode {
                 group: route.group.clone(),
                 matcher: route.matcher.clone(),
+                conditions: route.conditions.clone(),
                 label,
                 node,
             });

@@ -1,0 +1,126 @@
+//! The site around the functions (issue 17): named matchers of every kind on
+//! `respond`, `handle`, `file_server` and `gojinn`.
+
+use crate::harness::{guest, scratch, Server};
+
+/// Writes `Caddyfile` (admin off, one site on `:0` with `body`) into a
+/// scratch directory with `public/index.txt`, and serves it.
+fn serve(name: &str, body: &str) -> Server {
+    let dir = scratch(name);
+    std::fs::create_dir_all(dir.join("public")).expect("mkdir");
+    std::fs::write(dir.join("public/index.txt"), "static file").expect("write");
+    let caddyfile = format!("{{\n    admin off\n}}\n:0 {{\n{body}\n}}\n");
+    std::fs::write(dir.join("Caddyfile"), caddyfile).expect("write Caddyfile");
+    Server::start(&dir.join("Caddyfile"), &[])
+}
+
+#[test]
+fn named_matchers_of_every_kind_select_routes() {
+    let body = format!(
+        r#"
+    @path path /p/*
+    @re path_regexp ^/re/[0-9]+$
+    @post method POST
+    @hdr header X-Kind hdr
+    @absent {{
+        path /absent
+        header !X-Kind
+    }}
+    @hdrre header_regexp X-Token ^tok-[a-z]+$
+    @q query kind=q kind=qq
+    @host host other.test *.wild.test
+    @https {{
+        path /proto
+        protocol https
+    }}
+    @h11 {{
+        path /proto
+        protocol http/1.1
+    }}
+    @far {{
+        path /ip
+        client_ip 10.0.0.0/8
+    }}
+    @local {{
+        path /ip
+        remote_ip 127.0.0.1 ::1
+    }}
+    @cip client_ip private_ranges
+    @notadmin {{
+        path /n/*
+        not path /n/admin*
+    }}
+    @static {{
+        path /index.txt
+        header X-Static yes
+    }}
+    @fn {{
+        path /fn/*
+        method PUT
+    }}
+    root * ./public
+    route {{
+        respond @hdr "header"
+        respond @absent "absent"
+        respond @hdrre "header_regexp"
+        respond @q "query"
+        respond @host "host"
+        respond @path "path"
+        respond @re "path_regexp"
+        respond @post "method"
+        respond @https "https"
+        respond @h11 "protocol"
+        respond @far "far"
+        respond @local "remote_ip"
+        respond @notadmin "not"
+    }}
+    handle @cip {{
+        respond /cip "client_ip"
+    }}
+    file_server @static
+    gojinn @fn {} {{
+        args echo
+    }}"#,
+        guest().display()
+    );
+    let s = serve("site-named", &body);
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let r = s.request("GET", path, headers, b"");
+        (r.status, r.text())
+    };
+    let ok = |text: &str| (200, text.to_owned());
+    assert_eq!(get("/x", &[("X-Kind", "hdr")]), ok("header"));
+    assert_eq!(get("/absent", &[]), ok("absent"));
+    assert_ne!(get("/absent", &[("X-Kind", "other")]), ok("absent"));
+    assert_eq!(get("/x", &[("X-Token", "tok-abc")]), ok("header_regexp"));
+    assert_eq!(get("/x", &[("X-Token", "tok-ABC")]).0, 404);
+    assert_eq!(get("/x?kind=qq", &[]), ok("query"));
+    assert_eq!(get("/x?kind=z", &[]).0, 404);
+    let host = |h: &str| {
+        let r =
+            s.raw(format!("GET /x HTTP/1.1\r\nHost: {h}\r\nConnection: close\r\n\r\n").as_bytes());
+        (r.status, r.text())
+    };
+    assert_eq!(host("other.test"), ok("host"));
+    assert_eq!(host("a.wild.test:1234"), ok("host"));
+    assert_eq!(host("a.b.wild.test").0, 404, "`*` is one label");
+    assert_eq!(get("/P/a", &[]), ok("path"), "paths are case-insensitive");
+    assert_eq!(get("/re/42", &[]), ok("path_regexp"));
+    assert_eq!(get("/re/4x", &[]).0, 404);
+    assert_eq!(s.request("POST", "/m", &[], b"").text(), "method");
+    assert_eq!(get("/proto", &[]), ok("protocol"), "cleartext HTTP/1.1");
+    assert_eq!(get("/ip", &[]), ok("remote_ip"));
+    assert_eq!(get("/cip", &[]), ok("client_ip"));
+    assert_eq!(get("/n/x", &[]), ok("not"));
+    assert_eq!(get("/n/admin/x", &[]).0, 404);
+    assert_eq!(get("/index.txt", &[("X-Static", "yes")]), ok("static file"));
+    assert_eq!(
+        get("/index.txt", &[]).0,
+        404,
+        "file_server only for @static"
+    );
+    let r = s.request("PUT", "/fn/call?a=1", &[], b"payload");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["uri"], "/fn/call?a=1");
+    assert_eq!(s.request("GET", "/fn/call", &[], b"").status, 404);
+}
