@@ -124,3 +124,76 @@ fn named_matchers_of_every_kind_select_routes() {
     assert_eq!(r.json()["uri"], "/fn/call?a=1");
     assert_eq!(s.request("GET", "/fn/call", &[], b"").status, 404);
 }
+
+#[test]
+fn header_sets_adds_defers_replaces_and_request_header_changes_what_a_function_sees() {
+    let g = guest().display().to_string();
+    let body = format!(
+        r#"
+    header X-Frame-Options DENY
+    header X-Single early
+    header /h/* {{
+        +X-Added yes
+        >X-Multi z
+        ?X-Default dflt
+        ?X-Single never
+        X-Single o(n)e 0$1
+        -X-Drop-*
+    }}
+    @json header Accept *json*
+    header @json X-Json "for {{path}}"
+    request_header X-Seen "from {{method}} {{query.q}}"
+    request_header -X-Drop
+    request_header +X-Two second
+    route {{
+        respond /plain "plain"
+        gojinn /h/* {g} {{
+            args headers
+        }}
+        gojinn /echo {g} {{
+            args echo
+        }}
+    }}"#
+    );
+    let s = serve("site-header", &body);
+    let r = s.get("/plain");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("x-single"), Some("early"));
+    assert_eq!(r.header("x-added"), None, "`header /h/*` only there");
+    let r = s.request("GET", "/plain", &[("Accept", "application/json")], b"");
+    assert_eq!(
+        r.header("x-json"),
+        Some("for /plain"),
+        "placeholder in a value"
+    );
+
+    // The guest answers `X-Multi: a, b` and `X-Single: one`.
+    let r = s.get("/h/x");
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("x-added"), Some("yes"));
+    assert_eq!(
+        r.header_all("x-multi"),
+        vec!["z"],
+        "`>` sets after the guest"
+    );
+    assert_eq!(r.header("x-default"), Some("dflt"));
+    assert_eq!(
+        r.header("x-single"),
+        Some("0n"),
+        "the guest's value wins over `header X-Single early`, then the replacement"
+    );
+
+    let r = s.request(
+        "GET",
+        "/echo?q=1",
+        &[("X-Drop", "secret"), ("X-Two", "first")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let headers = &r.json()["headers"];
+    let text = headers.to_string();
+    assert!(text.contains("from GET 1"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("x-drop"), "{text}");
+    assert!(text.contains("first") && text.contains("second"), "{text}");
+}

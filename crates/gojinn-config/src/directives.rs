@@ -108,6 +108,8 @@ fn directives(
             "respond" => respond(cx, node)?,
             "file_server" => file_server(cx, node, &root)?,
             "gojinn" => gojinn::parse(cx, node)?,
+            "header" => crate::headers::parse(cx, node, false)?,
+            "request_header" => crate::headers::parse(cx, node, true)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(
@@ -506,6 +508,7 @@ mod tests {
                     Handler::StaticResponse { .. } => "respond",
                     Handler::FileServer { .. } => "file_server",
                     Handler::Gojinn(_) => "gojinn",
+                    _ => "other",
                 };
                 (r.group, r.matcher, kind)
             })

@@ -246,6 +246,9 @@ impl Checker<'_> {
                         .map_err(|e| self.at(&handle_field("status"), e))?;
                 }
                 Handler::FileServer { root } => *root = paths::resolve(&self.base, root),
+                Handler::Headers(ops) | Handler::RequestHeaders(ops) => {
+                    crate::headers::validate(ops).map_err(|e| self.at(&handle_field("ops"), e))?;
+                }
                 Handler::Gojinn(f) => {
                     validate::module_path(&f.module)
                         .map_err(|e| self.at(&handle_field("module"), e))?;

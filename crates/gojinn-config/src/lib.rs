@@ -27,6 +27,8 @@ mod directives;
 mod error;
 mod gojinn;
 mod grants;
+mod handlers;
+mod headers;
 mod json;
 mod lexer;
 mod matcher;
@@ -45,6 +47,7 @@ mod validate;
 
 pub use conditions::{HeaderMatch, HeaderRegexp, MatcherSet, QueryMatch, Regexp};
 pub use error::{ConfigError, Diagnostic, Loaded};
+pub use handlers::{HeaderOp, HeaderOps, Redirect, Rewrite};
 pub use model::*;
 pub use observe::REDACTED;
 pub use validate::{

@@ -381,6 +381,10 @@ pub enum Handler {
     },
     /// `gojinn`: a WebAssembly function.
     Gojinn(Function),
+    /// `header`: response header operations.
+    Headers(crate::handlers::HeaderOps),
+    /// `request_header`: request header operations.
+    RequestHeaders(crate::handlers::HeaderOps),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

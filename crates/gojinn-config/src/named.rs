@@ -154,13 +154,15 @@ fn definition(node: &Node) -> PResult<MatcherSet> {
             return Err(expression(first.pos));
         }
         (Some((kind, rest)), None) => condition(&mut set, bare, kind, rest, None)?,
-        (Some(_), Some(b)) => return Err(PosError::new(
-            b.open,
-            format!(
+        (Some(_), Some(b)) => {
+            return Err(PosError::new(
+                b.open,
+                format!(
                 "named matcher `{}` takes either one condition on its line or a block, not both",
                 name.text
             ),
-        )),
+            ))
+        }
         (None, Some(b)) => {
             for sub in &b.nodes {
                 let (kind, rest) = split(sub)?;
@@ -302,12 +304,14 @@ fn condition(
                 Some(h) if h.absent == absent && !absent => {
                     h.values.extend(values.iter().map(|v| v.text.clone()))
                 }
-                Some(_) => return Err(PosError::new(
-                    field.pos,
-                    format!(
+                Some(_) => {
+                    return Err(PosError::new(
+                        field.pos,
+                        format!(
                         "header field `{name}` is both required and excluded in this matcher set"
                     ),
-                )),
+                    ))
+                }
                 None => set.header.push(HeaderMatch {
                     field: name.to_owned(),
                     values: values.iter().map(|v| v.text.clone()).collect(),

@@ -11,6 +11,8 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "file_server",
     "gojinn",
     "tls",
+    "header",
+    "request_header",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -27,7 +29,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "forward_auth",
     "fs",
     "handle_errors",
-    "header",
     "import",
     "intercept",
     "invoke",
@@ -42,7 +43,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "push",
     "redir",
     "request_body",
-    "request_header",
     "reverse_proxy",
     "rewrite",
     "skip_log",

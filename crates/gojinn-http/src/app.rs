@@ -80,6 +80,8 @@ pub(crate) enum Node {
     },
     Files(PathBuf),
     Function(Arc<FunctionRoute>),
+    /// `header`, `request_header`, …: run on the way, see `site`.
+    Site(crate::site::SiteNode),
 }
 
 /// One warning per import of a Gojinn function this server does not provide.
@@ -282,6 +284,7 @@ fn routes_rt(
                     Tree::Respond { status, body } => Node::Respond { status, body },
                     Tree::Files { root } => Node::Files(root),
                     Tree::Function(id) => Node::Function(functions[id.index()].clone()),
+                    Tree::Site(h) => Node::Site(crate::site::SiteNode::new(&h)?),
                 },
             })
         })

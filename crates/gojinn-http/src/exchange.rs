@@ -4,6 +4,7 @@
 //! header operations to apply (`header`), and regexp captures.
 
 use crate::conn::Peer;
+use crate::site::ReadyOp;
 use http::{HeaderMap, Method, Version};
 use std::net::IpAddr;
 
@@ -24,11 +25,13 @@ pub(crate) struct Exchange {
     /// Regexp captures of the matchers that matched: `(name, groups)`, where
     /// group 0 is the whole match and named groups follow the numbered ones.
     pub(crate) captures: Vec<Capture>,
+    /// `header` operations to apply as defaults under the answer's fields.
+    pub(crate) early_headers: Vec<ReadyOp>,
+    /// Deferred `header` operations, applied to the answer's fields.
+    pub(crate) late_headers: Vec<ReadyOp>,
 }
 
 /// The captures of one regexp matcher.
-// Read by the request placeholders (`{re.<name>.<group>}`), which come next.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Capture {
     /// The regexp's name (`{re.<name>.<group>}`).
@@ -50,6 +53,8 @@ impl Exchange {
             version: parts.version,
             peer: parts.extensions.get::<Peer>().copied(),
             captures: Vec::new(),
+            early_headers: Vec::new(),
+            late_headers: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@ use crate::app::{App, FunctionRoute, Node, RouteRt};
 use crate::error::{failure_response, Failure, FaultKind};
 use crate::exchange::Exchange;
 use crate::otel::Tracer;
+use crate::site::Flow;
 use bytes::Bytes;
 use gojinn_contract::Request as GuestRequest;
 use gojinn_runtime::Fault;
@@ -59,13 +60,22 @@ pub(crate) async fn dispatch(
         .and_then(|site| find(&site.routes, &mut x));
     x.restore(&mut parts);
     let req = Request::from_parts(parts, body);
-    let Some(route) = hit else {
-        let resp = failure_response(&Failure::NotFound);
-        app.metrics.unmatched().record(req.method(), resp.status());
-        return resp;
+    let route = match hit {
+        Some(Hit::Leaf(route)) => route,
+        Some(Hit::Answer(route, mut resp)) => {
+            crate::site::finish(&mut resp, &x);
+            route.requests.record(req.method(), resp.status());
+            return resp;
+        }
+        None => {
+            let mut resp = failure_response(&Failure::NotFound);
+            crate::site::finish(&mut resp, &x);
+            app.metrics.unmatched().record(req.method(), resp.status());
+            return resp;
+        }
     };
     let method = req.method().clone();
-    let resp = match &route.node {
+    let mut resp = match &route.node {
         Node::Respond { status, body } => {
             let mut resp = Response::new(full(body.clone()));
             *resp.status_mut() = *status;
@@ -86,10 +96,19 @@ pub(crate) async fn dispatch(
             call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
         }
         // `find` only returns leaves.
-        Node::Subroute { .. } => failure_response(&Failure::NotFound),
+        Node::Subroute { .. } | Node::Site(_) => failure_response(&Failure::NotFound),
     };
+    crate::site::finish(&mut resp, &x);
     route.requests.record(&method, resp.status());
     resp
+}
+
+/// Where the walk of the routes ended.
+enum Hit<'a> {
+    /// A leaf that answers the request.
+    Leaf(&'a RouteRt),
+    /// A site handler (`redir`, a refused `basic_auth`) answered on the way.
+    Answer(&'a RouteRt, Response<Body>),
 }
 
 /// Whether `route`'s matchers accept the request as it is now.
@@ -117,7 +136,7 @@ fn route_matches(route: &RouteRt, x: &mut Exchange) -> bool {
 /// leaf sees it (after any `handle_path` stripping). Routes sharing a group are
 /// mutually exclusive; a subroute whose children all miss lets evaluation
 /// continue after it, with the path it had before.
-fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<&'a RouteRt> {
+fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<Hit<'a>> {
     let mut groups_done: Vec<&str> = Vec::new();
     for route in routes {
         if let Some(group) = route.group.as_deref() {
@@ -147,7 +166,11 @@ fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<&'a RouteRt> {
                     x.path = outer;
                 }
             }
-            _ => return Some(route),
+            Node::Site(site) => match site.run(x) {
+                Flow::Next => {}
+                Flow::Answer(resp) => return Some(Hit::Answer(route, resp)),
+            },
+            _ => return Some(Hit::Leaf(route)),
         }
     }
     None

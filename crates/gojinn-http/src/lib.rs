@@ -30,7 +30,9 @@ mod handler;
 mod matcher;
 pub mod metrics;
 pub mod otel;
+mod placeholder;
 mod server;
+mod site;
 mod tls;
 mod trace;
 

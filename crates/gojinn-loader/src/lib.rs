@@ -178,6 +178,9 @@ pub enum Node {
     },
     /// `gojinn`: the function with this id.
     Function(FunctionId),
+    /// A handler around the functions (`header`, `request_header`, …), as
+    /// configured; the server compiles it.
+    Site(Box<Handler>),
 }
 
 /// A config, loaded: what [`Plan::compile`] returns.
@@ -413,6 +416,9 @@ impl Walk<'_, '_> {
                 }
                 Handler::FileServer { root } => Node::Files { root: root.clone() },
                 Handler::Gojinn(f) => Node::Function(self.function(f, &label)),
+                site @ (Handler::Headers(_) | Handler::RequestHeaders(_)) => {
+                    Node::Site(Box::new(site.clone()))
+                }
             };
             out.push(RouteNode {
                 group: route.group.clone(),
