@@ -197,3 +197,60 @@ fn header_sets_adds_defers_replaces_and_request_header_changes_what_a_function_s
     assert!(!text.to_ascii_lowercase().contains("x-drop"), "{text}");
     assert!(text.contains("first") && text.contains("second"), "{text}");
 }
+
+#[test]
+fn redir_rewrite_and_uri_change_where_a_request_goes() {
+    let body = format!(
+        r#"
+    redir /old /new permanent
+    redir /moved https://example.test{{uri}}
+    redir /page /new.html html
+    redir /code /x 308
+    rewrite /r/* /echo/r?from={{path}}&{{query}}
+    rewrite /keep /echo/keep
+    @cap path_regexp item ^/item/([0-9]+)$
+    rewrite @cap /echo/item?id={{re.item.1}}
+    uri /strip/* strip_prefix /strip
+    uri /suffix/* strip_suffix .html
+    uri /repl/* replace /a/ /b/ 1
+    uri /re/* path_regexp ^/re/v([0-9]+)/(.*)$ /echo/v$1/$2
+    gojinn {} {{
+        args echo
+    }}"#,
+        guest().display()
+    );
+    let s = serve("site-redir", &body);
+    let r = s.get("/old");
+    assert_eq!((r.status, r.header("location")), (301, Some("/new")));
+    let r = s.get("/moved?a=1");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (302, Some("https://example.test/moved?a=1"))
+    );
+    let r = s.get("/page");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("url=/new.html"), "{}", r.text());
+    assert_eq!(s.get("/code").status, 308);
+
+    let uri = |path: &str| {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()["uri"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(uri("/r/a?k=v"), "/echo/r?from=/r/a&k=v");
+    assert_eq!(
+        uri("/keep?x=1"),
+        "/echo/keep?x=1",
+        "a path-only rewrite keeps the query"
+    );
+    assert_eq!(
+        uri("/item/42"),
+        "/echo/item?id=42",
+        "regexp capture placeholder"
+    );
+    assert_eq!(uri("/strip/x?q"), "/x?q");
+    assert_eq!(uri("/suffix/p.html"), "/suffix/p");
+    assert_eq!(uri("/repl/a/a/"), "/repl/b/a/", "limit 1");
+    assert_eq!(uri("/re/v2/x"), "/echo/v2/x");
+    assert_eq!(uri("/untouched"), "/untouched");
+}

@@ -85,6 +85,12 @@ fn directives(
             cx.groups += 1;
             g
         });
+    // Likewise the `rewrite`s of one block.
+    let rewrite_group = nodes.iter().any(|n| name(n) == Some("rewrite")).then(|| {
+        let g = format!("rewrite_{}", cx.groups);
+        cx.groups += 1;
+        g
+    });
     let mut routes: Vec<(usize, Route)> = Vec::new();
     for node in nodes {
         let Some(name_token) = node.words.first() else {
@@ -110,6 +116,9 @@ fn directives(
             "gojinn" => gojinn::parse(cx, node)?,
             "header" => crate::headers::parse(cx, node, false)?,
             "request_header" => crate::headers::parse(cx, node, true)?,
+            "redir" => crate::redir::parse(cx, node)?,
+            "rewrite" => crate::rewrite::rewrite(cx, node, rewrite_group.clone())?,
+            "uri" => crate::rewrite::uri(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(

@@ -246,6 +246,25 @@ impl Checker<'_> {
                         .map_err(|e| self.at(&handle_field("status"), e))?;
                 }
                 Handler::FileServer { root } => *root = paths::resolve(&self.base, root),
+                Handler::Redirect(r) => {
+                    let ok = if r.html {
+                        r.status == 200
+                    } else {
+                        (300..=399).contains(&r.status)
+                    };
+                    if !ok || r.to.is_empty() {
+                        return Err(self.at(
+                            &handle_field("status"),
+                            format!(
+                                "invalid redirect: status `{}` (3xx, or 200 with `html`) to `{}`",
+                                r.status, r.to
+                            ),
+                        ));
+                    }
+                }
+                Handler::Rewrite(r) => {
+                    crate::rewrite::validate(r).map_err(|e| self.at(&field("handle"), e))?;
+                }
                 Handler::Headers(ops) | Handler::RequestHeaders(ops) => {
                     crate::headers::validate(ops).map_err(|e| self.at(&handle_field("ops"), e))?;
                 }

@@ -38,6 +38,8 @@ mod names;
 mod observe;
 mod paths;
 mod placeholders;
+mod redir;
+mod rewrite;
 mod security;
 mod servers;
 mod tls;

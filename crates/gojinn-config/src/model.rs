@@ -385,6 +385,10 @@ pub enum Handler {
     Headers(crate::handlers::HeaderOps),
     /// `request_header`: request header operations.
     RequestHeaders(crate::handlers::HeaderOps),
+    /// `redir`: a redirect.
+    Redirect(crate::handlers::Redirect),
+    /// `rewrite`, `uri`: a change to the request's path and query.
+    Rewrite(crate::handlers::Rewrite),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

@@ -13,6 +13,9 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "tls",
     "header",
     "request_header",
+    "redir",
+    "rewrite",
+    "uri",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -41,15 +44,12 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "metrics",
     "php_fastcgi",
     "push",
-    "redir",
     "request_body",
     "reverse_proxy",
-    "rewrite",
     "skip_log",
     "templates",
     "tracing",
     "try_files",
-    "uri",
     "vars",
 ];
 

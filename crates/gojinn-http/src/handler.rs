@@ -177,7 +177,7 @@ fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<Hit<'a>> {
 }
 
 /// `path` without `prefix` (compared case-insensitively, as matching is), never empty.
-fn strip_path(path: &str, prefix: &str) -> String {
+pub(crate) fn strip_path(path: &str, prefix: &str) -> String {
     let rest = match path.get(..prefix.len()) {
         Some(head) if head.eq_ignore_ascii_case(prefix) => &path[prefix.len()..],
         _ => path,

@@ -1,12 +1,13 @@
 //! The handlers around the functions, run while the routes are walked:
 //! `header` (response fields, set now or deferred until the answer is
-//! written) and `request_header`.
+//! written), `request_header`, `rewrite` and `uri` (the path and query the
+//! next routes see), and `redir` (answers).
 
 use crate::exchange::Exchange;
 use crate::handler::Body;
 use crate::placeholder::Template;
-use gojinn_config::{Handler, HeaderOp, HeaderOps};
-use http::{HeaderMap, HeaderName, HeaderValue, Response};
+use gojinn_config::{Handler, HeaderOp, HeaderOps, Rewrite};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use regex::Regex;
 
 /// A compiled site handler.
@@ -15,6 +16,27 @@ pub(crate) enum SiteNode {
     Headers { ops: Vec<Op>, deferred: bool },
     /// `request_header`.
     RequestHeaders(Vec<Op>),
+    /// `redir`.
+    Redirect {
+        to: Template,
+        status: StatusCode,
+        html: bool,
+    },
+    /// `rewrite`, `uri`.
+    Rewrite(RewriteRt),
+}
+
+/// A `rewrite` or `uri` operation, compiled.
+pub(crate) enum RewriteRt {
+    Uri(Template),
+    StripPrefix(String),
+    StripSuffix(String),
+    Replace {
+        find: String,
+        replace: String,
+        limit: Option<usize>,
+    },
+    PathRegexp(Regex, String),
 }
 
 /// What a site handler leaves to the walk.
@@ -22,8 +44,6 @@ pub(crate) enum Flow {
     /// Go on with the next route.
     Next,
     /// This is the answer.
-    // Constructed by `redir` (next commit).
-    #[allow(dead_code)]
     Answer(Response<Body>),
 }
 
@@ -59,6 +79,30 @@ impl SiteNode {
                 deferred: h.deferred,
             }),
             Handler::RequestHeaders(h) => Ok(SiteNode::RequestHeaders(ops(h)?)),
+            Handler::Redirect(r) => Ok(SiteNode::Redirect {
+                to: Template::new(&r.to),
+                status: StatusCode::from_u16(r.status)
+                    .map_err(|_| format!("invalid redirect status `{}`", r.status))?,
+                html: r.html,
+            }),
+            Handler::Rewrite(r) => Ok(SiteNode::Rewrite(match r {
+                Rewrite::Uri { to } => RewriteRt::Uri(Template::new(to)),
+                Rewrite::StripPrefix { prefix } => RewriteRt::StripPrefix(prefix.clone()),
+                Rewrite::StripSuffix { suffix } => RewriteRt::StripSuffix(suffix.clone()),
+                Rewrite::Replace {
+                    find,
+                    replace,
+                    limit,
+                } => RewriteRt::Replace {
+                    find: find.clone(),
+                    replace: replace.clone(),
+                    limit: limit.and_then(|n| usize::try_from(n).ok()),
+                },
+                Rewrite::PathRegexp { find, replace } => RewriteRt::PathRegexp(
+                    Regex::new(find).map_err(|e| format!("invalid regular expression: {e}"))?,
+                    replace.clone(),
+                ),
+            })),
             _ => Err("internal: not a site handler".to_owned()),
         }
     }
@@ -80,8 +124,102 @@ impl SiteNode {
                 apply(&ready, &mut x.headers);
                 Flow::Next
             }
+            SiteNode::Redirect { to, status, html } => Flow::Answer(redirect(
+                &encode(&to.render(x, None), b"?#&=;[]"),
+                *status,
+                *html,
+            )),
+            SiteNode::Rewrite(r) => {
+                rewrite(r, x);
+                Flow::Next
+            }
         }
     }
+}
+
+/// Applies a `rewrite` or `uri` operation to `x`'s path and query.
+fn rewrite(r: &RewriteRt, x: &mut Exchange) {
+    let path = match r {
+        RewriteRt::Uri(to) => {
+            let to = to.render(x, None);
+            let path = match to.split_once('?') {
+                Some((path, query)) => {
+                    x.query = (!query.is_empty()).then(|| encode(query, b"?&=;"));
+                    path.to_owned()
+                }
+                None => to,
+            };
+            if path.is_empty() {
+                return;
+            }
+            path
+        }
+        RewriteRt::StripPrefix(prefix) => crate::handler::strip_path(&x.path, prefix),
+        RewriteRt::StripSuffix(suffix) => match x.path.strip_suffix(suffix.as_str()) {
+            Some(rest) => rest.to_owned(),
+            None => return,
+        },
+        RewriteRt::Replace {
+            find,
+            replace,
+            limit,
+        } => match limit {
+            Some(n) => x.path.replacen(find.as_str(), replace, *n),
+            None => x.path.replace(find.as_str(), replace),
+        },
+        RewriteRt::PathRegexp(re, with) => re.replace_all(&x.path, with.as_str()).into_owned(),
+    };
+    let path = encode(&path, b"");
+    x.path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
+}
+
+/// `text` with every byte a URI path (plus `extra`) cannot hold as it is
+/// percent-encoded: what placeholders bring in (spaces, decoded query values,
+/// non-ASCII) stays one valid URI.
+fn encode(text: &str, extra: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        let plain =
+            b.is_ascii_alphanumeric() || b"-._~!$'()*+,:@/%".contains(&b) || extra.contains(&b);
+        if plain {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A redirect to `to` (already a valid URI reference).
+fn redirect(to: &str, status: StatusCode, html: bool) -> Response<Body> {
+    if html {
+        let to = to
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;");
+        let page = format!(
+            "<!DOCTYPE html>\n<html>\n<head>\n<title>Redirecting</title>\n\
+             <meta http-equiv=\"refresh\" content=\"0; url={to}\">\n</head>\n\
+             <body>Redirecting to <a href=\"{to}\">{to}</a>.</body>\n</html>\n"
+        );
+        let mut resp = Response::new(crate::handler::full(page));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return resp;
+    }
+    let mut resp = Response::new(crate::handler::full(bytes::Bytes::new()));
+    *resp.status_mut() = status;
+    // `encode` left only visible ASCII, which a header value accepts.
+    if let Ok(location) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(http::header::LOCATION, location);
+    }
+    resp
 }
 
 fn ops(h: &HeaderOps) -> Result<Vec<Op>, String> {

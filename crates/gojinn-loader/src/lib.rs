@@ -416,9 +416,10 @@ impl Walk<'_, '_> {
                 }
                 Handler::FileServer { root } => Node::Files { root: root.clone() },
                 Handler::Gojinn(f) => Node::Function(self.function(f, &label)),
-                site @ (Handler::Headers(_) | Handler::RequestHeaders(_)) => {
-                    Node::Site(Box::new(site.clone()))
-                }
+                site @ (Handler::Headers(_)
+                | Handler::RequestHeaders(_)
+                | Handler::Redirect(_)
+                | Handler::Rewrite(_)) => Node::Site(Box::new(site.clone())),
             };
             out.push(RouteNode {
                 group: route.group.clone(),
