@@ -254,3 +254,35 @@ fn redir_rewrite_and_uri_change_where_a_request_goes() {
     assert_eq!(uri("/re/v2/x"), "/echo/v2/x");
     assert_eq!(uri("/untouched"), "/untouched");
 }
+
+#[test]
+fn import_of_a_snippet_with_arguments_and_of_a_glob() {
+    let dir = scratch("site-import");
+    std::fs::create_dir_all(dir.join("sites")).expect("mkdir");
+    std::fs::write(
+        dir.join("sites/10-hello.caddy"),
+        "respond /hello \"hello {args[0]}\"\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("sites/20-fn.caddy"), "import fn /fn/* echo\n").expect("write");
+    std::fs::write(dir.join("sites/README.txt"), "not imported").expect("write");
+    let caddyfile = format!(
+        "(security) {{\n    header X-Frame-Options {{args[0]}}\n    header X-Extra {{args[1:]}}\n}}\n\
+         (fn) {{\n    gojinn {{args[0]}} {} {{\n        args {{args[1]}}\n    }}\n}}\n\
+         {{\n    admin off\n}}\n:0 {{\n    import security DENY \"a b\"\n    import sites/*.caddy world\n}}\n",
+        guest().display()
+    );
+    std::fs::write(dir.join("Caddyfile"), caddyfile).expect("write Caddyfile");
+    let s = Server::start(&dir.join("Caddyfile"), &[]);
+    let r = s.get("/hello");
+    assert_eq!((r.status, r.text().as_str()), (200, "hello world"));
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("x-extra"), Some("a b"));
+    let r = s.get("/fn/x?y=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["uri"],
+        "/fn/x?y=1",
+        "a snippet imported from a globbed file"
+    );
+}

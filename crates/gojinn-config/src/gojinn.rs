@@ -71,12 +71,7 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         db_dsn: None,
         debug_secret: None,
         security: cx.security.clone(),
-        origin: Some(format!(
-            "{}:{}:{}",
-            cx.file.display(),
-            name.pos.line,
-            name.pos.col
-        )),
+        origin: Some(cx.sources.place(name.pos)),
     };
     let mut module_at: Option<Pos> = None;
     if let Some(m) = module {

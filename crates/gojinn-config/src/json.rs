@@ -78,7 +78,7 @@ fn pos_at(src: &str, offset: usize) -> Pos {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    Pos { line, col }
+    Pos { line, col, src: 0 }
 }
 
 /// One step of a path into the JSON document.
@@ -661,12 +661,8 @@ mod tests {
     fn offsets_and_positions() {
         let src = "ab\néc\nd";
         assert_eq!(byte_offset(src, 2, 3), 5);
-        assert_eq!(pos_at(src, 5), Pos { line: 2, col: 2 });
-        assert_eq!(
-            pos_at(src, 4),
-            Pos { line: 2, col: 1 },
-            "inside a character"
-        );
+        assert_eq!(pos_at(src, 5), Pos::at(2, 2));
+        assert_eq!(pos_at(src, 4), Pos::at(2, 1), "inside a character");
         assert_eq!(byte_offset(src, 9, 1), 7, "past the last line: its start");
         assert_eq!(byte_offset(src, 3, 99), src.len());
     }

@@ -29,6 +29,7 @@ mod gojinn;
 mod grants;
 mod handlers;
 mod headers;
+mod import;
 mod json;
 mod lexer;
 mod matcher;

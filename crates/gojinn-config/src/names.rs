@@ -32,7 +32,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "forward_auth",
     "fs",
     "handle_errors",
-    "import",
     "intercept",
     "invoke",
     "log",
