@@ -286,3 +286,64 @@ fn import_of_a_snippet_with_arguments_and_of_a_glob() {
         "a snippet imported from a globbed file"
     );
 }
+
+#[test]
+fn handle_errors_renders_a_404_and_a_functions_502() {
+    let dir = scratch("site-errors");
+    std::fs::create_dir_all(dir.join("public/files")).expect("mkdir");
+    std::fs::write(dir.join("public/404.html"), "<h1>no such file</h1>").expect("write");
+    std::fs::write(dir.join("public/files/here.txt"), "here").expect("write");
+    let caddyfile = format!(
+        r#"{{
+    admin off
+}}
+:0 {{
+    root * ./public
+    route {{
+        gojinn /boom {} {{
+            args panic
+        }}
+        respond /ok "fine"
+        file_server /files/*
+    }}
+    handle_errors 5xx {{
+        respond "oops {{err.status_code}} {{err.status_text}}: {{err.message}}"
+    }}
+    handle_errors 404 {{
+        header X-Error handled
+        @files path /files/*
+        handle @files {{
+            rewrite * /{{err.status_code}}.html
+            file_server
+        }}
+        respond "{{err.status_code}} {{err.status_text}} at {{path}}"
+    }}
+}}
+"#,
+        guest().display()
+    );
+    std::fs::write(dir.join("Caddyfile"), caddyfile).expect("write Caddyfile");
+    let s = Server::start(&dir.join("Caddyfile"), &[]);
+    let r = s.get("/ok");
+    assert_eq!(
+        (r.status, r.text().as_str(), r.header("x-error")),
+        (200, "fine", None)
+    );
+    let r = s.get("/missing");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (404, "404 Not Found at /missing")
+    );
+    assert_eq!(r.header("x-error"), Some("handled"));
+    let r = s.get("/files/nope.txt");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (404, "<h1>no such file</h1>")
+    );
+    assert_eq!(s.get("/files/here.txt").text(), "here");
+    let r = s.get("/boom");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (502, "oops 502 Bad Gateway: function failed")
+    );
+}

@@ -33,6 +33,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) site_level: bool,
     /// The `tls` directive of the site being read, and where it was written.
     pub(crate) tls: Option<(Tls, Pos)>,
+    /// The `handle_errors` blocks of the site being read.
+    pub(crate) errors: Vec<crate::handlers::ErrorRoutes>,
+    /// True while a `handle_errors` block is read.
+    pub(crate) in_errors: bool,
     /// The named matchers in scope in the block being read.
     pub(crate) matchers: Vec<crate::named::Definition>,
 }
@@ -92,6 +96,8 @@ fn build(
         site_level: false,
         tls: None,
         matchers: Vec::new(),
+        errors: Vec::new(),
+        in_errors: false,
     };
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
@@ -155,6 +161,7 @@ fn build(
             addresses: site_addresses.into_iter().map(|k| k.address).collect(),
             tls: tls.map(|(t, _)| t),
             routes,
+            errors: std::mem::take(&mut cx.errors),
         });
     }
     if let Some(last) = keys.last() {

@@ -113,7 +113,24 @@ fn directives(
             "handle" | "handle_path" | "route" => subroute(cx, node, &root, group.as_ref())?,
             "respond" => respond(cx, node)?,
             "file_server" => file_server(cx, node, &root)?,
+            "gojinn" if cx.in_errors => {
+                return Err(PosError::new(
+                    name_token.pos,
+                    "`gojinn` inside `handle_errors` is not supported by gojinn; answer errors with `respond` or `file_server`",
+                ))
+            }
             "gojinn" => gojinn::parse(cx, node)?,
+            "handle_errors" if site_level => {
+                let errors = crate::errors::parse(cx, node, &root)?;
+                cx.errors.push(errors);
+                continue;
+            }
+            "handle_errors" => {
+                return Err(PosError::new(
+                    name_token.pos,
+                    "`handle_errors` applies to a whole site: put it directly in the site block",
+                ))
+            }
             "header" => crate::headers::parse(cx, node, false)?,
             "request_header" => crate::headers::parse(cx, node, true)?,
             "redir" => crate::redir::parse(cx, node)?,

@@ -113,3 +113,15 @@ pub enum Rewrite {
         replace: String,
     },
 }
+
+/// `handle_errors [<status>…] { … }`: the routes that answer when the
+/// request failed (no route, a file not found, a function's fault).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRoutes {
+    /// The statuses these routes handle (`404`, `4xx`, `5xx`); empty for all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<String>,
+    /// The routes, sorted as a site's are.
+    pub routes: Vec<crate::model::Route>,
+}

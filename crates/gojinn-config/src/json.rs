@@ -157,6 +157,21 @@ impl Checker<'_> {
                 tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
             }
             self.routes(&mut site.routes, &[here[0], here[1], Seg::Key("routes")])?;
+            for (e, errors) in site.errors.iter_mut().enumerate() {
+                let at = [here[0], here[1], Seg::Key("errors"), Seg::Index(e)];
+                for s in &errors.status {
+                    crate::errors::check_status(s).map_err(|m| {
+                        self.at(&[at[0], at[1], at[2], at[3], Seg::Key("status")], m)
+                    })?;
+                }
+                if has_function(&errors.routes) {
+                    return Err(self.at(&at, "a `gojinn` handler inside `errors` is not supported"));
+                }
+                self.routes(
+                    &mut errors.routes,
+                    &[at[0], at[1], at[2], at[3], Seg::Key("routes")],
+                )?;
+            }
         }
         let address_pos = |(i, j): (usize, usize)| {
             locate(
@@ -381,6 +396,15 @@ impl Checker<'_> {
         }
         grants::finish(f, &self.base).map_err(|e| self.at(&handle_field("db_dsn"), e))
     }
+}
+
+/// Whether `routes` hold a function, however deep.
+fn has_function(routes: &[Route]) -> bool {
+    routes.iter().any(|r| match &r.handle {
+        Handler::Gojinn(_) => true,
+        Handler::Subroute { routes, .. } => has_function(routes),
+        _ => false,
+    })
 }
 
 /// Where the value at `path` starts in the JSON text; the deepest part of the

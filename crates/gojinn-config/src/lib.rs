@@ -25,6 +25,7 @@ mod caddyfile;
 mod conditions;
 mod directives;
 mod error;
+mod errors;
 mod gojinn;
 mod grants;
 mod handlers;
@@ -50,7 +51,7 @@ mod validate;
 
 pub use conditions::{HeaderMatch, HeaderRegexp, MatcherSet, QueryMatch, Regexp};
 pub use error::{ConfigError, Diagnostic, Loaded};
-pub use handlers::{HeaderOp, HeaderOps, Redirect, Rewrite};
+pub use handlers::{ErrorRoutes, HeaderOp, HeaderOps, Redirect, Rewrite};
 pub use model::*;
 pub use observe::REDACTED;
 pub use validate::{

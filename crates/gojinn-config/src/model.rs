@@ -298,6 +298,10 @@ pub struct Site {
     /// Routes, already sorted in Caddy's directive order; evaluated first to last.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// `handle_errors` blocks, in file order: the first whose statuses cover a
+    /// failed request's answers it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<crate::handlers::ErrorRoutes>,
 }
 
 /// `tls <cert.pem> <key.pem>`: a certificate chain and its private key, both

@@ -16,6 +16,7 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "redir",
     "rewrite",
     "uri",
+    "handle_errors",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -31,7 +32,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "error",
     "forward_auth",
     "fs",
-    "handle_errors",
     "intercept",
     "invoke",
     "log",
@@ -337,10 +337,11 @@ mod tests {
 
     #[test]
     fn order_covers_supported_directives() {
-        // `gojinn` is ordered by `order`; `tls` configures the site, not a route.
+        // `gojinn` is ordered by `order`; `tls` and `handle_errors` configure
+        // the site, not a route.
         for d in DIRECTIVES
             .iter()
-            .filter(|d| !matches!(**d, "gojinn" | "tls"))
+            .filter(|d| !matches!(**d, "gojinn" | "tls" | "handle_errors"))
         {
             assert!(CADDY_ORDER.contains(d), "{d}");
         }

@@ -8,7 +8,6 @@ use crate::matcher::{Conditions, PathPattern};
 use crate::metrics::{FunctionMetrics, Metrics, RequestCounters};
 use crate::otel::Tracer;
 use crate::tls::Certificates;
-use bytes::Bytes;
 use gojinn_config::Config;
 use gojinn_host::Stores;
 use gojinn_loader::{
@@ -57,6 +56,15 @@ pub(crate) struct SiteRt {
     /// Hosts this site answers for on its ports; empty means any host.
     pub(crate) hosts: Vec<String>,
     pub(crate) routes: Vec<RouteRt>,
+    /// `handle_errors` blocks.
+    pub(crate) errors: Vec<ErrorRoutesRt>,
+}
+
+/// One `handle_errors` block, compiled.
+pub(crate) struct ErrorRoutesRt {
+    /// `404`, `4xx`, `5xx`…; empty for every status.
+    pub(crate) status: Vec<String>,
+    pub(crate) routes: Vec<RouteRt>,
 }
 
 pub(crate) struct RouteRt {
@@ -76,7 +84,7 @@ pub(crate) enum Node {
     },
     Respond {
         status: http::StatusCode,
-        body: Bytes,
+        body: crate::placeholder::Template,
     },
     Files(PathBuf),
     Function(Arc<FunctionRoute>),
@@ -156,6 +164,7 @@ impl App {
         let Loaded {
             functions,
             sites,
+            errors,
             runtime,
             mut notices,
             ..
@@ -176,8 +185,18 @@ impl App {
             .collect();
 
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
-        for (site, routes) in config.sites.iter().zip(sites) {
+        for ((site, routes), errors) in config.sites.iter().zip(sites).zip(errors) {
             let routes = routes_rt(routes, &functions, &services.metrics).map_err(|e| vec![e])?;
+            let errors = errors
+                .into_iter()
+                .map(|e| {
+                    Ok(ErrorRoutesRt {
+                        status: e.status,
+                        routes: routes_rt(e.routes, &functions, &services.metrics)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| vec![e])?;
             let hosts = site
                 .addresses
                 .iter()
@@ -188,6 +207,7 @@ impl App {
             let rt = Arc::new(SiteRt {
                 hosts: if any_host { Vec::new() } else { hosts },
                 routes,
+                errors,
             });
             for port in site.addresses.iter().map(|a| a.port) {
                 let list = ports.entry(port).or_default();
@@ -281,7 +301,10 @@ fn routes_rt(
                         strip_prefix,
                         routes: routes_rt(routes, functions, metrics)?,
                     },
-                    Tree::Respond { status, body } => Node::Respond { status, body },
+                    Tree::Respond { status, body } => Node::Respond {
+                        status,
+                        body: crate::placeholder::Template::new(&String::from_utf8_lossy(&body)),
+                    },
                     Tree::Files { root } => Node::Files(root),
                     Tree::Function(id) => Node::Function(functions[id.index()].clone()),
                     Tree::Site(h) => Node::Site(crate::site::SiteNode::new(&h)?),

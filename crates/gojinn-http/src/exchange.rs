@@ -4,6 +4,7 @@
 //! header operations to apply (`header`), and regexp captures.
 
 use crate::conn::Peer;
+use crate::placeholder::ErrorInfo;
 use crate::site::ReadyOp;
 use http::{HeaderMap, Method, Version};
 use std::net::IpAddr;
@@ -29,6 +30,8 @@ pub(crate) struct Exchange {
     pub(crate) early_headers: Vec<ReadyOp>,
     /// Deferred `header` operations, applied to the answer's fields.
     pub(crate) late_headers: Vec<ReadyOp>,
+    /// The failure `handle_errors` is answering, for `{err.*}`.
+    pub(crate) error: Option<ErrorInfo>,
 }
 
 /// The captures of one regexp matcher.
@@ -55,6 +58,7 @@ impl Exchange {
             captures: Vec::new(),
             early_headers: Vec::new(),
             late_headers: Vec::new(),
+            error: None,
         }
     }
 
@@ -76,10 +80,15 @@ impl Exchange {
         self.peer.is_some_and(|p| p.tls)
     }
 
-    /// Puts what routing changed back into `parts`: the headers, and the URI
-    /// when the path or query changed.
-    pub(crate) fn restore(&mut self, parts: &mut http::request::Parts) {
-        parts.headers = std::mem::take(&mut self.headers);
+    /// Puts what routing changed back into `parts`: the headers (a copy when
+    /// `keep`, for what runs after the answer), and the URI when the path or
+    /// query changed.
+    pub(crate) fn restore(&mut self, parts: &mut http::request::Parts, keep: bool) {
+        parts.headers = if keep {
+            self.headers.clone()
+        } else {
+            std::mem::take(&mut self.headers)
+        };
         if parts.uri.path() != self.path || parts.uri.query() != self.query.as_deref() {
             if let Ok(uri) = self.uri().parse() {
                 parts.uri = uri;

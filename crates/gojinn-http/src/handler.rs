@@ -55,56 +55,73 @@ pub(crate) async fn dispatch(
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
     let mut x = Exchange::new(&mut parts);
-    let hit = app
-        .site(port, x.host.as_deref())
-        .and_then(|site| find(&site.routes, &mut x));
-    x.restore(&mut parts);
-    let req = Request::from_parts(parts, body);
-    let route = match hit {
-        Some(Hit::Leaf(route)) => route,
-        Some(Hit::Answer(route, mut resp)) => {
-            crate::site::finish(&mut resp, &x);
-            route.requests.record(req.method(), resp.status());
-            return resp;
+    let site = app.site(port, x.host.as_deref());
+    let hit = site.and_then(|site| find(&site.routes, &mut x));
+    let method = x.method.clone();
+    // `handle_errors` routes may read the request headers after the answer.
+    let keep_headers = site.is_some_and(|s| !s.errors.is_empty());
+    let (mut resp, requests) = match hit {
+        Some(Hit::Leaf(route)) => {
+            let node = &route.node;
+            let resp = match node {
+                Node::Respond { status, body } => respond(*status, body.render(&x, None)),
+                Node::Files(root) => {
+                    x.restore(&mut parts, keep_headers);
+                    let resp = serve_files(root, Request::from_parts(parts, body)).await;
+                    crate::handle_errors::mark_file_error(resp)
+                }
+                Node::Function(function) => {
+                    let uri = x.uri();
+                    x.restore(&mut parts, keep_headers);
+                    let req = Request::from_parts(parts, body);
+                    call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
+                }
+                // `find` only returns leaves.
+                Node::Subroute { .. } | Node::Site(_) => failure_response(&Failure::NotFound),
+            };
+            (resp, Some(&route.requests))
         }
-        None => {
-            let mut resp = failure_response(&Failure::NotFound);
-            crate::site::finish(&mut resp, &x);
-            app.metrics.unmatched().record(req.method(), resp.status());
-            return resp;
-        }
+        Some(Hit::Answer(route, resp)) => (resp, Some(&route.requests)),
+        None => (failure_response(&Failure::NotFound), None),
     };
-    let method = req.method().clone();
-    let mut resp = match &route.node {
-        Node::Respond { status, body } => {
-            let mut resp = Response::new(full(body.clone()));
-            *resp.status_mut() = *status;
-            if !body.is_empty() {
-                resp.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-            }
-            resp
-        }
-        Node::Files(root) => match tower_http::services::ServeDir::new(root).oneshot(req).await {
-            Ok(resp) => resp.map(|b| b.boxed_unsync()),
-            Err(never) => match never {},
-        },
-        Node::Function(function) => {
-            let uri = x.uri();
-            call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
-        }
-        // `find` only returns leaves.
-        Node::Subroute { .. } | Node::Site(_) => failure_response(&Failure::NotFound),
-    };
+    if let Some(site) = site.filter(|_| keep_headers) {
+        resp = crate::handle_errors::handle(&site.errors, &mut x, resp).await;
+    }
     crate::site::finish(&mut resp, &x);
-    route.requests.record(&method, resp.status());
+    match requests {
+        Some(counters) => counters.record(&method, resp.status()),
+        None => app.metrics.unmatched().record(&method, resp.status()),
+    }
     resp
 }
 
+/// `respond`'s answer: `status`, and `body` as plain text.
+pub(crate) fn respond(status: StatusCode, body: String) -> Response<Body> {
+    let empty = body.is_empty();
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    if !empty {
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    resp
+}
+
+/// `file_server`'s answer from `root` for `req`.
+pub(crate) async fn serve_files<B>(root: &std::path::Path, req: Request<B>) -> Response<Body>
+where
+    B: Send + 'static,
+{
+    match tower_http::services::ServeDir::new(root).oneshot(req).await {
+        Ok(resp) => resp.map(|b| b.boxed_unsync()),
+        Err(never) => match never {},
+    }
+}
+
 /// Where the walk of the routes ended.
-enum Hit<'a> {
+pub(crate) enum Hit<'a> {
     /// A leaf that answers the request.
     Leaf(&'a RouteRt),
     /// A site handler (`redir`, a refused `basic_auth`) answered on the way.
@@ -136,7 +153,7 @@ fn route_matches(route: &RouteRt, x: &mut Exchange) -> bool {
 /// leaf sees it (after any `handle_path` stripping). Routes sharing a group are
 /// mutually exclusive; a subroute whose children all miss lets evaluation
 /// continue after it, with the path it had before.
-fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<Hit<'a>> {
+pub(crate) fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<Hit<'a>> {
     let mut groups_done: Vec<&str> = Vec::new();
     for route in routes {
         if let Some(group) = route.group.as_deref() {

@@ -26,6 +26,7 @@ mod conn;
 mod debug;
 pub mod error;
 mod exchange;
+mod handle_errors;
 mod handler;
 mod matcher;
 pub mod metrics;

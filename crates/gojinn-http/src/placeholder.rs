@@ -92,8 +92,10 @@ impl Template {
         Template { parts }
     }
 
-    /// The text for the request `x` (and the error being handled, if any).
+    /// The text for the request `x` (and the error being handled, if any:
+    /// `err`, else the one `x` carries).
     pub(crate) fn render(&self, x: &Exchange, err: Option<&ErrorInfo>) -> String {
+        let err = err.or(x.error.as_ref());
         let mut out = String::new();
         for part in &self.parts {
             match part {

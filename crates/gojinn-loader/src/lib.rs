@@ -141,6 +141,14 @@ pub struct LoadedFunction {
     pub module: PathBuf,
 }
 
+/// One `handle_errors` block: the statuses it handles and its routes.
+pub struct ErrorTree {
+    /// `404`, `4xx`, `5xx`…; empty for every status.
+    pub status: Vec<String>,
+    /// The routes.
+    pub routes: Vec<RouteNode>,
+}
+
 /// A node of a site's route tree.
 pub struct RouteNode {
     /// Routes sharing a group are mutually exclusive.
@@ -189,6 +197,8 @@ pub struct Loaded {
     pub functions: Vec<LoadedFunction>,
     /// The route tree of each site, in the order of `Config::sites`.
     pub sites: Vec<Vec<RouteNode>>,
+    /// The `handle_errors` blocks of each site, in the order of `Config::sites`.
+    pub errors: Vec<Vec<ErrorTree>>,
     /// How long each module took to compile (or to load from the cache).
     pub compile_times: Vec<Duration>,
     /// Compile-cache activity of this load.
@@ -232,6 +242,7 @@ pub struct Plan<'a> {
     stores: &'a Stores,
     pending: Vec<Pending>,
     sites: Vec<Vec<RouteNode>>,
+    errors: Vec<Vec<ErrorTree>>,
     notices: Vec<LoadNotice>,
 }
 
@@ -249,6 +260,7 @@ impl<'a> Plan<'a> {
             namespace: String::new(),
         };
         let mut sites = Vec::with_capacity(config.sites.len());
+        let mut errors = Vec::with_capacity(config.sites.len());
         for site in &config.sites {
             // The KV namespace is the site's addresses, so two sites never share keys.
             walk.namespace = site
@@ -258,6 +270,16 @@ impl<'a> Plan<'a> {
                 .collect::<Vec<_>>()
                 .join(",");
             sites.push(walk.routes(&site.routes, &Arc::from(ANY_ROUTE)));
+            let label = Arc::from("handle_errors");
+            errors.push(
+                site.errors
+                    .iter()
+                    .map(|e| ErrorTree {
+                        status: e.status.clone(),
+                        routes: walk.routes(&e.routes, &label),
+                    })
+                    .collect(),
+            );
         }
         if !walk.errors.is_empty() {
             return Err(walk.errors);
@@ -266,6 +288,7 @@ impl<'a> Plan<'a> {
             stores,
             pending: walk.pending,
             sites,
+            errors,
             notices: walk.notices,
         })
     }
@@ -339,6 +362,7 @@ impl<'a> Plan<'a> {
             notices,
             functions,
             sites: self.sites,
+            errors: self.errors,
             runtime,
         })
     }
