@@ -116,6 +116,7 @@ fn one_route_config(
     config.sites[0].routes.push(gojinn_config::Route {
         group: None,
         matcher: None,
+        conditions: None,
         handle: gojinn_config::Handler::Gojinn(function),
     });
     Ok(config)

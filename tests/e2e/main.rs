@@ -34,6 +34,8 @@
 //! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
 //! - `languages`: each language's example built from source with its own toolchain
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
+//! - `site`: the Caddy directives around the functions (issue 17): named
+//!   matchers of every kind.
 //! - `devloop`: `gojinn new` + `gojinn build` + `gojinn run` per language, missing
 //!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
@@ -59,5 +61,6 @@ mod sandbox;
 mod shared;
 mod signing;
 mod snapshot;
+mod site;
 mod tls;
 mod traces;

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::directives::{self, Mode};
-use crate::error::{Diagnostic, Loaded, PResult, Pos, PosError};
+use crate::error::{Loaded, PResult, Pos, PosError};
+use crate::import::Sources;
 use crate::lexer::{self, Token};
 use crate::model::{Address, Config, Security, Site, Tls, DEFAULT_ADMIN_ADDR};
 use crate::names::{self, hint};
@@ -14,8 +15,9 @@ use crate::{paths, units, validate, ConfigError};
 
 /// State shared while adapting one file.
 pub(crate) struct Ctx<'a> {
-    /// The config file, for `Function::origin`.
-    pub(crate) file: &'a Path,
+    /// The texts of the config (the file and what it imports), for
+    /// `Function::origin`.
+    pub(crate) sources: &'a Sources,
     /// Directory relative paths resolve against.
     pub(crate) base: PathBuf,
     /// Directive order (Caddy's, then `gojinn`), as changed by `order`.
@@ -31,6 +33,12 @@ pub(crate) struct Ctx<'a> {
     pub(crate) site_level: bool,
     /// The `tls` directive of the site being read, and where it was written.
     pub(crate) tls: Option<(Tls, Pos)>,
+    /// The `handle_errors` blocks of the site being read.
+    pub(crate) errors: Vec<crate::handlers::ErrorRoutes>,
+    /// True while a `handle_errors` block is read.
+    pub(crate) in_errors: bool,
+    /// The named matchers in scope in the block being read.
+    pub(crate) matchers: Vec<crate::named::Definition>,
 }
 
 impl Ctx<'_> {
@@ -52,10 +60,12 @@ impl Ctx<'_> {
 /// Adapts Caddyfile text.
 pub(crate) fn adapt(src: &str, file: &Path, env: Env<'_>) -> Result<Loaded, ConfigError> {
     let mut warnings = Vec::new();
-    let config = build(src, file, env, &mut warnings).map_err(|e| e.into_config_error(file))?;
+    let mut sources = Sources::new(file);
+    let config = build(src, file, &mut sources, env, &mut warnings)
+        .map_err(|e| ConfigError::Invalid(sources.diagnostic(e.pos, e.message)))?;
     let warnings = warnings
         .into_iter()
-        .map(|(pos, message)| Diagnostic::at(file, pos, message))
+        .map(|(pos, message)| sources.diagnostic(pos, message))
         .collect();
     Ok(Loaded { config, warnings })
 }
@@ -63,18 +73,21 @@ pub(crate) fn adapt(src: &str, file: &Path, env: Env<'_>) -> Result<Loaded, Conf
 fn build(
     src: &str,
     file: &Path,
+    sources: &mut Sources,
     env: Env<'_>,
     warnings: &mut Vec<(Pos, String)>,
 ) -> PResult<Config> {
-    let mut tokens = lexer::lex(src)?;
+    let mut tokens = lexer::lex_source(src, 0)?;
     placeholders::substitute(&mut tokens, env, warnings);
+    let tokens = crate::import::expand(tokens, sources, env, warnings)?;
+    let sources: &Sources = sources;
     let nodes = tree::parse(tokens)?;
     let mut order: Vec<String> = names::CADDY_ORDER.iter().map(|s| (*s).to_owned()).collect();
     // Caddy rejects a plugin directive that was not ordered; gojinn is lenient
     // and treats it as `order gojinn last`.
     order.push("gojinn".to_owned());
     let mut cx = Ctx {
-        file,
+        sources,
         base: paths::base_dir(file),
         order,
         groups: 0,
@@ -82,6 +95,9 @@ fn build(
         security: None,
         site_level: false,
         tls: None,
+        matchers: Vec::new(),
+        errors: Vec::new(),
+        in_errors: false,
     };
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
@@ -145,6 +161,7 @@ fn build(
             addresses: site_addresses.into_iter().map(|k| k.address).collect(),
             tls: tls.map(|(t, _)| t),
             routes,
+            errors: std::mem::take(&mut cx.errors),
         });
     }
     if let Some(last) = keys.last() {
@@ -478,8 +495,8 @@ fn site_keys(keys: &[&Token]) -> PResult<Vec<SiteKey>> {
         for piece in text.split(',') {
             if !piece.is_empty() {
                 let pos = Pos {
-                    line: key.pos.line,
                     col: key.pos.col + offset,
+                    ..key.pos
                 };
                 let (address, scheme) = parse_address(piece).map_err(|m| PosError::new(pos, m))?;
                 out.push(SiteKey {

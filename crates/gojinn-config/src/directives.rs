@@ -9,6 +9,7 @@ use crate::error::{PResult, Pos, PosError};
 use crate::lexer::{Kind, Token};
 use crate::matcher::{self, is_matcher_token};
 use crate::model::{Handler, Route};
+use crate::named::{self, RouteMatch};
 use crate::names::{self, hint};
 use crate::tree::{Block, Node};
 use crate::{gojinn, paths, validate};
@@ -41,6 +42,21 @@ pub(crate) fn block(
     }
     // Only the site block itself may hold `tls`; nested blocks see `false`.
     let site_level = std::mem::replace(&mut cx.site_level, false);
+    let scope = named::scope(&cx.matchers, nodes)?;
+    let outer_matchers = std::mem::replace(&mut cx.matchers, scope);
+    let routes = directives(cx, nodes, root, mode, site_level);
+    cx.matchers = outer_matchers;
+    routes
+}
+
+/// The routes of `nodes`, with the block's named matchers in scope.
+fn directives(
+    cx: &mut Ctx<'_>,
+    nodes: &[Node],
+    root: &Path,
+    mode: Mode,
+    site_level: bool,
+) -> PResult<Vec<Route>> {
     let mut root = root.to_path_buf();
     if mode == Mode::Sorted {
         // `root` sorts first, so it applies to the whole block wherever it is.
@@ -69,6 +85,12 @@ pub(crate) fn block(
             cx.groups += 1;
             g
         });
+    // Likewise the `rewrite`s of one block.
+    let rewrite_group = nodes.iter().any(|n| name(n) == Some("rewrite")).then(|| {
+        let g = format!("rewrite_{}", cx.groups);
+        cx.groups += 1;
+        g
+    });
     let mut routes: Vec<(usize, Route)> = Vec::new();
     for node in nodes {
         let Some(name_token) = node.words.first() else {
@@ -78,6 +100,9 @@ pub(crate) fn block(
             ));
         };
         let dir = name_token.text.as_str();
+        if named::is_definition(node) {
+            continue;
+        }
         let route = match dir {
             "root" => {
                 if mode == Mode::Written {
@@ -86,9 +111,31 @@ pub(crate) fn block(
                 continue;
             }
             "handle" | "handle_path" | "route" => subroute(cx, node, &root, group.as_ref())?,
-            "respond" => respond(node)?,
+            "respond" => respond(cx, node)?,
             "file_server" => file_server(cx, node, &root)?,
+            "gojinn" if cx.in_errors => {
+                return Err(PosError::new(
+                    name_token.pos,
+                    "`gojinn` inside `handle_errors` is not supported by gojinn; answer errors with `respond` or `file_server`",
+                ))
+            }
             "gojinn" => gojinn::parse(cx, node)?,
+            "handle_errors" if site_level => {
+                let errors = crate::errors::parse(cx, node, &root)?;
+                cx.errors.push(errors);
+                continue;
+            }
+            "handle_errors" => {
+                return Err(PosError::new(
+                    name_token.pos,
+                    "`handle_errors` applies to a whole site: put it directly in the site block",
+                ))
+            }
+            "header" => crate::headers::parse(cx, node, false)?,
+            "request_header" => crate::headers::parse(cx, node, true)?,
+            "redir" => crate::redir::parse(cx, node)?,
+            "rewrite" => crate::rewrite::rewrite(cx, node, rewrite_group.clone())?,
+            "uri" => crate::rewrite::uri(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(
@@ -113,7 +160,7 @@ pub(crate) fn block(
         routes.push((cx.rank(dir), route));
     }
     if mode == Mode::Sorted {
-        routes.sort_by_key(|(rank, r)| (*rank, matcher::specificity(r.matcher.as_deref())));
+        routes.sort_by_key(|(rank, r)| (*rank, matcher::specificity(r)));
     }
     Ok(routes.into_iter().map(|(_, r)| r).collect())
 }
@@ -187,12 +234,7 @@ fn looks_like_address(s: &str) -> bool {
 
 fn unknown_directive(t: &Token, single_site: bool) -> PosError {
     let d = t.text.as_str();
-    let message = if d.starts_with('@') {
-        format!(
-            "named matchers (`{d}`) are not supported by gojinn; use an inline path matcher \
-             such as `/api/*`, or nest the directives in `handle /api/* {{ … }}`"
-        )
-    } else if names::UNSUPPORTED_DIRECTIVES.contains(&d) {
+    let message = if names::UNSUPPORTED_DIRECTIVES.contains(&d) {
         format!("`{d}` is not supported by gojinn")
     } else if names::GLOBAL_OPTIONS.contains(&d) || names::UNSUPPORTED_GLOBAL_OPTIONS.contains(&d) {
         format!("`{d}` is a global option: it belongs in the global options block at the top of the file")
@@ -240,14 +282,14 @@ pub(crate) fn one_arg<'a>(node: &'a Node, example: &str) -> PResult<&'a Token> {
     }
 }
 
-/// Splits a leading matcher off `args`.
-fn leading_matcher(args: &[Token]) -> PResult<(Option<String>, &[Token])> {
+/// Splits a leading matcher (`*`, `/path`, `@name`) off `args`.
+pub(crate) fn leading_matcher<'a>(
+    cx: &Ctx<'_>,
+    args: &'a [Token],
+) -> PResult<(RouteMatch, &'a [Token])> {
     match args.split_first() {
-        Some((m, rest)) if is_matcher_token(m) => Ok((
-            matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?,
-            rest,
-        )),
-        _ => Ok((None, args)),
+        Some((m, rest)) if is_matcher_token(m) => Ok((named::resolve(&cx.matchers, m)?, rest)),
+        _ => Ok((RouteMatch::default(), args)),
     }
 }
 
@@ -259,12 +301,12 @@ fn subroute(cx: &mut Ctx<'_>, node: &Node, root: &Path, group: Option<&String>) 
         handle_path_prefix(name, args)?
     } else {
         let m = match args {
-            [] => None,
-            [m] if is_matcher_token(m) => matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?,
+            [] => RouteMatch::default(),
+            [m] if is_matcher_token(m) => named::resolve(&cx.matchers, m)?,
             [m] => {
                 return Err(PosError::new(
                     m.pos,
-                    format!("invalid matcher `{}` for `{dir}`: a path matcher starts with `/` or `*`, e.g. `/api/*`", m.text),
+                    format!("invalid matcher `{}` for `{dir}`: a path matcher starts with `/` or `*`, e.g. `/api/*`; a named one with `@`", m.text),
                 ))
             }
             [_, extra, ..] => return Err(unexpected(extra, &format!("`{dir}` takes at most one matcher"))),
@@ -283,18 +325,17 @@ fn subroute(cx: &mut Ctx<'_>, node: &Node, root: &Path, group: Option<&String>) 
         (Mode::Sorted, group.cloned())
     };
     let routes = block(cx, &body.nodes, root, mode)?;
-    Ok(Route {
+    Ok(matcher.route(
         group,
-        matcher,
-        handle: Handler::Subroute {
+        Handler::Subroute {
             strip_prefix,
             routes,
         },
-    })
+    ))
 }
 
 /// `handle_path`'s matcher and the prefix it strips: `/api/*` strips `/api`.
-fn handle_path_prefix(name: &Token, args: &[Token]) -> PResult<(Option<String>, Option<String>)> {
+fn handle_path_prefix(name: &Token, args: &[Token]) -> PResult<(RouteMatch, Option<String>)> {
     let usage = "`handle_path` needs a path prefix ending in `*`, e.g. `handle_path /api/* { … }`";
     let m = match args {
         [] => return Err(PosError::new(name.pos, usage)),
@@ -303,7 +344,10 @@ fn handle_path_prefix(name: &Token, args: &[Token]) -> PResult<(Option<String>, 
     };
     let at = |e: String| PosError::new(m.pos, e);
     if m.text.starts_with('@') {
-        return Err(at(matcher::parse(&m.text).err().unwrap_or_default()));
+        return Err(at(format!(
+            "`handle_path` takes a path prefix, not a named matcher (`{}`): use `handle {} {{ uri strip_prefix … }}`",
+            m.text, m.text
+        )));
     }
     if m.kind != Kind::Word || !m.text.starts_with('/') || !m.text.ends_with('*') {
         return Err(at(format!(
@@ -315,14 +359,17 @@ fn handle_path_prefix(name: &Token, args: &[Token]) -> PResult<(Option<String>, 
     let prefix = m.text.trim_end_matches('*');
     let prefix = prefix.strip_suffix('/').unwrap_or(prefix);
     Ok((
-        Some(m.text.clone()),
+        RouteMatch {
+            path: Some(m.text.clone()),
+            conditions: None,
+        },
         (!prefix.is_empty()).then(|| prefix.to_owned()),
     ))
 }
 
 /// `respond [<matcher>] [<body>] [<status>]`; a lone three-digit argument is the
 /// status (as in Caddy).
-fn respond(node: &Node) -> PResult<Route> {
+fn respond(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
     let (_, args) = split(node)?;
     if let Some(b) = &node.block {
         return Err(PosError::new(
@@ -330,7 +377,7 @@ fn respond(node: &Node) -> PResult<Route> {
             "`respond` does not take a block in gojinn; write `respond [<matcher>] [<body>] [<status>]`",
         ));
     }
-    let (matcher, rest) = leading_matcher(args)?;
+    let (matcher, rest) = leading_matcher(cx, args)?;
     let (body, status) = match rest {
         [] => (String::new(), 200),
         [one] if one.text.len() == 3 && one.text.bytes().all(|b| b.is_ascii_digit()) => {
@@ -345,11 +392,7 @@ fn respond(node: &Node) -> PResult<Route> {
             ))
         }
     };
-    Ok(Route {
-        group: None,
-        matcher,
-        handle: Handler::StaticResponse { status, body },
-    })
+    Ok(matcher.route(None, Handler::StaticResponse { status, body }))
 }
 
 fn status(t: &Token) -> PResult<u16> {
@@ -387,7 +430,11 @@ fn parse_root(cx: &Ctx<'_>, node: &Node) -> PResult<PathBuf> {
         [m, _] if m.text.starts_with('@') => {
             return Err(PosError::new(
                 m.pos,
-                matcher::parse(&m.text).err().unwrap_or_default(),
+                format!(
+                    "`root` with a named matcher (`{}`) is not supported by gojinn; \
+                     put `root * <dir>` inside a `handle {} {{ … }}` block instead",
+                    m.text, m.text
+                ),
             ))
         }
         [m, _] if is_matcher_token(m) => {
@@ -412,7 +459,7 @@ fn parse_root(cx: &Ctx<'_>, node: &Node) -> PResult<PathBuf> {
 /// `file_server [<matcher>] [{ root <dir> }]`.
 fn file_server(cx: &Ctx<'_>, node: &Node, root: &Path) -> PResult<Route> {
     let (_, args) = split(node)?;
-    let (matcher, rest) = leading_matcher(args)?;
+    let (matcher, rest) = leading_matcher(cx, args)?;
     if let Some(t) = rest.first() {
         return Err(if t.text == "browse" {
             PosError::new(
@@ -465,11 +512,7 @@ fn file_server(cx: &Ctx<'_>, node: &Node, root: &Path) -> PResult<Route> {
             ));
         }
     }
-    Ok(Route {
-        group: None,
-        matcher,
-        handle: Handler::FileServer { root },
-    })
+    Ok(matcher.route(None, Handler::FileServer { root }))
 }
 
 #[cfg(test)]
@@ -491,6 +534,7 @@ mod tests {
                     Handler::StaticResponse { .. } => "respond",
                     Handler::FileServer { .. } => "file_server",
                     Handler::Gojinn(_) => "gojinn",
+                    _ => "other",
                 };
                 (r.group, r.matcher, kind)
             })

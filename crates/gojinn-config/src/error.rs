@@ -78,10 +78,23 @@ pub enum ConfigError {
 pub(crate) struct Pos {
     pub(crate) line: usize,
     pub(crate) col: usize,
+    /// Which text: 0 is the config file itself, others are what `import`
+    /// brought in (see `import::Sources`).
+    pub(crate) src: u32,
 }
 
 impl Pos {
-    pub(crate) const START: Pos = Pos { line: 1, col: 1 };
+    pub(crate) const START: Pos = Pos {
+        line: 1,
+        col: 1,
+        src: 0,
+    };
+
+    /// A position in the config file itself.
+    #[cfg(test)]
+    pub(crate) fn at(line: usize, col: usize) -> Pos {
+        Pos { line, col, src: 0 }
+    }
 }
 
 /// An error at a position of the file being parsed.

@@ -7,11 +7,12 @@ use crate::caddyfile::{unexpected, Ctx};
 use crate::directives::{first_time, no_block, one_arg, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::lexer::{Kind, Token};
-use crate::matcher::{self, is_matcher_token};
+use crate::matcher::is_matcher_token;
 use crate::model::{
     EnvVar, Function, Handler, Route, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_OUTPUT_SIZE,
     DEFAULT_MEMORY_LIMIT, DEFAULT_POOL_SIZE, DEFAULT_QUEUE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
 };
+use crate::named::{self, RouteMatch};
 use crate::names::{self, hint};
 use crate::tree::Node;
 use crate::{grants, paths, units, validate};
@@ -27,20 +28,15 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
             .any(|n| n.words.first().is_some_and(|w| is_module_sub(&w.text)))
     });
     let (matcher, module) = match args {
-        [] if in_block => (None, None),
+        [] if in_block => (RouteMatch::default(), None),
         [] => {
             return Err(PosError::new(
                 name.pos,
                 "`gojinn` needs a module path, e.g. `gojinn ./functions/hello.wasm`",
             ))
         }
-        [m] if m.kind == Kind::Word && m.text.starts_with('@') => {
-            return Err(PosError::new(m.pos, matcher::parse(&m.text).err().unwrap_or_default()))
-        }
-        [m] if in_block && is_matcher_token(m) => {
-            (matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?, None)
-        }
-        [m] if m.kind == Kind::Word && m.text.contains('*') => {
+        [m] if in_block && is_matcher_token(m) => (named::resolve(&cx.matchers, m)?, None),
+        [m] if m.kind == Kind::Word && (m.text.contains('*') || m.text.starts_with('@')) => {
             return Err(PosError::new(
                 m.pos,
                 format!(
@@ -50,11 +46,8 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
             ))
         }
         // One argument is the module, even when it starts with `/`.
-        [module] => (None, Some(module)),
-        [m, module] if is_matcher_token(m) => (
-            matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?,
-            Some(module),
-        ),
+        [module] => (RouteMatch::default(), Some(module)),
+        [m, module] if is_matcher_token(m) => (named::resolve(&cx.matchers, m)?, Some(module)),
         [_, extra] => return Err(after_module(extra)),
         [m, _, extra, ..] if is_matcher_token(m) => return Err(after_module(extra)),
         [_, extra, ..] => return Err(after_module(extra)),
@@ -79,12 +72,7 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         db_dsn: None,
         debug_secret: None,
         security: cx.security.clone(),
-        origin: Some(format!(
-            "{}:{}:{}",
-            cx.file.display(),
-            name.pos.line,
-            name.pos.col
-        )),
+        origin: Some(cx.sources.place(name.pos)),
     };
     let mut module_at: Option<Pos> = None;
     if let Some(m) = module {
@@ -98,11 +86,7 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         }
     }
     grants::finish(&mut f, &cx.base).map_err(|e| PosError::new(name.pos, e))?;
-    Ok(Route {
-        group: None,
-        matcher,
-        handle: Handler::Gojinn(f),
-    })
+    Ok(matcher.route(None, Handler::Gojinn(f)))
 }
 
 /// `wasm_file` and `path`: Gojinn's ways to name the module inside the block.

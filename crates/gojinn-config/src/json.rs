@@ -78,7 +78,7 @@ fn pos_at(src: &str, offset: usize) -> Pos {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    Pos { line, col }
+    Pos { line, col, src: 0 }
 }
 
 /// One step of a path into the JSON document.
@@ -157,6 +157,21 @@ impl Checker<'_> {
                 tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
             }
             self.routes(&mut site.routes, &[here[0], here[1], Seg::Key("routes")])?;
+            for (e, errors) in site.errors.iter_mut().enumerate() {
+                let at = [here[0], here[1], Seg::Key("errors"), Seg::Index(e)];
+                for s in &errors.status {
+                    crate::errors::check_status(s).map_err(|m| {
+                        self.at(&[at[0], at[1], at[2], at[3], Seg::Key("status")], m)
+                    })?;
+                }
+                if has_function(&errors.routes) {
+                    return Err(self.at(&at, "a `gojinn` handler inside `errors` is not supported"));
+                }
+                self.routes(
+                    &mut errors.routes,
+                    &[at[0], at[1], at[2], at[3], Seg::Key("routes")],
+                )?;
+            }
         }
         let address_pos = |(i, j): (usize, usize)| {
             locate(
@@ -225,6 +240,9 @@ impl Checker<'_> {
             if let Some(m) = &route.matcher {
                 matcher::check_pattern(m).map_err(|e| self.at(&field("match"), e))?;
             }
+            if let Some(set) = &route.conditions {
+                crate::named::validate(set).map_err(|e| self.at(&field("conditions"), e))?;
+            }
             match &mut route.handle {
                 Handler::Subroute {
                     strip_prefix,
@@ -243,6 +261,28 @@ impl Checker<'_> {
                         .map_err(|e| self.at(&handle_field("status"), e))?;
                 }
                 Handler::FileServer { root } => *root = paths::resolve(&self.base, root),
+                Handler::Redirect(r) => {
+                    let ok = if r.html {
+                        r.status == 200
+                    } else {
+                        (300..=399).contains(&r.status)
+                    };
+                    if !ok || r.to.is_empty() {
+                        return Err(self.at(
+                            &handle_field("status"),
+                            format!(
+                                "invalid redirect: status `{}` (3xx, or 200 with `html`) to `{}`",
+                                r.status, r.to
+                            ),
+                        ));
+                    }
+                }
+                Handler::Rewrite(r) => {
+                    crate::rewrite::validate(r).map_err(|e| self.at(&field("handle"), e))?;
+                }
+                Handler::Headers(ops) | Handler::RequestHeaders(ops) => {
+                    crate::headers::validate(ops).map_err(|e| self.at(&handle_field("ops"), e))?;
+                }
                 Handler::Gojinn(f) => {
                     validate::module_path(&f.module)
                         .map_err(|e| self.at(&handle_field("module"), e))?;
@@ -356,6 +396,15 @@ impl Checker<'_> {
         }
         grants::finish(f, &self.base).map_err(|e| self.at(&handle_field("db_dsn"), e))
     }
+}
+
+/// Whether `routes` hold a function, however deep.
+fn has_function(routes: &[Route]) -> bool {
+    routes.iter().any(|r| match &r.handle {
+        Handler::Gojinn(_) => true,
+        Handler::Subroute { routes, .. } => has_function(routes),
+        _ => false,
+    })
 }
 
 /// Where the value at `path` starts in the JSON text; the deepest part of the
@@ -636,12 +685,8 @@ mod tests {
     fn offsets_and_positions() {
         let src = "ab\néc\nd";
         assert_eq!(byte_offset(src, 2, 3), 5);
-        assert_eq!(pos_at(src, 5), Pos { line: 2, col: 2 });
-        assert_eq!(
-            pos_at(src, 4),
-            Pos { line: 2, col: 1 },
-            "inside a character"
-        );
+        assert_eq!(pos_at(src, 5), Pos::at(2, 2));
+        assert_eq!(pos_at(src, 4), Pos::at(2, 1), "inside a character");
         assert_eq!(byte_offset(src, 9, 1), 7, "past the last line: its start");
         assert_eq!(byte_offset(src, 3, 99), src.len());
     }

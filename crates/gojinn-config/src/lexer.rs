@@ -47,6 +47,7 @@ impl Token {
 }
 
 struct Cursor {
+    src: u32,
     chars: Vec<char>,
     i: usize,
     line: usize,
@@ -66,6 +67,7 @@ impl Cursor {
         Pos {
             line: self.line,
             col: self.col,
+            src: self.src,
         }
     }
 
@@ -99,8 +101,15 @@ impl Cursor {
 }
 
 /// Splits `src` into tokens.
+#[cfg(test)]
 pub(crate) fn lex(src: &str) -> PResult<Vec<Token>> {
+    lex_source(src, 0)
+}
+
+/// Splits the text `src` into tokens whose positions name the source `id`.
+pub(crate) fn lex_source(src: &str, id: u32) -> PResult<Vec<Token>> {
     let mut cur = Cursor {
+        src: id,
         chars: src
             .strip_prefix('\u{feff}')
             .unwrap_or(src)
@@ -283,7 +292,7 @@ mod tests {
         let t = toks("env K {env.X} {$Y}");
         assert!(t.iter().all(|t| t.1 == Kind::Word));
         let t = lex("a{b}").unwrap();
-        assert_eq!(t[0].braces, vec![(1, Pos { line: 1, col: 2 })]);
+        assert_eq!(t[0].braces, vec![(1, Pos::at(1, 2))]);
     }
 
     #[test]
@@ -343,10 +352,10 @@ mod tests {
     #[test]
     fn unterminated_strings() {
         let e = lex("respond \"oops").unwrap_err();
-        assert_eq!(e.pos, Pos { line: 1, col: 9 });
+        assert_eq!(e.pos, Pos::at(1, 9));
         assert!(e.message.starts_with("unterminated quoted string"));
         let e = lex("x\n `raw").unwrap_err();
-        assert_eq!(e.pos, Pos { line: 2, col: 2 });
+        assert_eq!(e.pos, Pos::at(2, 2));
     }
 
     #[test]

@@ -22,18 +22,26 @@
 use std::path::Path;
 
 mod caddyfile;
+mod conditions;
 mod directives;
 mod error;
+mod errors;
 mod gojinn;
 mod grants;
+mod handlers;
+mod headers;
+mod import;
 mod json;
 mod lexer;
 mod matcher;
 mod model;
+mod named;
 mod names;
 mod observe;
 mod paths;
 mod placeholders;
+mod redir;
+mod rewrite;
 mod security;
 mod servers;
 mod tls;
@@ -41,7 +49,9 @@ mod tree;
 mod units;
 mod validate;
 
+pub use conditions::{HeaderMatch, HeaderRegexp, MatcherSet, QueryMatch, Regexp};
 pub use error::{ConfigError, Diagnostic, Loaded};
+pub use handlers::{ErrorRoutes, HeaderOp, HeaderOps, Redirect, Rewrite};
 pub use model::*;
 pub use observe::REDACTED;
 pub use validate::{

@@ -2,11 +2,13 @@
 //!
 //! Gojinn supports Caddy's path matcher forms `/exact`, `/prefix*` and `*suffix`
 //! (a `*` only at the start or the end), and `*` for every request. Named
-//! matchers (`@name`) are not supported.
+//! matchers (`@name`) are in `named`.
 
 use std::cmp::Reverse;
 
+use crate::conditions::MatcherSet;
 use crate::lexer::{Kind, Token};
+use crate::model::Route;
 
 /// Whether `token` is written as a matcher: an unquoted word starting with `/`,
 /// `*` or `@`. Quoting a word makes it plain text (`respond "/not-a-matcher"`).
@@ -17,14 +19,9 @@ pub(crate) fn is_matcher_token(token: &Token) -> bool {
             || token.text.starts_with('@'))
 }
 
-/// Parses an inline matcher into the model's form: `None` matches everything.
+/// Parses an inline path matcher into the model's form: `None` matches
+/// everything.
 pub(crate) fn parse(text: &str) -> Result<Option<String>, String> {
-    if let Some(name) = text.strip_prefix('@') {
-        return Err(format!(
-            "named matchers (`@{name}`) are not supported by gojinn; use an inline path matcher \
-             such as `/api/*`, or nest the directives in `handle /api/* {{ … }}`"
-        ));
-    }
     if text == "*" {
         return Ok(None);
     }
@@ -74,7 +71,20 @@ pub(crate) fn check_pattern(p: &str) -> Result<(), String> {
 /// string; ordering the rest by "exact first" is equivalent, because an exact
 /// path and a prefix of the same length can both match a request only when
 /// they are the same string.
-pub(crate) fn specificity(matcher: Option<&str>) -> (Reverse<usize>, bool) {
+///
+/// A named matcher sorts by its first `path`; among routes without a path, one
+/// with a named matcher comes before one with no matcher at all (Caddy's rule).
+pub(crate) fn specificity(route: &Route) -> (Reverse<usize>, bool, bool) {
+    let path = route
+        .matcher
+        .as_deref()
+        .or_else(|| route.conditions.as_ref().and_then(MatcherSet::first_path));
+    let any = route.matcher.is_some() || route.conditions.is_some();
+    let (len, wild) = path_key(path);
+    (len, wild, !any)
+}
+
+fn path_key(matcher: Option<&str>) -> (Reverse<usize>, bool) {
     match matcher {
         None => (Reverse(0), false),
         Some(p) => {
@@ -106,9 +116,6 @@ mod tests {
         for bad in ["/a/*/b", "**", "*a*", "api", "/a\u{7}"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-        assert!(parse("@api")
-            .unwrap_err()
-            .starts_with("named matchers (`@api`) are not supported by gojinn"));
     }
 
     #[test]
@@ -121,7 +128,7 @@ mod tests {
             Some("/api"),
             Some("*.json"),
         ];
-        v.sort_by_key(|m| specificity(*m));
+        v.sort_by_key(|m| path_key(*m));
         assert_eq!(
             v,
             vec![
@@ -135,7 +142,7 @@ mod tests {
         );
         // exact before wildcard for the same trimmed path
         let mut v = vec![Some("/foo*"), Some("/foo")];
-        v.sort_by_key(|m| specificity(*m));
+        v.sort_by_key(|m| path_key(*m));
         assert_eq!(v, vec![Some("/foo"), Some("/foo*")]);
     }
 }

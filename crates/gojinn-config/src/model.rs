@@ -298,6 +298,10 @@ pub struct Site {
     /// Routes, already sorted in Caddy's directive order; evaluated first to last.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// `handle_errors` blocks, in file order: the first whose statuses cover a
+    /// failed request's answers it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<crate::handlers::ErrorRoutes>,
 }
 
 /// `tls <cert.pem> <key.pem>`: a certificate chain and its private key, both
@@ -341,6 +345,10 @@ pub struct Route {
     /// case-insensitive; `None` matches every request.
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     pub matcher: Option<String>,
+    /// A named matcher's conditions (`@name`), all of which must hold too;
+    /// `None` adds none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<crate::conditions::MatcherSet>,
     /// What to do with a matching request.
     pub handle: Handler,
 }
@@ -377,6 +385,14 @@ pub enum Handler {
     },
     /// `gojinn`: a WebAssembly function.
     Gojinn(Function),
+    /// `header`: response header operations.
+    Headers(crate::handlers::HeaderOps),
+    /// `request_header`: request header operations.
+    RequestHeaders(crate::handlers::HeaderOps),
+    /// `redir`: a redirect.
+    Redirect(crate::handlers::Redirect),
+    /// `rewrite`, `uri`: a change to the request's path and query.
+    Rewrite(crate::handlers::Rewrite),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

@@ -11,6 +11,12 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "file_server",
     "gojinn",
     "tls",
+    "header",
+    "request_header",
+    "redir",
+    "rewrite",
+    "uri",
+    "handle_errors",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -26,9 +32,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "error",
     "forward_auth",
     "fs",
-    "handle_errors",
-    "header",
-    "import",
     "intercept",
     "invoke",
     "log",
@@ -40,16 +43,12 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "metrics",
     "php_fastcgi",
     "push",
-    "redir",
     "request_body",
-    "request_header",
     "reverse_proxy",
-    "rewrite",
     "skip_log",
     "templates",
     "tracing",
     "try_files",
-    "uri",
     "vars",
 ];
 
@@ -339,10 +338,11 @@ mod tests {
 
     #[test]
     fn order_covers_supported_directives() {
-        // `gojinn` is ordered by `order`; `tls` configures the site, not a route.
+        // `gojinn` is ordered by `order`; `tls` and `handle_errors` configure
+        // the site, not a route.
         for d in DIRECTIVES
             .iter()
-            .filter(|d| !matches!(**d, "gojinn" | "tls"))
+            .filter(|d| !matches!(**d, "gojinn" | "tls" | "handle_errors"))
         {
             assert!(CADDY_ORDER.contains(d), "{d}");
         }

@@ -133,12 +133,12 @@ mod tests {
         let (t, w) = run("x\n  pre-{env.SECRET}-{$OTHER}");
         assert_eq!(t, vec!["x", "pre--"]);
         assert_eq!(w.len(), 2);
-        assert_eq!(w[0].0, Pos { line: 2, col: 7 });
+        assert_eq!(w[0].0, Pos::at(2, 7));
         assert_eq!(
             w[0].1,
             "environment variable `SECRET` is not set; using an empty string"
         );
-        assert_eq!(w[1].0, Pos { line: 2, col: 20 });
+        assert_eq!(w[1].0, Pos::at(2, 20));
     }
 
     #[test]

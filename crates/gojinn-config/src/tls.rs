@@ -69,11 +69,6 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Tls> {
     Ok(Tls {
         cert: paths::resolve(&cx.base, Path::new(&cert.text)),
         key: paths::resolve(&cx.base, Path::new(&key.text)),
-        origin: Some(format!(
-            "{}:{}:{}",
-            cx.file.display(),
-            name.pos.line,
-            name.pos.col
-        )),
+        origin: Some(cx.sources.place(name.pos)),
     })
 }

@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn address_collisions() {
-        let p = |line| Pos { line, col: 1 };
+        let p = |line| Pos::at(line, 1);
         let (a, b, c) = (
             addr(None, 8080),
             addr(Some("localhost"), 8080),

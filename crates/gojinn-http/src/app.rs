@@ -4,11 +4,10 @@
 //! [`Services`].
 
 use crate::conn::ConnOptions;
-use crate::matcher::PathPattern;
+use crate::matcher::{Conditions, PathPattern};
 use crate::metrics::{FunctionMetrics, Metrics, RequestCounters};
 use crate::otel::Tracer;
 use crate::tls::Certificates;
-use bytes::Bytes;
 use gojinn_config::Config;
 use gojinn_host::Stores;
 use gojinn_loader::{
@@ -57,11 +56,22 @@ pub(crate) struct SiteRt {
     /// Hosts this site answers for on its ports; empty means any host.
     pub(crate) hosts: Vec<String>,
     pub(crate) routes: Vec<RouteRt>,
+    /// `handle_errors` blocks.
+    pub(crate) errors: Vec<ErrorRoutesRt>,
+}
+
+/// One `handle_errors` block, compiled.
+pub(crate) struct ErrorRoutesRt {
+    /// `404`, `4xx`, `5xx`…; empty for every status.
+    pub(crate) status: Vec<String>,
+    pub(crate) routes: Vec<RouteRt>,
 }
 
 pub(crate) struct RouteRt {
     pub(crate) group: Option<String>,
     pub(crate) matcher: Option<PathPattern>,
+    /// A named matcher's conditions.
+    pub(crate) conditions: Option<Conditions>,
     pub(crate) node: Node,
     /// `gojinn_requests_total` of this route (used when it is a leaf).
     pub(crate) requests: RequestCounters,
@@ -74,10 +84,12 @@ pub(crate) enum Node {
     },
     Respond {
         status: http::StatusCode,
-        body: Bytes,
+        body: crate::placeholder::Template,
     },
     Files(PathBuf),
     Function(Arc<FunctionRoute>),
+    /// `header`, `request_header`, …: run on the way, see `site`.
+    Site(crate::site::SiteNode),
 }
 
 /// One warning per import of a Gojinn function this server does not provide.
@@ -152,6 +164,7 @@ impl App {
         let Loaded {
             functions,
             sites,
+            errors,
             runtime,
             mut notices,
             ..
@@ -172,8 +185,18 @@ impl App {
             .collect();
 
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
-        for (site, routes) in config.sites.iter().zip(sites) {
-            let routes = routes_rt(routes, &functions, &services.metrics);
+        for ((site, routes), errors) in config.sites.iter().zip(sites).zip(errors) {
+            let routes = routes_rt(routes, &functions, &services.metrics).map_err(|e| vec![e])?;
+            let errors = errors
+                .into_iter()
+                .map(|e| {
+                    Ok(ErrorRoutesRt {
+                        status: e.status,
+                        routes: routes_rt(e.routes, &functions, &services.metrics)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| vec![e])?;
             let hosts = site
                 .addresses
                 .iter()
@@ -184,6 +207,7 @@ impl App {
             let rt = Arc::new(SiteRt {
                 hosts: if any_host { Vec::new() } else { hosts },
                 routes,
+                errors,
             });
             for port in site.addresses.iter().map(|a| a.port) {
                 let list = ports.entry(port).or_default();
@@ -260,25 +284,32 @@ fn routes_rt(
     routes: Vec<RouteNode>,
     functions: &[Arc<FunctionRoute>],
     metrics: &Metrics,
-) -> Vec<RouteRt> {
+) -> Result<Vec<RouteRt>, String> {
     routes
         .into_iter()
-        .map(|route| RouteRt {
-            group: route.group,
-            matcher: route.matcher.as_deref().map(PathPattern::new),
-            requests: metrics.requests(&route.label),
-            node: match route.node {
-                Tree::Subroute {
-                    strip_prefix,
-                    routes,
-                } => Node::Subroute {
-                    strip_prefix,
-                    routes: routes_rt(routes, functions, metrics),
+        .map(|route| {
+            Ok(RouteRt {
+                group: route.group,
+                matcher: route.matcher.as_deref().map(PathPattern::new),
+                conditions: route.conditions.as_ref().map(Conditions::new).transpose()?,
+                requests: metrics.requests(&route.label),
+                node: match route.node {
+                    Tree::Subroute {
+                        strip_prefix,
+                        routes,
+                    } => Node::Subroute {
+                        strip_prefix,
+                        routes: routes_rt(routes, functions, metrics)?,
+                    },
+                    Tree::Respond { status, body } => Node::Respond {
+                        status,
+                        body: crate::placeholder::Template::new(&String::from_utf8_lossy(&body)),
+                    },
+                    Tree::Files { root } => Node::Files(root),
+                    Tree::Function(id) => Node::Function(functions[id.index()].clone()),
+                    Tree::Site(h) => Node::Site(crate::site::SiteNode::new(&h)?),
                 },
-                Tree::Respond { status, body } => Node::Respond { status, body },
-                Tree::Files { root } => Node::Files(root),
-                Tree::Function(id) => Node::Function(functions[id.index()].clone()),
-            },
+            })
         })
         .collect()
 }

@@ -100,19 +100,35 @@ enum Proto {
     Either,
 }
 
+/// Who is at the other end of a connection: put in every request's extensions
+/// for the matchers and placeholders that need it (`remote_ip`, `protocol`,
+/// `{remote_host}`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer {
+    /// The peer's address.
+    pub(crate) addr: std::net::SocketAddr,
+    /// The connection is TLS.
+    pub(crate) tls: bool,
+}
+
 /// Serves one accepted connection on `port` until it closes.
 pub(crate) async fn serve(
     guard: ConnectionGuard,
     port: u16,
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     opts: ConnOptions,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     let shared = guard.0.clone();
+    let mut peer = Peer {
+        addr: peer,
+        tls: false,
+    };
     match tls {
         None => {
             let proto = if opts.h2c { Proto::Either } else { Proto::H1 };
-            run(shared, port, stream, opts, proto).await;
+            run(shared, port, stream, peer, opts, proto).await;
         }
         Some(config) => {
             let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
@@ -135,14 +151,21 @@ pub(crate) async fn serve(
             } else {
                 Proto::H1
             };
-            run(shared, port, stream, opts, proto).await;
+            peer.tls = true;
+            run(shared, port, stream, peer, opts, proto).await;
         }
     }
     drop(guard);
 }
 
-async fn run<S>(shared: Arc<Shared>, port: u16, stream: S, opts: ConnOptions, proto: Proto)
-where
+async fn run<S>(
+    shared: Arc<Shared>,
+    port: u16,
+    stream: S,
+    peer: Peer,
+    opts: ConnOptions,
+    proto: Proto,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let drain = drained(shared.drain.subscribe());
@@ -158,8 +181,9 @@ where
         activity: activity.clone(),
     });
     let a = activity.clone();
-    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let a = a.clone();
+        req.extensions_mut().insert(peer);
         async move {
             a.started.fetch_add(1, Relaxed);
             a.busy.fetch_add(1, Relaxed);

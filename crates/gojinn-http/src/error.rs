@@ -166,6 +166,10 @@ pub(crate) fn failure_response(failure: &Failure) -> Response<Body> {
     let (status, body) = failure.status();
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
+    // What `handle_errors` answers and `{err.message}` shows.
+    resp.extensions_mut().insert(crate::handle_errors::Errored {
+        message: body.trim_end(),
+    });
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),

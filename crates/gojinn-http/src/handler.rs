@@ -2,7 +2,9 @@
 
 use crate::app::{App, FunctionRoute, Node, RouteRt};
 use crate::error::{failure_response, Failure, FaultKind};
+use crate::exchange::Exchange;
 use crate::otel::Tracer;
+use crate::site::Flow;
 use bytes::Bytes;
 use gojinn_contract::Request as GuestRequest;
 use gojinn_runtime::Fault;
@@ -51,88 +53,115 @@ pub(crate) async fn dispatch(
     stopping: &AtomicBool,
 ) -> Response<Body> {
     let started = Instant::now();
-    let path = req.uri().path().to_owned();
-    let hit = app
-        .site(port, request_host(&req))
-        .and_then(|site| find(&site.routes, &path));
-    let Some((route, inner_path)) = hit else {
-        let resp = failure_response(&Failure::NotFound);
-        app.metrics.unmatched().record(req.method(), resp.status());
-        return resp;
-    };
-    let method = req.method().clone();
-    let resp = match &route.node {
-        Node::Respond { status, body } => {
-            let mut resp = Response::new(full(body.clone()));
-            *resp.status_mut() = *status;
-            if !body.is_empty() {
-                resp.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-            }
-            resp
-        }
-        Node::Files(root) => {
-            let req = with_path(req, &inner_path, &path);
-            match tower_http::services::ServeDir::new(root).oneshot(req).await {
-                Ok(resp) => resp.map(|b| b.boxed_unsync()),
-                Err(never) => match never {},
-            }
-        }
-        Node::Function(function) => {
-            let uri = if inner_path == path {
-                req.uri()
-                    .path_and_query()
-                    .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned())
-            } else {
-                match req.uri().query() {
-                    Some(q) => format!("{inner_path}?{q}"),
-                    None => inner_path,
+    let (mut parts, body) = req.into_parts();
+    let mut x = Exchange::new(&mut parts);
+    let site = app.site(port, x.host.as_deref());
+    let hit = site.and_then(|site| find(&site.routes, &mut x));
+    let method = x.method.clone();
+    // `handle_errors` routes may read the request headers after the answer.
+    let keep_headers = site.is_some_and(|s| !s.errors.is_empty());
+    let (mut resp, requests) = match hit {
+        Some(Hit::Leaf(route)) => {
+            let node = &route.node;
+            let resp = match node {
+                Node::Respond { status, body } => respond(*status, body.render(&x, None)),
+                Node::Files(root) => {
+                    x.restore(&mut parts, keep_headers);
+                    let resp = serve_files(root, Request::from_parts(parts, body)).await;
+                    crate::handle_errors::mark_file_error(resp)
                 }
+                Node::Function(function) => {
+                    let uri = x.uri();
+                    x.restore(&mut parts, keep_headers);
+                    let req = Request::from_parts(parts, body);
+                    call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
+                }
+                // `find` only returns leaves.
+                Node::Subroute { .. } | Node::Site(_) => failure_response(&Failure::NotFound),
             };
-            call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
+            (resp, Some(&route.requests))
         }
-        // `find` only returns leaves.
-        Node::Subroute { .. } => failure_response(&Failure::NotFound),
+        Some(Hit::Answer(route, resp)) => (resp, Some(&route.requests)),
+        None => (failure_response(&Failure::NotFound), None),
     };
-    route.requests.record(&method, resp.status());
+    if let Some(site) = site.filter(|_| keep_headers) {
+        resp = crate::handle_errors::handle(&site.errors, &mut x, resp).await;
+    }
+    crate::site::finish(&mut resp, &x);
+    match requests {
+        Some(counters) => counters.record(&method, resp.status()),
+        None => app.metrics.unmatched().record(&method, resp.status()),
+    }
     resp
 }
 
-/// The host a request is for, without a port (compared case-insensitively).
-fn request_host(req: &Request<Incoming>) -> Option<&str> {
-    let raw = match req.uri().host() {
-        Some(host) => host,
-        None => req.headers().get(HOST)?.to_str().ok()?,
-    };
-    let host = if raw.starts_with('[') {
-        // IPv6 literal: keep the brackets, drop a port after them.
-        raw.split_inclusive(']').next().unwrap_or(raw)
-    } else {
-        raw.split(':').next().unwrap_or(raw)
-    };
-    Some(host)
+/// `respond`'s answer: `status`, and `body` as plain text.
+pub(crate) fn respond(status: StatusCode, body: String) -> Response<Body> {
+    let empty = body.is_empty();
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    if !empty {
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    resp
 }
 
-/// The first leaf that matches `path`, with the path as the leaf sees it (after any
-/// `handle_path` stripping). Routes sharing a group are mutually exclusive; a
-/// subroute whose children all miss lets evaluation continue after it.
-fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> {
-    let mut groups_done: Vec<&str> = Vec::new();
-    // Matching is case-insensitive; most paths are lower-case already.
-    let lower = if path.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(path.to_ascii_lowercase())
+/// `file_server`'s answer from `root` for `req`.
+pub(crate) async fn serve_files<B>(root: &std::path::Path, req: Request<B>) -> Response<Body>
+where
+    B: Send + 'static,
+{
+    match tower_http::services::ServeDir::new(root).oneshot(req).await {
+        Ok(resp) => resp.map(|b| b.boxed_unsync()),
+        Err(never) => match never {},
+    }
+}
+
+/// Where the walk of the routes ended.
+pub(crate) enum Hit<'a> {
+    /// A leaf that answers the request.
+    Leaf(&'a RouteRt),
+    /// A site handler (`redir`, a refused `basic_auth`) answered on the way.
+    Answer(&'a RouteRt, Response<Body>),
+}
+
+/// Whether `route`'s matchers accept the request as it is now.
+fn route_matches(route: &RouteRt, x: &mut Exchange) -> bool {
+    if route.matcher.is_none() && route.conditions.is_none() {
+        return true;
+    }
+    // Path matching is case-insensitive; most paths are lower-case already.
+    let lower = if x.path.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(x.path.to_ascii_lowercase())
     } else {
-        std::borrow::Cow::Borrowed(path)
+        std::borrow::Cow::Borrowed(x.path.as_str())
     };
+    if route.matcher.as_ref().is_some_and(|m| !m.matches(&lower)) {
+        return false;
+    }
+    let lower = lower.into_owned();
+    route
+        .conditions
+        .as_ref()
+        .is_none_or(|c| c.matches(x, &lower))
+}
+
+/// The first leaf whose matchers accept the request; `x.path` is left as the
+/// leaf sees it (after any `handle_path` stripping). Routes sharing a group are
+/// mutually exclusive; a subroute whose children all miss lets evaluation
+/// continue after it, with the path it had before.
+pub(crate) fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<Hit<'a>> {
+    let mut groups_done: Vec<&str> = Vec::new();
     for route in routes {
         if let Some(group) = route.group.as_deref() {
             if groups_done.contains(&group) {
                 continue;
             }
         }
-        if route.matcher.as_ref().is_some_and(|m| !m.matches(&lower)) {
+        if !route_matches(route, x) {
             continue;
         }
         if let Some(group) = route.group.as_deref() {
@@ -143,22 +172,29 @@ fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> 
                 strip_prefix,
                 routes,
             } => {
-                let inner = match strip_prefix {
-                    Some(prefix) => strip_path(path, prefix),
-                    None => path.to_owned(),
-                };
-                if let Some(hit) = find(routes, &inner) {
+                let outer = strip_prefix.as_deref().map(|prefix| {
+                    let inner = strip_path(&x.path, prefix);
+                    std::mem::replace(&mut x.path, inner)
+                });
+                if let Some(hit) = find(routes, x) {
                     return Some(hit);
                 }
+                if let Some(outer) = outer {
+                    x.path = outer;
+                }
             }
-            _ => return Some((route, path.to_owned())),
+            Node::Site(site) => match site.run(x) {
+                Flow::Next => {}
+                Flow::Answer(resp) => return Some(Hit::Answer(route, resp)),
+            },
+            _ => return Some(Hit::Leaf(route)),
         }
     }
     None
 }
 
 /// `path` without `prefix` (compared case-insensitively, as matching is), never empty.
-fn strip_path(path: &str, prefix: &str) -> String {
+pub(crate) fn strip_path(path: &str, prefix: &str) -> String {
     let rest = match path.get(..prefix.len()) {
         Some(head) if head.eq_ignore_ascii_case(prefix) => &path[prefix.len()..],
         _ => path,
@@ -168,20 +204,6 @@ fn strip_path(path: &str, prefix: &str) -> String {
     } else {
         format!("/{rest}")
     }
-}
-
-/// `req` with its path replaced by `inner` when `handle_path` stripped a prefix.
-fn with_path(mut req: Request<Incoming>, inner: &str, original: &str) -> Request<Incoming> {
-    if inner != original {
-        let pq = match req.uri().query() {
-            Some(q) => format!("{inner}?{q}"),
-            None => inner.to_owned(),
-        };
-        if let Ok(uri) = pq.parse() {
-            *req.uri_mut() = uri;
-        }
-    }
-    req
 }
 
 /// A function request until it answers. Dropped before [`Pending::answered`],

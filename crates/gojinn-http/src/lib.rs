@@ -25,11 +25,15 @@ mod app;
 mod conn;
 mod debug;
 pub mod error;
+mod exchange;
+mod handle_errors;
 mod handler;
 mod matcher;
 pub mod metrics;
 pub mod otel;
+mod placeholder;
 mod server;
+mod site;
 mod tls;
 mod trace;
 

@@ -141,12 +141,22 @@ pub struct LoadedFunction {
     pub module: PathBuf,
 }
 
+/// One `handle_errors` block: the statuses it handles and its routes.
+pub struct ErrorTree {
+    /// `404`, `4xx`, `5xx`…; empty for every status.
+    pub status: Vec<String>,
+    /// The routes.
+    pub routes: Vec<RouteNode>,
+}
+
 /// A node of a site's route tree.
 pub struct RouteNode {
     /// Routes sharing a group are mutually exclusive.
     pub group: Option<String>,
     /// The path pattern, if any.
     pub matcher: Option<String>,
+    /// A named matcher's conditions, if any.
+    pub conditions: Option<gojinn_config::MatcherSet>,
     /// The nearest enclosing matcher, for logs and metrics.
     pub label: Arc<str>,
     /// What the route does.
@@ -176,6 +186,9 @@ pub enum Node {
     },
     /// `gojinn`: the function with this id.
     Function(FunctionId),
+    /// A handler around the functions (`header`, `request_header`, …), as
+    /// configured; the server compiles it.
+    Site(Box<Handler>),
 }
 
 /// A config, loaded: what [`Plan::compile`] returns.
@@ -184,6 +197,8 @@ pub struct Loaded {
     pub functions: Vec<LoadedFunction>,
     /// The route tree of each site, in the order of `Config::sites`.
     pub sites: Vec<Vec<RouteNode>>,
+    /// The `handle_errors` blocks of each site, in the order of `Config::sites`.
+    pub errors: Vec<Vec<ErrorTree>>,
     /// How long each module took to compile (or to load from the cache).
     pub compile_times: Vec<Duration>,
     /// Compile-cache activity of this load.
@@ -227,6 +242,7 @@ pub struct Plan<'a> {
     stores: &'a Stores,
     pending: Vec<Pending>,
     sites: Vec<Vec<RouteNode>>,
+    errors: Vec<Vec<ErrorTree>>,
     notices: Vec<LoadNotice>,
 }
 
@@ -244,6 +260,7 @@ impl<'a> Plan<'a> {
             namespace: String::new(),
         };
         let mut sites = Vec::with_capacity(config.sites.len());
+        let mut errors = Vec::with_capacity(config.sites.len());
         for site in &config.sites {
             // The KV namespace is the site's addresses, so two sites never share keys.
             walk.namespace = site
@@ -253,6 +270,16 @@ impl<'a> Plan<'a> {
                 .collect::<Vec<_>>()
                 .join(",");
             sites.push(walk.routes(&site.routes, &Arc::from(ANY_ROUTE)));
+            let label = Arc::from("handle_errors");
+            errors.push(
+                site.errors
+                    .iter()
+                    .map(|e| ErrorTree {
+                        status: e.status.clone(),
+                        routes: walk.routes(&e.routes, &label),
+                    })
+                    .collect(),
+            );
         }
         if !walk.errors.is_empty() {
             return Err(walk.errors);
@@ -261,6 +288,7 @@ impl<'a> Plan<'a> {
             stores,
             pending: walk.pending,
             sites,
+            errors,
             notices: walk.notices,
         })
     }
@@ -334,6 +362,7 @@ impl<'a> Plan<'a> {
             notices,
             functions,
             sites: self.sites,
+            errors: self.errors,
             runtime,
         })
     }
@@ -383,8 +412,9 @@ impl Walk<'_, '_> {
     fn routes(&mut self, routes: &[Route], label: &Arc<str>) -> Vec<RouteNode> {
         let mut out = Vec::with_capacity(routes.len());
         for route in routes {
-            let label = match &route.matcher {
-                Some(m) => Arc::from(m.as_str()),
+            let named = route.conditions.as_ref().map(|c| c.name.as_str());
+            let label = match route.matcher.as_deref().or(named) {
+                Some(m) => Arc::from(m),
                 None => label.clone(),
             };
             let node = match &route.handle {
@@ -410,10 +440,15 @@ impl Walk<'_, '_> {
                 }
                 Handler::FileServer { root } => Node::Files { root: root.clone() },
                 Handler::Gojinn(f) => Node::Function(self.function(f, &label)),
+                site @ (Handler::Headers(_)
+                | Handler::RequestHeaders(_)
+                | Handler::Redirect(_)
+                | Handler::Rewrite(_)) => Node::Site(Box::new(site.clone())),
             };
             out.push(RouteNode {
                 group: route.group.clone(),
                 matcher: route.matcher.clone(),
+                conditions: route.conditions.clone(),
                 label,
                 node,
             });
