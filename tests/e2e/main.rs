@@ -32,9 +32,14 @@
 //! - `traces`: OpenTelemetry spans received by real OTLP/HTTP and OTLP/gRPC receivers.
 //! - `languages`: each language's example built from source with its own toolchain
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
+//! - `backend`: upstreams for `proxy` run in the test process (a hyper server;
+//!   raw TCP upstreams that hang, reset, answer garbage or close mid-body).
+//! - `proxy`: `reverse_proxy` (issue 17): round robin, header rules, passive and
+//!   active health checks, misbehaving upstreams, 100 MB each way in bounded memory.
 //! - `devloop`: `gojinn new` + `gojinn build` + `gojinn run` per language, missing
 //!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
+mod backend;
 mod cli;
 mod clients;
 mod compat;
@@ -51,6 +56,7 @@ mod lifecycle;
 mod load;
 mod observability;
 mod postgres;
+mod proxy;
 mod reload_state;
 mod routing;
 mod sandbox;

@@ -89,6 +89,7 @@ pub(crate) fn block(
             "respond" => respond(node)?,
             "file_server" => file_server(cx, node, &root)?,
             "gojinn" => gojinn::parse(cx, node)?,
+            "reverse_proxy" => crate::proxy::parse::parse(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(
@@ -491,6 +492,7 @@ mod tests {
                     Handler::StaticResponse { .. } => "respond",
                     Handler::FileServer { .. } => "file_server",
                     Handler::Gojinn(_) => "gojinn",
+                    Handler::ReverseProxy(_) => "reverse_proxy",
                 };
                 (r.group, r.matcher, kind)
             })

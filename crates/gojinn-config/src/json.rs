@@ -243,6 +243,22 @@ impl Checker<'_> {
                         .map_err(|e| self.at(&handle_field("status"), e))?;
                 }
                 Handler::FileServer { root } => *root = paths::resolve(&self.base, root),
+                Handler::ReverseProxy(p) => {
+                    crate::proxy::check(p).map_err(|(key, m)| {
+                        let key = if self.src.contains(&format!("\"{key}\"")) {
+                            key
+                        } else {
+                            "handler"
+                        };
+                        self.at(&handle_field(key), m)
+                    })?;
+                    let handle = field("handle");
+                    let pos = self
+                        .handles
+                        .get(&handle)
+                        .map_or_else(|| locate(self.src, &handle), |o| pos_at(self.src, *o));
+                    p.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+                }
                 Handler::Gojinn(f) => {
                     validate::module_path(&f.module)
                         .map_err(|e| self.at(&handle_field("module"), e))?;

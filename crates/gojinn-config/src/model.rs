@@ -377,6 +377,8 @@ pub enum Handler {
     },
     /// `gojinn`: a WebAssembly function.
     Gojinn(Function),
+    /// `reverse_proxy`: forwards the request to upstreams.
+    ReverseProxy(crate::proxy::ReverseProxy),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

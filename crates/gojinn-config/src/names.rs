@@ -10,6 +10,7 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "respond",
     "file_server",
     "gojinn",
+    "reverse_proxy",
     "tls",
 ];
 
@@ -43,7 +44,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "redir",
     "request_body",
     "request_header",
-    "reverse_proxy",
     "rewrite",
     "skip_log",
     "templates",
@@ -296,10 +296,7 @@ mod tests {
         assert_eq!(suggest("gojin", DIRECTIVES), Some("gojinn"));
         assert_eq!(suggest("Respond", DIRECTIVES), Some("respond"));
         assert_eq!(suggest("admn", GLOBAL_OPTIONS), Some("admin"));
-        assert_eq!(
-            suggest("reverse_prxy", UNSUPPORTED_DIRECTIVES),
-            Some("reverse_proxy")
-        );
+        assert_eq!(suggest("rewrit", UNSUPPORTED_DIRECTIVES), Some("rewrite"));
     }
 
     #[test]

@@ -78,6 +78,14 @@ pub(crate) enum Node {
     },
     Files(PathBuf),
     Function(Arc<FunctionRoute>),
+    Proxy(Arc<ProxyRoute>),
+}
+
+/// A `reverse_proxy` route.
+pub(crate) struct ProxyRoute {
+    pub(crate) proxy: gojinn_proxy::Proxy,
+    /// The route's matcher as configured, for logs.
+    pub(crate) label: Arc<str>,
 }
 
 /// One warning per import of a Gojinn function this server does not provide.
@@ -172,8 +180,16 @@ impl App {
             .collect();
 
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
+        let mut proxies = Vec::new();
+        let mut errors = Vec::new();
         for (site, routes) in config.sites.iter().zip(sites) {
-            let routes = routes_rt(routes, &functions, &services.metrics);
+            let mut rt = RtBuild {
+                functions: &functions,
+                metrics: &services.metrics,
+                proxies: &mut proxies,
+                errors: &mut errors,
+            };
+            let routes = rt.routes(routes);
             let hosts = site
                 .addresses
                 .iter()
@@ -190,6 +206,14 @@ impl App {
                 if !list.iter().any(|s| Arc::ptr_eq(s, &rt)) {
                     list.push(rt.clone());
                 }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        if mode == Mode::Serve {
+            for p in &proxies {
+                p.proxy.start_health_checks();
             }
         }
         let conn = ConnOptions::new(&config.server);
@@ -254,31 +278,56 @@ impl FunctionRoute {
     }
 }
 
-/// The serving form of a site's route tree: path patterns compiled, request
-/// counters resolved, function ids replaced by their routes.
-fn routes_rt(
-    routes: Vec<RouteNode>,
-    functions: &[Arc<FunctionRoute>],
-    metrics: &Metrics,
-) -> Vec<RouteRt> {
-    routes
-        .into_iter()
-        .map(|route| RouteRt {
-            group: route.group,
-            matcher: route.matcher.as_deref().map(PathPattern::new),
-            requests: metrics.requests(&route.label),
-            node: match route.node {
+/// What building the serving form of the route trees needs and collects.
+struct RtBuild<'a> {
+    functions: &'a [Arc<FunctionRoute>],
+    metrics: &'a Metrics,
+    /// Every proxy made, for starting their health checks.
+    proxies: &'a mut Vec<Arc<ProxyRoute>>,
+    /// A proxy this server cannot build, with its directive's place.
+    errors: &'a mut Vec<String>,
+}
+
+impl RtBuild<'_> {
+    /// The serving form of a site's route tree: path patterns compiled, request
+    /// counters resolved, function ids replaced by their routes, proxies built.
+    fn routes(&mut self, routes: Vec<RouteNode>) -> Vec<RouteRt> {
+        let mut out = Vec::with_capacity(routes.len());
+        for route in routes {
+            let node = match route.node {
                 Tree::Subroute {
                     strip_prefix,
                     routes,
                 } => Node::Subroute {
                     strip_prefix,
-                    routes: routes_rt(routes, functions, metrics),
+                    routes: self.routes(routes),
                 },
                 Tree::Respond { status, body } => Node::Respond { status, body },
                 Tree::Files { root } => Node::Files(root),
-                Tree::Function(id) => Node::Function(functions[id.index()].clone()),
-            },
-        })
-        .collect()
+                Tree::Function(id) => Node::Function(self.functions[id.index()].clone()),
+                Tree::Proxy(config) => match gojinn_proxy::Proxy::new(&config) {
+                    Ok(proxy) => {
+                        let p = Arc::new(ProxyRoute {
+                            proxy,
+                            label: route.label.clone(),
+                        });
+                        self.proxies.push(p.clone());
+                        Node::Proxy(p)
+                    }
+                    Err(e) => {
+                        let at = config.origin.as_deref().unwrap_or("reverse_proxy");
+                        self.errors.push(format!("{at}: {e}"));
+                        continue;
+                    }
+                },
+            };
+            out.push(RouteRt {
+                group: route.group,
+                matcher: route.matcher.as_deref().map(PathPattern::new),
+                requests: self.metrics.requests(&route.label),
+                node,
+            });
+        }
+        out
+    }
 }

@@ -109,10 +109,18 @@ pub(crate) async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     let shared = guard.0.clone();
+    // Unknown only if the socket is already gone; its requests fail anyway.
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let client = gojinn_proxy::ClientInfo {
+        remote: peer,
+        tls: tls.is_some(),
+    };
     match tls {
         None => {
             let proto = if opts.h2c { Proto::Either } else { Proto::H1 };
-            run(shared, port, stream, opts, proto).await;
+            run(shared, port, stream, opts, proto, client).await;
         }
         Some(config) => {
             let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
@@ -135,14 +143,20 @@ pub(crate) async fn serve(
             } else {
                 Proto::H1
             };
-            run(shared, port, stream, opts, proto).await;
+            run(shared, port, stream, opts, proto, client).await;
         }
     }
     drop(guard);
 }
 
-async fn run<S>(shared: Arc<Shared>, port: u16, stream: S, opts: ConnOptions, proto: Proto)
-where
+async fn run<S>(
+    shared: Arc<Shared>,
+    port: u16,
+    stream: S,
+    opts: ConnOptions,
+    proto: Proto,
+    client: gojinn_proxy::ClientInfo,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let drain = drained(shared.drain.subscribe());
@@ -158,8 +172,10 @@ where
         activity: activity.clone(),
     });
     let a = activity.clone();
-    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let a = a.clone();
+        // Who is asking, for `reverse_proxy` (`X-Forwarded-For`, `{remote_host}`).
+        req.extensions_mut().insert(client);
         async move {
             a.started.fetch_add(1, Relaxed);
             a.busy.fetch_add(1, Relaxed);

@@ -93,6 +93,10 @@ pub(crate) async fn dispatch(
             };
             call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
         }
+        Node::Proxy(route) => {
+            let req = with_path(req, &inner_path, &path);
+            crate::proxy::serve(route, req, started).await
+        }
         // `find` only returns leaves.
         Node::Subroute { .. } => failure_response(&Failure::NotFound),
     };

@@ -29,6 +29,7 @@ mod handler;
 mod matcher;
 pub mod metrics;
 pub mod otel;
+mod proxy;
 mod server;
 mod tls;
 mod trace;

@@ -176,6 +176,8 @@ pub enum Node {
     },
     /// `gojinn`: the function with this id.
     Function(FunctionId),
+    /// `reverse_proxy`: served by `gojinn-proxy`.
+    Proxy(Box<gojinn_config::ReverseProxy>),
 }
 
 /// A config, loaded: what [`Plan::compile`] returns.
@@ -410,6 +412,7 @@ impl Walk<'_, '_> {
                 }
                 Handler::FileServer { root } => Node::Files { root: root.clone() },
                 Handler::Gojinn(f) => Node::Function(self.function(f, &label)),
+                Handler::ReverseProxy(p) => Node::Proxy(Box::new(p.clone())),
             };
             out.push(RouteNode {
                 group: route.group.clone(),
