@@ -182,6 +182,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         };
         return Ok(Response::new(body.boxed()));
     }
+    if path == "/ws" {
+        return Ok(websocket(req, state.name.clone()));
+    }
     let mut text = format!(
         "{}\n{} {}\n",
         state.name,
@@ -235,6 +238,57 @@ impl hyper::body::Body for Generated {
     fn size_hint(&self) -> hyper::body::SizeHint {
         hyper::body::SizeHint::with_exact(self.left as u64)
     }
+}
+
+/// The WebSocket handshake's answer; once upgraded, every message comes back
+/// prefixed with the backend's name (`a: hello`).
+fn websocket(mut req: Request<Incoming>, name: String) -> Response<Body> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role, Message};
+    let Some(key) = req.headers().get("sec-websocket-key") else {
+        let mut resp = Response::new(full("not a websocket request"));
+        *resp.status_mut() = hyper::StatusCode::BAD_REQUEST;
+        return resp;
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(msg)) = ws.next().await {
+            let reply = match msg {
+                Message::Text(t) => Message::text(format!("{name}: {}", t.as_str())),
+                Message::Binary(b) => Message::binary(b),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if ws.send(reply).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut resp = Response::new(full(""));
+    *resp.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(
+        "connection",
+        hyper::header::HeaderValue::from_static("upgrade"),
+    );
+    h.insert(
+        "upgrade",
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&accept) {
+        h.insert("sec-websocket-accept", v);
+    }
+    resp
 }
 
 /// A raw TCP upstream that accepts connections and does `behaviour` on each.

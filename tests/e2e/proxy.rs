@@ -2,7 +2,7 @@
 //! real binary in front of them. Round robin and the header rules, passive and
 //! active health checks taking a killed or failing upstream out and bringing it
 //! back, misbehaving upstreams (dead, hanging, resetting, garbage, cut mid-body),
-//! and 100 MB each way in bounded memory.
+//! 100 MB each way in bounded memory, and a WebSocket round trip.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -232,6 +232,37 @@ fn active_checks_take_a_failing_upstream_out_and_bring_it_back() {
     let r = s.get("/");
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.text(), "no upstream available\n");
+}
+
+#[test]
+fn a_websocket_round_trip_goes_through() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let a = Backend::start("a");
+    let s = Server::with_routes(
+        "proxy_websocket",
+        &format!("    reverse_proxy 127.0.0.1:{}", a.port),
+    );
+    let port = s.port;
+    crate::backend::runtime().block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let (mut ws, resp) = tokio_tungstenite::client_async("ws://localhost/ws", tcp)
+            .await
+            .expect("websocket handshake through the proxy");
+        assert_eq!(resp.status(), 101);
+        for text in ["hello", "again"] {
+            ws.send(Message::text(text)).await.expect("send");
+            let reply = ws.next().await.expect("a reply").expect("a message");
+            assert_eq!(reply, Message::text(format!("a: {text}")));
+        }
+        let blob: Vec<u8> = (0..=255).collect();
+        ws.send(Message::binary(blob.clone())).await.expect("send");
+        let reply = ws.next().await.expect("a reply").expect("a message");
+        assert_eq!(reply, Message::binary(blob));
+        ws.close(None).await.expect("close");
+    });
 }
 
 /// A port nothing listens on.

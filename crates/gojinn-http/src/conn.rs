@@ -200,7 +200,9 @@ async fn run<S>(
         Proto::H2 => builder.http2_only(),
         Proto::Either => builder,
     };
-    let conn = builder.serve_connection(io, service);
+    // With upgrades: `reverse_proxy` passes WebSocket and other `Upgrade`
+    // requests through.
+    let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::pin!(drain);
 

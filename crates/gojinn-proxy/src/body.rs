@@ -101,13 +101,14 @@ impl Body for Outbound {
 /// An upstream's response body on its way to the client.
 pub struct ResponseBody {
     inner: Incoming,
-    /// Counts the request as in flight on its upstream until the body ends.
-    _in_flight: InFlight,
+    /// Counts the request as in flight on its upstream until the body ends
+    /// (an upgraded connection's tunnel counts it instead).
+    _in_flight: Option<InFlight>,
     upstream: String,
 }
 
 impl ResponseBody {
-    pub(crate) fn new(inner: Incoming, in_flight: InFlight, upstream: String) -> Self {
+    pub(crate) fn new(inner: Incoming, in_flight: Option<InFlight>, upstream: String) -> Self {
         ResponseBody {
             inner,
             _in_flight: in_flight,

@@ -14,6 +14,7 @@ mod body;
 mod headers;
 mod health;
 mod pool;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use gojinn_config::proxy::HttpVersion;
 use gojinn_config::ReverseProxy;
-use http::{Request, Response, Uri};
+use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -139,12 +141,19 @@ impl Proxy {
         let started = Instant::now();
         let (mut parts, body) = req.into_parts();
         let upgrade = headers::prepare_request(&mut parts, &client, &inner.rules);
+        // The client's side of a protocol switch, taken before the tries so
+        // that the one that gets a 101 joins it to the upstream's side.
+        let mut client_upgrade = if upgrade {
+            parts.extensions.remove::<OnUpgrade>()
+        } else {
+            None
+        };
         let body = body::Reclaim::new(body);
         let try_duration = Duration::from_millis(cfg.lb_try_duration_ms);
         let try_interval = Duration::from_millis(cfg.lb_try_interval_ms);
         let mut retries = 0;
         loop {
-            let (err, dialled) = match inner.pool.select(cfg, &parts, &client) {
+            let (err, reached) = match inner.pool.select(cfg, &parts, &client) {
                 None => (
                     ProxyError {
                         kind: ErrorKind::NoUpstream,
@@ -154,7 +163,10 @@ impl Proxy {
                     },
                     false,
                 ),
-                Some(host) => match self.attempt(&host, &parts, &body, &client, upgrade).await {
+                Some(host) => match self
+                    .attempt(&host, &parts, &body, &client, &mut client_upgrade)
+                    .await
+                {
                     Ok(response) => {
                         return Ok(Proxied {
                             response,
@@ -180,7 +192,7 @@ impl Proxy {
             // tried again only if it is a GET (and, here, only if no byte of its
             // body was sent, since the body is streamed, not kept).
             let retry_allowed =
-                (!dialled || parts.method == http::Method::GET) && body.reclaimable();
+                (!reached || parts.method == http::Method::GET) && body.reclaimable();
             let within = (cfg.lb_try_duration_ms > 0 || cfg.lb_retries > 0)
                 && (cfg.lb_try_duration_ms == 0 || started.elapsed() < try_duration)
                 && (cfg.lb_retries == 0 || retries < cfg.lb_retries);
@@ -196,14 +208,16 @@ impl Proxy {
     }
 
     /// One try on `host`. The error says whether it happened while dialling
-    /// (then the request never left).
+    /// (then the request never left). A `101 Switching Protocols` joins
+    /// `client_upgrade` (the client's side, present when the client asked to
+    /// switch) to the upstream's side in a task of its own.
     async fn attempt(
         &self,
         host: &Arc<Host>,
         parts: &http::request::Parts,
         body: &body::Reclaim,
         client: &ClientInfo,
-        upgrade: bool,
+        client_upgrade: &mut Option<OnUpgrade>,
     ) -> Result<Response<ResponseBody>, (ErrorKind, String, bool)> {
         let inner = &*self.inner;
         let cfg = &inner.config;
@@ -233,16 +247,36 @@ impl Proxy {
             },
             None => call.await,
         };
-        let resp = result.map_err(|e| {
+        let mut resp = result.map_err(|e| {
             let dial = e.is_connect();
             (ErrorKind::Upstream, error_chain(&e), dial)
         })?;
         let latency = sent.elapsed();
+        let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let in_flight = if switched {
+            let Some(client_side) = client_upgrade.take() else {
+                return Err((
+                    ErrorKind::Upstream,
+                    "upstream switched protocols though the client did not ask to".to_owned(),
+                    false,
+                ));
+            };
+            let upstream_side = hyper::upgrade::on(&mut resp);
+            tokio::spawn(upgrade::tunnel(
+                client_side,
+                upstream_side,
+                in_flight,
+                host.dial.clone(),
+            ));
+            None
+        } else {
+            Some(in_flight)
+        };
         if inner.pool.unhealthy_response(resp.status(), latency, cfg) {
             inner.pool.count_failure(host, cfg);
         }
         let (mut head, incoming) = resp.into_parts();
-        headers::prepare_response(&mut head.headers, upgrade);
+        headers::prepare_response(&mut head.headers, switched);
         inner
             .rules
             .apply_down(&mut head.headers, parts, client, &host.dial);
