@@ -48,15 +48,43 @@ struct State {
 /// - `/health`: 200, or 503 once told to be unhealthy;
 /// - `/sink`: reads the request body and answers its length;
 /// - `/blob?N`: a body of `N` bytes, generated in frames;
-/// - anything else: `name`, then the request line and headers, one per line.
+/// - anything else: `name`, the request line, `version: HTTP/…`, then the
+///   headers, one per line.
 pub(crate) struct Backend {
     pub(crate) port: u16,
     state: Arc<State>,
+    /// Serves TLS (HTTP/2 or HTTP/1.1 by ALPN) when set.
+    tls: Option<Arc<rustls::ServerConfig>>,
     tasks: Mutex<Option<JoinSet<()>>>,
 }
 
 impl Backend {
     pub(crate) fn start(name: &str) -> Backend {
+        Backend::start_with(name, None)
+    }
+
+    /// A backend serving TLS with the PEM certificate chain and key given.
+    pub(crate) fn start_tls(name: &str, cert: &std::path::Path, key: &std::path::Path) -> Backend {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(cert)
+            .expect("cert file")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("cert pem");
+        let key = PrivateKeyDer::from_pem_file(key).expect("key pem");
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Backend::start_with(name, Some(Arc::new(config)))
+    }
+
+    fn start_with(name: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Backend {
         let mut b = Backend {
             port: 0,
             state: Arc::new(State {
@@ -67,6 +95,7 @@ impl Backend {
                 received: AtomicU64::new(0),
             }),
             tasks: Mutex::new(None),
+            tls,
         };
         b.port = b.listen(0);
         b
@@ -81,7 +110,7 @@ impl Backend {
         let state = self.state.clone();
         let mut tasks = JoinSet::new();
         let _guard = runtime().enter();
-        tasks.spawn(accept(listener, state));
+        tasks.spawn(accept(listener, state, self.tls.clone()));
         *self.tasks.lock().expect("tasks") = Some(tasks);
         port
     }
@@ -122,7 +151,7 @@ impl Drop for Backend {
     }
 }
 
-async fn accept(listener: TcpListener, state: Arc<State>) {
+async fn accept(listener: TcpListener, state: Arc<State>, tls: Option<Arc<rustls::ServerConfig>>) {
     // Connections live in this task's set: aborting the task drops them all.
     let mut conns = JoinSet::new();
     loop {
@@ -130,11 +159,26 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
             continue;
         };
         let state = state.clone();
+        let tls = tls.clone();
         conns.spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await;
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let _ = match tls {
+                None => {
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await
+                }
+                Some(config) => {
+                    let Ok(stream) = tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+                    else {
+                        return;
+                    };
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await
+                }
+            };
         });
         while conns.try_join_next().is_some() {}
     }
@@ -191,6 +235,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         req.method(),
         req.uri().path_and_query().map_or("/", |pq| pq.as_str())
     );
+    text.push_str(&format!("version: {:?}\n", req.version()));
     for (k, v) in req.headers() {
         text.push_str(&format!(
             "{}: {}\n",

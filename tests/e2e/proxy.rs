@@ -236,14 +236,19 @@ fn active_checks_take_a_failing_upstream_out_and_bring_it_back() {
 
 #[test]
 fn a_websocket_round_trip_goes_through() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
     let a = Backend::start("a");
     let s = Server::with_routes(
         "proxy_websocket",
         &format!("    reverse_proxy 127.0.0.1:{}", a.port),
     );
-    let port = s.port;
+    websocket_round_trip(s.port, "a");
+}
+
+/// Text and binary messages through the proxy on `port` to the echo of the
+/// backend `name`, then a close.
+fn websocket_round_trip(port: u16, name: &str) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
     crate::backend::runtime().block_on(async move {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -255,7 +260,7 @@ fn a_websocket_round_trip_goes_through() {
         for text in ["hello", "again"] {
             ws.send(Message::text(text)).await.expect("send");
             let reply = ws.next().await.expect("a reply").expect("a message");
-            assert_eq!(reply, Message::text(format!("a: {text}")));
+            assert_eq!(reply, Message::text(format!("{name}: {text}")));
         }
         let blob: Vec<u8> = (0..=255).collect();
         ws.send(Message::binary(blob.clone())).await.expect("send");
@@ -263,6 +268,82 @@ fn a_websocket_round_trip_goes_through() {
         assert_eq!(reply, Message::binary(blob));
         ws.close(None).await.expect("close");
     });
+}
+
+#[test]
+fn upstream_tls_verifies_by_the_trusted_ca_and_h2c_speaks_http2() {
+    let dir = crate::harness::scratch("proxy_tls_certs");
+    let ca = crate::tls::Ca::new("proxy test CA");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write ca");
+    let (cert, key) = ca.leaf(&dir, "backend", &["backend.test"]);
+    let secure = Backend::start_tls("secure", &cert, &key);
+    let plain = Backend::start("plain");
+    let site = |path: &str, upstream: String, transport: &str| {
+        format!(
+            "    handle {path} {{\n        reverse_proxy {upstream} {{\n            transport http {{\n{transport}\n            }}\n        }}\n    }}\n"
+        )
+    };
+    let body = [
+        // Trusted CA, and the name the certificate has.
+        site(
+            "/trusted",
+            format!("https://127.0.0.1:{}", secure.port),
+            &format!(
+                "                tls_trusted_ca_certs {}\n                tls_server_name backend.test",
+                ca_file.display()
+            ),
+        ),
+        // The public roots do not know the test CA.
+        site(
+            "/public-roots",
+            format!("https://127.0.0.1:{}", secure.port),
+            "                tls_server_name backend.test",
+        ),
+        site(
+            "/insecure",
+            format!("127.0.0.1:{}", secure.port),
+            "                tls_insecure_skip_verify",
+        ),
+        site(
+            "/h1-only",
+            format!("127.0.0.1:{}", secure.port),
+            "                tls_insecure_skip_verify\n                versions 1.1",
+        ),
+        site(
+            "/h2c",
+            format!("127.0.0.1:{}", plain.port),
+            "                versions h2c",
+        ),
+        // ALPN would pick h2 here; an upgrade still goes over HTTP/1.1.
+        site(
+            "/ws",
+            format!("127.0.0.1:{}", secure.port),
+            "                tls_insecure_skip_verify",
+        ),
+    ]
+    .concat();
+    let s = Server::with_routes("proxy_tls", &body);
+    let version = |r: &Resp| {
+        r.text()
+            .lines()
+            .find_map(|l| l.strip_prefix("version: ").map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let r = s.get("/trusted");
+    assert_eq!(who(&r), "secure");
+    assert_eq!(version(&r), "HTTP/2.0", "ALPN offers h2 by default");
+    let r = s.get("/public-roots");
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(s
+        .wait_for_log(|l| l.contains("gojinn::fault") && l.contains("/public-roots"))
+        .is_some());
+    assert_eq!(who(&s.get("/insecure")), "secure");
+    assert_eq!(version(&s.get("/h1-only")), "HTTP/1.1");
+    let r = s.get("/h2c");
+    assert_eq!(who(&r), "plain");
+    assert_eq!(version(&r), "HTTP/2.0");
+    websocket_round_trip(s.port, "secure");
 }
 
 /// A port nothing listens on.

@@ -252,6 +252,9 @@ impl Checker<'_> {
                         };
                         self.at(&handle_field(key), m)
                     })?;
+                    for ca in &mut p.transport.tls_trusted_ca_certs {
+                        *ca = paths::resolve(&self.base, ca);
+                    }
                     let handle = field("handle");
                     let pos = self
                         .handles

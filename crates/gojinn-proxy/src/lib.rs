@@ -14,6 +14,7 @@ mod body;
 mod headers;
 mod health;
 mod pool;
+mod tls;
 mod upgrade;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use gojinn_config::ReverseProxy;
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -89,7 +91,9 @@ pub struct Proxy {
 pub(crate) struct Inner {
     pub(crate) config: ReverseProxy,
     pub(crate) pool: Pool,
-    pub(crate) client: Client<HttpConnector, Outbound>,
+    pub(crate) client: UpstreamClient,
+    /// HTTP/1.1 only, for `Upgrade` requests when `client` may speak HTTP/2.
+    upgrade_client: Option<UpstreamClient>,
     pub(crate) rules: HeaderRules,
     /// `http` or `https`: the scheme of upstream URIs.
     pub(crate) scheme: &'static str,
@@ -99,25 +103,23 @@ impl Proxy {
     /// Builds the handler from its config: the pool of upstreams and the HTTP
     /// client. An error names what the server cannot do for this config.
     pub fn new(config: &ReverseProxy) -> Result<Proxy, String> {
-        if config.transport.tls {
-            return Err("upstream TLS (`https://` upstreams, `transport http { tls … }`) is not supported yet".to_owned());
-        }
         let t = &config.transport;
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(Duration::from_millis(t.dial_timeout_ms)));
-        http.set_nodelay(true);
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder.pool_idle_timeout(POOL_IDLE_TIMEOUT);
-        if t.versions.contains(&HttpVersion::H2c) && !t.versions.contains(&HttpVersion::H1) {
-            builder.http2_only(true);
-        }
-        let client = builder.build(http);
+        let h2 = t.tls && (t.versions.is_empty() || t.versions.contains(&HttpVersion::H2));
+        let client = build_client(t, h2)?;
+        // An upgrade needs HTTP/1.1 end to end: where ALPN could pick h2, upgrades
+        // get a client of their own that offers only HTTP/1.1.
+        let upgrade_client = if h2 {
+            Some(build_client(t, false)?)
+        } else {
+            None
+        };
         Ok(Proxy {
             inner: Arc::new(Inner {
                 pool: Pool::new(config),
                 rules: HeaderRules::new(config)?,
                 client,
-                scheme: "http",
+                upgrade_client,
+                scheme: if t.tls { "https" } else { "http" },
                 config: config.clone(),
             }),
         })
@@ -233,7 +235,11 @@ impl Proxy {
             .apply_up(req.headers_mut(), parts, client, &host.dial);
         let in_flight = host.start();
         let sent = Instant::now();
-        let call = inner.client.request(req);
+        let client_for = match (&inner.upgrade_client, client_upgrade.is_some()) {
+            (Some(h1), true) => h1,
+            _ => &inner.client,
+        };
+        let call = client_for.request(req);
         let result = match cfg.transport.response_header_timeout_ms {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), call).await {
                 Ok(r) => r,
@@ -285,6 +291,40 @@ impl Proxy {
             ResponseBody::new(incoming, in_flight, host.dial.clone()),
         ))
     }
+}
+
+type UpstreamClient = Client<HttpsConnector<HttpConnector>, Outbound>;
+
+/// The pooled client of a transport; `h2` offers HTTP/2 by ALPN on TLS.
+fn build_client(t: &gojinn_config::proxy::Transport, h2: bool) -> Result<UpstreamClient, String> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(Duration::from_millis(t.dial_timeout_ms)));
+    http.set_nodelay(true);
+    // The TLS connector wraps the plain one: it only does TLS for `https`
+    // URIs, which the handler makes only when `tls` is on.
+    http.enforce_http(false);
+    let schemes = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls::client_config(t)?)
+        .https_or_http();
+    let schemes = match &t.tls_server_name {
+        Some(name) => {
+            let name = rustls::pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| format!("invalid tls_server_name `{name}`: {e}"))?;
+            schemes.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => schemes,
+    };
+    let connector = if h2 {
+        schemes.enable_http1().enable_http2().wrap_connector(http)
+    } else {
+        schemes.enable_http1().wrap_connector(http)
+    };
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder.pool_idle_timeout(POOL_IDLE_TIMEOUT);
+    if t.h2c() {
+        builder.http2_only(true);
+    }
+    Ok(builder.build(connector))
 }
 
 /// How long an idle upstream connection stays in the pool: 90 s, as Go's

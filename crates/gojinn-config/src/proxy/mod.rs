@@ -7,6 +7,7 @@
 
 pub(crate) mod parse;
 pub mod template;
+mod transport;
 
 use serde::{Deserialize, Serialize};
 
@@ -241,6 +242,10 @@ pub struct Transport {
     /// instead of the upstream's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_server_name: Option<String>,
+    /// `tls_trusted_ca_certs`: PEM files of the CAs that upstream certificates
+    /// must chain to, instead of the public web PKI roots (absolute paths).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_trusted_ca_certs: Vec<std::path::PathBuf>,
     /// `versions`: HTTP versions offered; empty means `1.1 2`, as in Caddy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<HttpVersion>,
@@ -254,6 +259,7 @@ impl Default for Transport {
             tls: false,
             tls_insecure_skip_verify: false,
             tls_server_name: None,
+            tls_trusted_ca_certs: Vec::new(),
             versions: Vec::new(),
         }
     }

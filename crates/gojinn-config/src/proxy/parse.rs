@@ -89,45 +89,6 @@ const UNSUPPORTED_POLICIES: &[&str] = &[
     "cookie",
 ];
 
-/// `transport http` sub-directives gojinn implements.
-pub(crate) const TRANSPORT_SUBDIRECTIVES: &[&str] = &[
-    "dial_timeout",
-    "response_header_timeout",
-    "tls",
-    "tls_insecure_skip_verify",
-    "tls_server_name",
-    "versions",
-];
-
-/// Caddy's `transport http` sub-directives that gojinn does not implement.
-const UNSUPPORTED_TRANSPORT_SUBDIRECTIVES: &[&str] = &[
-    "read_buffer",
-    "write_buffer",
-    "max_response_header",
-    "proxy_protocol",
-    "dial_fallback_delay",
-    "expect_continue_timeout",
-    "resolvers",
-    "tls_client_auth",
-    "tls_curves",
-    "tls_timeout",
-    "tls_trusted_ca_certs",
-    "tls_trust_pool",
-    "tls_renegotiation",
-    "tls_except_ports",
-    "keepalive",
-    "keepalive_interval",
-    "keepalive_idle_conns",
-    "keepalive_idle_conns_per_host",
-    "compression",
-    "max_conns_per_host",
-    "forward_proxy_url",
-    "network_proxy",
-    "read_timeout",
-    "write_timeout",
-    "local_address",
-];
-
 /// Caddy's `private_ranges` for `trusted_proxies`.
 const PRIVATE_RANGES: &[&str] = &[
     "192.168.0.0/16",
@@ -158,6 +119,8 @@ impl Scheme {
 
 struct Parsing {
     p: ReverseProxy,
+    /// The config file's directory, for `tls_trusted_ca_certs`.
+    base: std::path::PathBuf,
     /// The first upstream with an explicit scheme, and it.
     scheme: Option<(Scheme, Pos, String)>,
     health_interval: Option<Pos>,
@@ -198,6 +161,7 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
                 name.pos.col
             )),
         },
+        base: cx.base.clone(),
         scheme: None,
         health_interval: None,
         health_timeout: None,
@@ -378,7 +342,7 @@ fn duration(node: &Node, example: &str) -> PResult<u64> {
     units::parse_duration_ms(&v.text).map_err(at(v))
 }
 
-fn positive_duration(node: &Node, example: &str) -> PResult<u64> {
+pub(super) fn positive_duration(node: &Node, example: &str) -> PResult<u64> {
     let v = one_arg(node, example)?;
     let ms = units::parse_duration_ms(&v.text).map_err(at(v))?;
     if ms == 0 {
@@ -559,7 +523,7 @@ fn sub_directive<'n>(
                 st.p.header_down.push(op);
             }
         }
-        "transport" => transport(&mut st.p.transport, node, name, args)?,
+        "transport" => super::transport::parse(&mut st.p.transport, &st.base, node, name, args)?,
         _ => return Err(unknown(name)),
     }
     Ok(())
@@ -689,127 +653,6 @@ fn header_op(name: &Token, args: &[Token]) -> PResult<HeaderOp> {
     };
     check_op(&op).map_err(|m| PosError::new(bad.or(rest.last()).map_or(f.pos, |t| t.pos), m))?;
     Ok(op)
-}
-
-fn transport(t: &mut Transport, node: &Node, name: &Token, args: &[Token]) -> PResult<()> {
-    match args {
-        [] => {
-            return Err(PosError::new(
-                name.pos,
-                "`transport` needs a name, e.g. `transport http { dial_timeout 5s }`",
-            ))
-        }
-        [kind, ..] if kind.text != "http" => {
-            return Err(PosError::new(
-                kind.pos,
-                format!(
-                    "transport `{}` is not supported by gojinn; only `transport http` is",
-                    kind.text
-                ),
-            ))
-        }
-        [_, extra, ..] => {
-            return Err(unexpected(
-                extra,
-                "`transport http` takes its options in a block",
-            ))
-        }
-        [_] => {}
-    }
-    let mut seen: Vec<(&str, Pos)> = Vec::new();
-    for sub in node.block.iter().flat_map(|b| &b.nodes) {
-        let (key, vals) = split(sub)?;
-        let k = key.text.as_str();
-        if !TRANSPORT_SUBDIRECTIVES.contains(&k) {
-            let message = if UNSUPPORTED_TRANSPORT_SUBDIRECTIVES.contains(&k) {
-                format!("transport http sub-directive `{k}` is not supported by gojinn")
-            } else {
-                format!(
-                    "unknown transport http sub-directive `{k}`{}",
-                    hint(
-                        k,
-                        &[TRANSPORT_SUBDIRECTIVES, UNSUPPORTED_TRANSPORT_SUBDIRECTIVES]
-                    )
-                )
-            };
-            return Err(PosError::new(key.pos, message));
-        }
-        first_time(&mut seen, k, key.pos, |first| {
-            format!(
-                "duplicate `{k}` (first set at line {}, column {})",
-                first.line, first.col
-            )
-        })?;
-        no_block(sub, k)?;
-        match k {
-            "dial_timeout" => t.dial_timeout_ms = positive_duration(sub, "dial_timeout 5s")?,
-            "response_header_timeout" => {
-                t.response_header_timeout_ms =
-                    Some(positive_duration(sub, "response_header_timeout 30s")?)
-            }
-            "tls" | "tls_insecure_skip_verify" => {
-                if let Some(extra) = vals.first() {
-                    return Err(unexpected(extra, &format!("`{k}` takes no value")));
-                }
-                t.tls = true;
-                if k == "tls_insecure_skip_verify" {
-                    t.tls_insecure_skip_verify = true;
-                }
-            }
-            "tls_server_name" => {
-                let v = one_arg(sub, "tls_server_name example.com")?;
-                if v.text.is_empty() || v.text.chars().any(|c| c.is_whitespace() || c.is_control())
-                {
-                    return Err(PosError::new(
-                        v.pos,
-                        format!("invalid tls_server_name `{}`", v.text),
-                    ));
-                }
-                t.tls = true;
-                t.tls_server_name = Some(v.text.clone());
-            }
-            "versions" => {
-                if vals.is_empty() {
-                    return Err(PosError::new(
-                        key.pos,
-                        "`versions` needs at least one version, e.g. `versions 1.1 2` or `versions h2c 2`",
-                    ));
-                }
-                t.versions.clear();
-                for v in vals {
-                    let version = match v.text.as_str() {
-                        "1.1" => HttpVersion::H1,
-                        "2" => HttpVersion::H2,
-                        "h2c" => HttpVersion::H2c,
-                        "3" => {
-                            return Err(PosError::new(
-                                v.pos,
-                                "HTTP/3 to upstreams (`versions 3`) is not supported by gojinn",
-                            ))
-                        }
-                        other => {
-                            return Err(PosError::new(
-                                v.pos,
-                                format!(
-                                    "unknown HTTP version `{other}`: expected `1.1`, `2` or `h2c`"
-                                ),
-                            ))
-                        }
-                    };
-                    if !t.versions.contains(&version) {
-                        t.versions.push(version);
-                    }
-                }
-            }
-            _ => {
-                return Err(PosError::new(
-                    key.pos,
-                    format!("unknown transport http sub-directive `{k}`"),
-                ))
-            }
-        }
-    }
-    Ok(())
 }
 
 fn unknown(name: &Token) -> PosError {
