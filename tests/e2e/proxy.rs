@@ -473,3 +473,53 @@ fn a_hundred_megabytes_each_way_stream_in_bounded_memory() {
         "RSS grew by {growth} KiB (from {baseline} KiB) while 100 MB streamed each way"
     );
 }
+
+/// Gojinn's first documented use case, "Strangler Fig": the legacy app keeps
+/// every route except those moved to functions, one by one. Both ways Gojinn
+/// users write it: `handle` blocks, and flat directives with `order`.
+#[test]
+fn strangler_fig_sends_api_to_a_function_and_everything_else_to_the_app() {
+    let app = Backend::start("legacy");
+    let guest = crate::harness::guest().display().to_string();
+    let with_handles = Server::with_routes(
+        "proxy_strangler_handle",
+        &format!(
+            "    # Moved to a function so far: the API.
+    handle /api/* {{
+        gojinn {guest} {{
+            args echo
+        }}
+    }}
+    # Everything else: still the legacy app.
+    handle {{
+        reverse_proxy 127.0.0.1:{}
+    }}",
+            app.port
+        ),
+    );
+    let flat = Server::with_globals(
+        "proxy_strangler_flat",
+        "    admin off\n    order gojinn before reverse_proxy",
+        &format!(
+            "    gojinn /api/* {guest} {{\n        args echo\n    }}\n    reverse_proxy 127.0.0.1:{}",
+            app.port
+        ),
+        &[],
+    );
+    for s in [&with_handles, &flat] {
+        let r = s.request("POST", "/api/orders?id=7", &[], b"{\"n\":1}");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let seen = r.json();
+        assert_eq!(seen["uri"], "/api/orders?id=7");
+        assert_eq!(seen["body"], "{\"n\":1}");
+        for path in ["/", "/about", "/apix", "/static/app.css"] {
+            let r = s.get(path);
+            assert_eq!(who(&r), "legacy", "{path}");
+            assert!(
+                r.text().lines().any(|l| l == format!("GET {path}")),
+                "{path}: {}",
+                r.text()
+            );
+        }
+    }
+}
