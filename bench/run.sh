@@ -191,7 +191,8 @@ trap 'exit 143' TERM
 
 free_port() { "$probe" free-port; }
 
-# Writes a gojinn Caddyfile serving ROUTES (respond, rust, c, wat) on PORT.
+# Writes a gojinn Caddyfile serving ROUTES (respond, rust, c, wat, a module path,
+# proxy:PORT for reverse_proxy to 127.0.0.1:PORT) on PORT.
 write_caddyfile() {
     local file="$1" port="$2"
     shift 2
@@ -204,6 +205,7 @@ write_caddyfile() {
                 rust) function_block /rust "$rust_wasm" ;;
                 c) function_block /c "$c_wasm" ;;
                 wat) function_block /wat "$wat_module" ;;
+                proxy:*) printf '    reverse_proxy 127.0.0.1:%s\n' "${route#proxy:}" ;;
                 /*) function_block /fn "$route" ;;
                 *) die "unknown route kind \`$route\`" ;;
             esac
@@ -330,7 +332,7 @@ row_gojinn() {
     start_server "$name" "${cmd[@]}"
     local pid="$SERVER_PID" url="http://127.0.0.1:$port$path"
     wait_ready "$name" "$pid" "$url"
-    [[ "$route" == respond || "$route" == rust ]] && check_hello "$row" "$url"
+    [[ "$route" == respond || "$route" == rust || "$route" == proxy:* ]] && check_hello "$row" "$url"
     load "$row" "$url" "$wrk_cpus"
     LAST_RSS_KIB="$(vm_field "$pid" VmRSS)"
     LAST_HWM_KIB="$(vm_field "$pid" VmHWM)"
@@ -352,6 +354,62 @@ row_baseline() {
     wait_ready "$name" "$pid" "$url"
     check_hello "$row" "$url"
     load "$row" "$url" "$wrk_cpus"
+    stop_server "$pid"
+}
+
+# --- reverse_proxy ----------------------------------------------------------
+
+# Caddy for the proxy comparison: the Debian package (2.6 on bookworm/trixie),
+# installed with apt-get when missing. Fails (row left out) when it cannot be.
+ensure_caddy() {
+    command -v caddy >/dev/null && return 0
+    if ! command -v apt-get >/dev/null; then
+        say "caddy is missing and there is no apt-get to install it: its row is left out"
+        return 1
+    fi
+    say "installing caddy (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    if run_root apt-get install -y -qq caddy >/dev/null 2>&1 ||
+        { run_root apt-get update -qq && run_root apt-get install -y -qq caddy >/dev/null; }; then
+        return 0
+    fi
+    say "caddy could not be installed: its row is left out"
+    return 1
+}
+
+# row_caddy ROW BACKEND_PORT: Caddy's reverse_proxy to the backend, loaded. Its
+# state goes to a HOME of its own in $tmp.
+row_caddy() {
+    local row="$1" backend="$2" name="${1//[^a-z0-9]/-}" port
+    port="$(free_port)"
+    printf '{\n    admin off\n    auto_https off\n}\n\n:%s {\n    reverse_proxy 127.0.0.1:%s\n}\n' \
+        "$port" "$backend" >"$tmp/$name.Caddyfile"
+    mkdir -p "$tmp/caddy-home"
+    start_server "$name" env HOME="$tmp/caddy-home" XDG_DATA_HOME="$tmp/caddy-home" \
+        XDG_CONFIG_HOME="$tmp/caddy-home" caddy run --adapter caddyfile --config "$tmp/$name.Caddyfile"
+    local pid="$SERVER_PID" url="http://127.0.0.1:$port/rust/hello"
+    wait_ready "$name" "$pid" "$url"
+    check_hello "$row" "$url"
+    load "$row" "$url"
+    stop_server "$pid"
+    CADDY_VERSION="$(caddy version 2>/dev/null | awk '{ print $1 }')"
+}
+
+# One baseline server as the upstream of gojinn's reverse_proxy and of Caddy's.
+proxy_rows=()
+CADDY_VERSION=""
+proxy_rows_run() {
+    local port pid
+    port="$(free_port)"
+    start_server proxy-upstream "$baseline" "$port"
+    pid="$SERVER_PID"
+    wait_ready proxy-upstream "$pid" "http://127.0.0.1:$port/rust/hello"
+    row_gojinn "gojinn reverse_proxy" "proxy:$port" /rust/hello "" "" ""
+    proxy_rows+=("gojinn reverse_proxy")
+    if ensure_caddy; then
+        row_caddy "caddy reverse_proxy" "$port"
+        proxy_rows+=("caddy reverse_proxy")
+    fi
     stop_server "$pid"
 }
 
@@ -492,6 +550,7 @@ row_gojinn "gojinn c-hello" c /c/hello "" "" ""
 row_gojinn "gojinn wat-hello" wat /wat/hello "" "" ""
 row_baseline "cgi-fork" "" "" --cgi "$cgi_hello"
 main_rows=("${rows[@]}")
+proxy_rows_run
 lang_rows_run
 # The baseline again, last: how far it moved is how much to trust the ratios.
 row_baseline "baseline, again" "" ""
@@ -578,6 +637,24 @@ else
 fi
 
 echo
+echo "## reverse_proxy (issue 17)"
+echo
+echo "The baseline server behind each proxy; the same load as above, one proxy at a time. Caddy: ${CADDY_VERSION:-not installed} (Debian package), no access log; gojinn at its default log level (an access line per request)."
+echo
+echo "| row | req/s | p50 | p99 | ratio to baseline |"
+echo "|---|---:|---:|---:|---:|"
+for row in "${proxy_rows[@]}"; do
+    printf '| %s | %s | %s ms | %s ms | %s |\n' "$row" "${RPS[$row]}" "${P50[$row]}" "${P99[$row]}" \
+        "$(ratio "${RPS[$row]}" "$base")"
+done
+for row in "${proxy_rows[@]}"; do
+    if [[ -n "${NOTE[$row]}" ]]; then
+        echo
+        echo "$row: wrk reported $(tr -s ' ' <<<"${NOTE[$row]}")"
+    fi
+done
+
+echo
 echo "## Hello functions as users build them"
 echo
 echo "Each row: one route on that module, \`GOJINN_LOG=warn\`, the same load as above; RSS is the server's as its load run ends; µs per call is in process, CPU time of the calling thread (\`call_loop\`: one thread, instantiate + run + reset, no HTTP)."
@@ -646,6 +723,18 @@ if (($# >= 2)); then
     eff="$(awk -v a="${RPS[gojinn rust-hello @${1}c]}" -v b="${RPS[gojinn rust-hello @${!#}c]}" -v n1="$1" -v n2="${!#}" \
         'BEGIN { printf "%.2f", (b / a) / (n2 / n1) }')"
     echo "| rust-hello scaling ${1} → ${!#} cores ≥ 0.8 × linear | $eff | $(meets "$eff" '>=' 0.8) |"
+fi
+
+echo
+echo "## Targets (issue 17: reverse_proxy)"
+echo
+echo "| target | measured | met |"
+echo "|---|---:|---|"
+if [[ -n "${RPS[caddy reverse_proxy]:-}" ]]; then
+    r="$(ratio "${RPS[gojinn reverse_proxy]}" "${RPS[caddy reverse_proxy]}")"
+    echo "| \`gojinn reverse_proxy\` ≥ 1.5 × \`caddy reverse_proxy\` | $r | $(meets "$r" '>=' 1.5) |"
+else
+    echo "| \`gojinn reverse_proxy\` ≥ 1.5 × \`caddy reverse_proxy\` | caddy not installed | - |"
 fi
 
 # lang_target ROW WHAT OP LIMIT: one line of the issue 15 table.

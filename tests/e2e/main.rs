@@ -36,9 +36,14 @@
 //!   (Rust, C, Go, Zig, AssemblyScript; WAT), or SKIPPED with the reason.
 //! - `site`: the Caddy directives around the functions (issue 17): named
 //!   matchers of every kind.
+//! - `backend`: upstreams for `proxy` run in the test process (a hyper server;
+//!   raw TCP upstreams that hang, reset, answer garbage or close mid-body).
+//! - `proxy`: `reverse_proxy` (issue 17): round robin, header rules, passive and
+//!   active health checks, misbehaving upstreams, 100 MB each way in bounded memory.
 //! - `devloop`: `gojinn new` + `gojinn build` + `gojinn run` per language, missing
 //!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
+mod backend;
 mod cli;
 mod clients;
 mod compat;
@@ -55,12 +60,13 @@ mod lifecycle;
 mod load;
 mod observability;
 mod postgres;
+mod proxy;
 mod reload_state;
 mod routing;
 mod sandbox;
 mod shared;
 mod signing;
-mod snapshot;
 mod site;
+mod snapshot;
 mod tls;
 mod traces;

@@ -136,6 +136,7 @@ fn directives(
             "redir" => crate::redir::parse(cx, node)?,
             "rewrite" => crate::rewrite::rewrite(cx, node, rewrite_group.clone())?,
             "uri" => crate::rewrite::uri(cx, node)?,
+            "reverse_proxy" => crate::proxy::parse::parse(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(
@@ -534,6 +535,7 @@ mod tests {
                     Handler::StaticResponse { .. } => "respond",
                     Handler::FileServer { .. } => "file_server",
                     Handler::Gojinn(_) => "gojinn",
+                    Handler::ReverseProxy(_) => "reverse_proxy",
                     _ => "other",
                 };
                 (r.group, r.matcher, kind)

@@ -283,6 +283,25 @@ impl Checker<'_> {
                 Handler::Headers(ops) | Handler::RequestHeaders(ops) => {
                     crate::headers::validate(ops).map_err(|e| self.at(&handle_field("ops"), e))?;
                 }
+                Handler::ReverseProxy(p) => {
+                    crate::proxy::check(p).map_err(|(key, m)| {
+                        let key = if self.src.contains(&format!("\"{key}\"")) {
+                            key
+                        } else {
+                            "handler"
+                        };
+                        self.at(&handle_field(key), m)
+                    })?;
+                    for ca in &mut p.transport.tls_trusted_ca_certs {
+                        *ca = paths::resolve(&self.base, ca);
+                    }
+                    let handle = field("handle");
+                    let pos = self
+                        .handles
+                        .get(&handle)
+                        .map_or_else(|| locate(self.src, &handle), |o| pos_at(self.src, *o));
+                    p.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+                }
                 Handler::Gojinn(f) => {
                     validate::module_path(&f.module)
                         .map_err(|e| self.at(&handle_field("module"), e))?;

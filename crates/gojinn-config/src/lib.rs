@@ -40,6 +40,7 @@ mod names;
 mod observe;
 mod paths;
 mod placeholders;
+pub mod proxy;
 mod redir;
 mod rewrite;
 mod security;
@@ -54,6 +55,7 @@ pub use error::{ConfigError, Diagnostic, Loaded};
 pub use handlers::{ErrorRoutes, HeaderOp, HeaderOps, Redirect, Rewrite};
 pub use model::*;
 pub use observe::REDACTED;
+pub use proxy::ReverseProxy;
 pub use validate::{
     MAX_IDLE_TIMEOUT_MS, MAX_MAX_HEADERS, MAX_MAX_HEADER_SIZE, MAX_MEMORY_LIMIT, MAX_POOL_SIZE,
     MAX_TIMEOUT_MS, MIN_MAX_HEADER_SIZE, MIN_MEMORY_LIMIT, MIN_POOL_SIZE, MIN_TIMEOUT_MS,

@@ -393,6 +393,8 @@ pub enum Handler {
     Redirect(crate::handlers::Redirect),
     /// `rewrite`, `uri`: a change to the request's path and query.
     Rewrite(crate::handlers::Rewrite),
+    /// `reverse_proxy`: forwards the request to upstreams.
+    ReverseProxy(crate::proxy::ReverseProxy),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

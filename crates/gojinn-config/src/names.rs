@@ -10,6 +10,7 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "respond",
     "file_server",
     "gojinn",
+    "reverse_proxy",
     "tls",
     "header",
     "request_header",
@@ -44,7 +45,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "php_fastcgi",
     "push",
     "request_body",
-    "reverse_proxy",
     "skip_log",
     "templates",
     "tracing",
@@ -297,8 +297,8 @@ mod tests {
         assert_eq!(suggest("Respond", DIRECTIVES), Some("respond"));
         assert_eq!(suggest("admn", GLOBAL_OPTIONS), Some("admin"));
         assert_eq!(
-            suggest("reverse_prxy", UNSUPPORTED_DIRECTIVES),
-            Some("reverse_proxy")
+            suggest("templats", UNSUPPORTED_DIRECTIVES),
+            Some("templates")
         );
     }
 

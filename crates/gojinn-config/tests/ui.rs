@@ -90,11 +90,21 @@ fn relative_json(config: &Config, dir: &Path) -> String {
 }
 
 fn without_origins(mut c: Config) -> Config {
+    fn proxies(routes: &mut [gojinn_config::Route]) {
+        for r in routes {
+            match &mut r.handle {
+                gojinn_config::Handler::ReverseProxy(p) => p.origin = None,
+                gojinn_config::Handler::Subroute { routes, .. } => proxies(routes),
+                _ => {}
+            }
+        }
+    }
     c.for_each_function_mut(|f| f.origin = None);
     for s in &mut c.sites {
         if let Some(tls) = &mut s.tls {
             tls.origin = None;
         }
+        proxies(&mut s.routes);
     }
     c
 }

@@ -90,6 +90,14 @@ pub(crate) enum Node {
     Function(Arc<FunctionRoute>),
     /// `header`, `request_header`, …: run on the way, see `site`.
     Site(crate::site::SiteNode),
+    Proxy(Arc<ProxyRoute>),
+}
+
+/// A `reverse_proxy` route.
+pub(crate) struct ProxyRoute {
+    pub(crate) proxy: gojinn_proxy::Proxy,
+    /// The route's matcher as configured, for logs.
+    pub(crate) label: Arc<str>,
 }
 
 /// One warning per import of a Gojinn function this server does not provide.
@@ -185,18 +193,24 @@ impl App {
             .collect();
 
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
+        let mut proxies = Vec::new();
+        // Proxies this server cannot build, each with its directive's place.
+        let mut failures = Vec::new();
         for ((site, routes), errors) in config.sites.iter().zip(sites).zip(errors) {
-            let routes = routes_rt(routes, &functions, &services.metrics).map_err(|e| vec![e])?;
+            let mut rt = RtBuild {
+                functions: &functions,
+                metrics: &services.metrics,
+                proxies: &mut proxies,
+                errors: &mut failures,
+            };
+            let routes = rt.routes(routes);
             let errors = errors
                 .into_iter()
-                .map(|e| {
-                    Ok(ErrorRoutesRt {
-                        status: e.status,
-                        routes: routes_rt(e.routes, &functions, &services.metrics)?,
-                    })
+                .map(|e| ErrorRoutesRt {
+                    status: e.status,
+                    routes: rt.routes(e.routes),
                 })
-                .collect::<Result<Vec<_>, String>>()
-                .map_err(|e| vec![e])?;
+                .collect();
             let hosts = site
                 .addresses
                 .iter()
@@ -214,6 +228,14 @@ impl App {
                 if !list.iter().any(|s| Arc::ptr_eq(s, &rt)) {
                     list.push(rt.clone());
                 }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(failures);
+        }
+        if mode == Mode::Serve {
+            for p in &proxies {
+                p.proxy.start_health_checks();
             }
         }
         let conn = ConnOptions::new(&config.server);
@@ -278,38 +300,76 @@ impl FunctionRoute {
     }
 }
 
-/// The serving form of a site's route tree: path patterns compiled, request
-/// counters resolved, function ids replaced by their routes.
-fn routes_rt(
-    routes: Vec<RouteNode>,
-    functions: &[Arc<FunctionRoute>],
-    metrics: &Metrics,
-) -> Result<Vec<RouteRt>, String> {
-    routes
-        .into_iter()
-        .map(|route| {
-            Ok(RouteRt {
+/// What building the serving form of the route trees needs and collects.
+struct RtBuild<'a> {
+    functions: &'a [Arc<FunctionRoute>],
+    metrics: &'a Metrics,
+    /// Every proxy made, for starting their health checks.
+    proxies: &'a mut Vec<Arc<ProxyRoute>>,
+    /// What could not be built (a proxy, a matcher's or handler's pattern),
+    /// each with its place when known.
+    errors: &'a mut Vec<String>,
+}
+
+impl RtBuild<'_> {
+    /// The serving form of a site's route tree: path patterns and conditions
+    /// compiled, request counters resolved, function ids replaced by their
+    /// routes, proxies built.
+    fn routes(&mut self, routes: Vec<RouteNode>) -> Vec<RouteRt> {
+        let mut out = Vec::with_capacity(routes.len());
+        for route in routes {
+            let node = match route.node {
+                Tree::Subroute {
+                    strip_prefix,
+                    routes,
+                } => Node::Subroute {
+                    strip_prefix,
+                    routes: self.routes(routes),
+                },
+                Tree::Respond { status, body } => Node::Respond {
+                    status,
+                    body: crate::placeholder::Template::new(&String::from_utf8_lossy(&body)),
+                },
+                Tree::Files { root } => Node::Files(root),
+                Tree::Function(id) => Node::Function(self.functions[id.index()].clone()),
+                Tree::Site(h) => match crate::site::SiteNode::new(&h) {
+                    Ok(node) => Node::Site(node),
+                    Err(e) => {
+                        self.errors.push(e);
+                        continue;
+                    }
+                },
+                Tree::Proxy(config) => match gojinn_proxy::Proxy::new(&config) {
+                    Ok(proxy) => {
+                        let p = Arc::new(ProxyRoute {
+                            proxy,
+                            label: route.label.clone(),
+                        });
+                        self.proxies.push(p.clone());
+                        Node::Proxy(p)
+                    }
+                    Err(e) => {
+                        let at = config.origin.as_deref().unwrap_or("reverse_proxy");
+                        self.errors.push(format!("{at}: {e}"));
+                        continue;
+                    }
+                },
+            };
+            let conditions = match route.conditions.as_ref().map(Conditions::new).transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    self.errors.push(e);
+                    continue;
+                }
+            };
+            out.push(RouteRt {
                 group: route.group,
                 matcher: route.matcher.as_deref().map(PathPattern::new),
-                conditions: route.conditions.as_ref().map(Conditions::new).transpose()?,
-                requests: metrics.requests(&route.label),
-                node: match route.node {
-                    Tree::Subroute {
-                        strip_prefix,
-                        routes,
-                    } => Node::Subroute {
-                        strip_prefix,
-                        routes: routes_rt(routes, functions, metrics)?,
-                    },
-                    Tree::Respond { status, body } => Node::Respond {
-                        status,
-                        body: crate::placeholder::Template::new(&String::from_utf8_lossy(&body)),
-                    },
-                    Tree::Files { root } => Node::Files(root),
-                    Tree::Function(id) => Node::Function(functions[id.index()].clone()),
-                    Tree::Site(h) => Node::Site(crate::site::SiteNode::new(&h)?),
-                },
-            })
-        })
-        .collect()
+                conditions,
+                requests: self.metrics.requests(&route.label),
+                node,
+            });
+        }
+        out
+    }
 }

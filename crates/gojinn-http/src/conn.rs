@@ -184,6 +184,11 @@ async fn run<S>(
     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let a = a.clone();
         req.extensions_mut().insert(peer);
+        // Who is asking, for `reverse_proxy` (`X-Forwarded-For`, `-Proto`).
+        req.extensions_mut().insert(gojinn_proxy::ClientInfo {
+            remote: peer.addr,
+            tls: peer.tls,
+        });
         async move {
             a.started.fetch_add(1, Relaxed);
             a.busy.fetch_add(1, Relaxed);
@@ -208,7 +213,9 @@ async fn run<S>(
         Proto::H2 => builder.http2_only(),
         Proto::Either => builder,
     };
-    let conn = builder.serve_connection(io, service);
+    // With upgrades: `reverse_proxy` passes WebSocket and other `Upgrade`
+    // requests through.
+    let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     tokio::pin!(drain);
 

@@ -26,6 +26,8 @@ pub enum Failure {
     Fault(Fault),
     /// The server's shutdown grace period ran out while the request was running.
     ShuttingDown,
+    /// `reverse_proxy` got no upstream response.
+    Proxy(gojinn_proxy::ProxyError),
 }
 
 /// The kinds of failure, with their stable names and statuses.
@@ -57,11 +59,18 @@ pub enum FaultKind {
     Host,
     /// The shutdown grace period ended the request.
     Shutdown,
+    /// `reverse_proxy`: no upstream was available.
+    NoUpstream,
+    /// `reverse_proxy`: the upstream sent no response head in time.
+    UpstreamTimeout,
+    /// `reverse_proxy`: the upstream was unreachable, reset the connection or
+    /// answered something that is not HTTP.
+    Upstream,
 }
 
 impl FaultKind {
     /// Every kind, in the order of their metric slots.
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::NotFound,
         FaultKind::BodyTooLarge,
         FaultKind::BadBody,
@@ -75,6 +84,9 @@ impl FaultKind {
         FaultKind::Contract,
         FaultKind::Host,
         FaultKind::Shutdown,
+        FaultKind::NoUpstream,
+        FaultKind::UpstreamTimeout,
+        FaultKind::Upstream,
     ];
 
     /// The stable name, for logs, metrics and trace spans.
@@ -93,6 +105,9 @@ impl FaultKind {
             FaultKind::Contract => "contract",
             FaultKind::Host => "host",
             FaultKind::Shutdown => "shutdown",
+            FaultKind::NoUpstream => "no_upstream",
+            FaultKind::UpstreamTimeout => "upstream_timeout",
+            FaultKind::Upstream => "upstream",
         }
     }
 
@@ -116,6 +131,10 @@ impl FaultKind {
             | FaultKind::OutputCap
             | FaultKind::Contract => (StatusCode::BAD_GATEWAY, "function failed\n"),
             FaultKind::Host => (StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n"),
+            // As Caddy answers a proxy that could not get a response.
+            FaultKind::NoUpstream => (StatusCode::SERVICE_UNAVAILABLE, "no upstream available\n"),
+            FaultKind::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
+            FaultKind::Upstream => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
         }
     }
 
@@ -128,6 +147,9 @@ impl FaultKind {
                 | FaultKind::BodyTooLarge
                 | FaultKind::BadBody
                 | FaultKind::Shutdown
+                | FaultKind::NoUpstream
+                | FaultKind::UpstreamTimeout
+                | FaultKind::Upstream
         )
     }
 }
@@ -140,6 +162,11 @@ impl Failure {
             Failure::BodyTooLarge { .. } => FaultKind::BodyTooLarge,
             Failure::BadBody(_) => FaultKind::BadBody,
             Failure::ShuttingDown => FaultKind::Shutdown,
+            Failure::Proxy(e) => match e.kind {
+                gojinn_proxy::ErrorKind::NoUpstream => FaultKind::NoUpstream,
+                gojinn_proxy::ErrorKind::Timeout => FaultKind::UpstreamTimeout,
+                gojinn_proxy::ErrorKind::Upstream => FaultKind::Upstream,
+            },
             Failure::Fault(f) => match f {
                 Fault::Timeout => FaultKind::Timeout,
                 Fault::Fuel { .. } => FaultKind::Fuel,
@@ -189,6 +216,7 @@ impl std::fmt::Display for Failure {
             Failure::BadBody(e) => write!(f, "cannot read request body: {e}"),
             Failure::Fault(fault) => fault.fmt(f),
             Failure::ShuttingDown => f.write_str("interrupted by shutdown"),
+            Failure::Proxy(e) => write!(f, "proxy: {e}"),
         }
     }
 }
@@ -219,6 +247,23 @@ mod tests {
         assert_eq!(s(Failure::ShuttingDown), 503);
     }
 
+    fn proxy_failure(kind: gojinn_proxy::ErrorKind) -> Failure {
+        Failure::Proxy(gojinn_proxy::ProxyError {
+            kind,
+            upstream: None,
+            detail: String::new(),
+            retries: 0,
+        })
+    }
+
+    #[test]
+    fn proxy_statuses_are_caddys() {
+        let s = |k| proxy_failure(k).status().0.as_u16();
+        assert_eq!(s(gojinn_proxy::ErrorKind::NoUpstream), 503);
+        assert_eq!(s(gojinn_proxy::ErrorKind::Timeout), 504);
+        assert_eq!(s(gojinn_proxy::ErrorKind::Upstream), 502);
+    }
+
     /// One failure of every kind: adding a `Failure` or `Fault` variant without
     /// a kind fails to compile (the matches in `kind`), and adding a kind
     /// without a failure here fails this test.
@@ -241,6 +286,9 @@ mod tests {
             }),
             Failure::Fault(Fault::Host("x".into())),
             Failure::ShuttingDown,
+            proxy_failure(gojinn_proxy::ErrorKind::NoUpstream),
+            proxy_failure(gojinn_proxy::ErrorKind::Timeout),
+            proxy_failure(gojinn_proxy::ErrorKind::Upstream),
         ];
         let kinds: Vec<FaultKind> = failures.iter().map(Failure::kind).collect();
         assert_eq!(kinds, FaultKind::ALL, "one failure per kind, in slot order");

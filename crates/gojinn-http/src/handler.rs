@@ -76,6 +76,11 @@ pub(crate) async fn dispatch(
                     let req = Request::from_parts(parts, body);
                     call_function(function, app.tracer.as_ref(), req, uri, started, stopping).await
                 }
+                Node::Proxy(proxy) => {
+                    x.restore(&mut parts, keep_headers);
+                    let req = Request::from_parts(parts, body);
+                    crate::proxy::serve(proxy, req, started).await
+                }
                 // `find` only returns leaves.
                 Node::Subroute { .. } | Node::Site(_) => failure_response(&Failure::NotFound),
             };

@@ -32,6 +32,7 @@ mod matcher;
 pub mod metrics;
 pub mod otel;
 mod placeholder;
+mod proxy;
 mod server;
 mod site;
 mod tls;

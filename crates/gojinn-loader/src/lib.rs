@@ -189,6 +189,8 @@ pub enum Node {
     /// A handler around the functions (`header`, `request_header`, …), as
     /// configured; the server compiles it.
     Site(Box<Handler>),
+    /// `reverse_proxy`: served by `gojinn-proxy`.
+    Proxy(Box<gojinn_config::ReverseProxy>),
 }
 
 /// A config, loaded: what [`Plan::compile`] returns.
@@ -444,6 +446,7 @@ impl Walk<'_, '_> {
                 | Handler::RequestHeaders(_)
                 | Handler::Redirect(_)
                 | Handler::Rewrite(_)) => Node::Site(Box::new(site.clone())),
+                Handler::ReverseProxy(p) => Node::Proxy(Box::new(p.clone())),
             };
             out.push(RouteNode {
                 group: route.group.clone(),
