@@ -25,6 +25,7 @@ use gojinn_config::{Protocol, ServerOptions};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -199,29 +200,117 @@ async fn run<S>(
             Ok::<_, std::convert::Infallible>(respond(&a.shared, port, req).await)
         }
     });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .header_read_timeout(None)
-        .max_headers(opts.max_headers)
-        .max_buf_size(opts.max_header_size);
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(opts.max_header_size).unwrap_or(u32::MAX));
-    let builder = match proto {
-        Proto::H1 => builder.http1_only(),
-        Proto::H2 => builder.http2_only(),
-        Proto::Either => builder,
-    };
-    // With upgrades: `reverse_proxy` passes WebSocket and other `Upgrade`
-    // requests through.
-    let conn = builder.serve_connection_with_upgrades(io, service);
+    match proto {
+        // `serve_connection_with_upgrades` of hyper-util's auto builder reads
+        // the version from the first bytes whatever `http1_only` says, so an
+        // HTTP/1-only connection is served by hyper's HTTP/1 builder itself.
+        Proto::H1 => {
+            let mut h1 = hyper::server::conn::http1::Builder::new();
+            h1.header_read_timeout(None)
+                .max_headers(opts.max_headers)
+                .max_buf_size(opts.max_header_size);
+            let conn = h1.serve_connection(io, service).with_upgrades();
+            drive(conn, drain, &opts, &activity, proto).await;
+        }
+        Proto::H2 | Proto::Either => {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .header_read_timeout(None)
+                .max_headers(opts.max_headers)
+                .max_buf_size(opts.max_header_size);
+            builder
+                .http2()
+                .max_header_list_size(u32::try_from(opts.max_header_size).unwrap_or(u32::MAX));
+            if proto == Proto::H2 {
+                let builder = builder.http2_only();
+                let conn = builder.serve_connection(io, service);
+                drive(conn, drain, &opts, &activity, proto).await;
+            } else {
+                // With upgrades on HTTP/1: `reverse_proxy` passes WebSocket and
+                // other `Upgrade` requests through.
+                let conn = builder.serve_connection_with_upgrades(io, service);
+                drive(conn, drain, &opts, &activity, proto).await;
+            }
+        }
+    }
+}
+
+/// A served connection that can be asked to finish its in-flight requests and
+/// close (hyper's `graceful_shutdown`, which each connection type has on its own).
+trait Graceful: Future {
+    fn graceful(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B> Graceful for auto::Connection<'_, I, S, TokioExecutor>
+where
+    S: hyper::service::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = hyper::Response<B>,
+    >,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    TokioExecutor: hyper_util::server::conn::auto::HttpServerConnExec<S::Future, B>,
+{
+    fn graceful(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B> Graceful for auto::UpgradeableConnection<'_, I, S, TokioExecutor>
+where
+    S: hyper::service::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = hyper::Response<B>,
+    >,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    TokioExecutor: hyper_util::server::conn::auto::HttpServerConnExec<S::Future, B>,
+{
+    fn graceful(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Serves `conn` until it ends, closing it when the server drains or the
+/// connection idles, dropping it when a request head is too slow.
+async fn drive<C, E>(
+    conn: C,
+    drain: impl Future<Output = ()>,
+    opts: &ConnOptions,
+    activity: &Activity,
+    proto: Proto,
+) where
+    C: Graceful<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     tokio::pin!(conn);
     tokio::pin!(drain);
 
     let every = opts.tick();
     // HTTP/2 by ALPN has no head to wait for; everything else does at once.
-    let mut clocks = Clocks::new(&opts, every, proto != Proto::H2);
+    let mut clocks = Clocks::new(opts, every, proto != Proto::H2);
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut closing = false;
@@ -230,7 +319,7 @@ async fn run<S>(
             r = conn.as_mut() => break r,
             () = &mut drain, if !closing => {
                 closing = true;
-                conn.as_mut().graceful_shutdown();
+                conn.as_mut().graceful();
             }
             _ = ticker.tick() => {
                 let seen = Seen {
@@ -248,7 +337,7 @@ async fn run<S>(
                     Verdict::Idle if !closing => {
                         tracing::debug!("connection idle; closing it");
                         closing = true;
-                        conn.as_mut().graceful_shutdown();
+                        conn.as_mut().graceful();
                     }
                     Verdict::Idle => {}
                 }
