@@ -136,6 +136,7 @@ fn directives(
             "redir" => crate::redir::parse(cx, node)?,
             "rewrite" => crate::rewrite::rewrite(cx, node, rewrite_group.clone())?,
             "uri" => crate::rewrite::uri(cx, node)?,
+            "basic_auth" | "basicauth" => crate::basic_auth::parse(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(

@@ -393,6 +393,8 @@ pub enum Handler {
     Redirect(crate::handlers::Redirect),
     /// `rewrite`, `uri`: a change to the request's path and query.
     Rewrite(crate::handlers::Rewrite),
+    /// `basic_auth`: HTTP Basic authentication.
+    BasicAuth(crate::handlers::BasicAuth),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

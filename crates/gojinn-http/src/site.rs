@@ -24,6 +24,8 @@ pub(crate) enum SiteNode {
     },
     /// `rewrite`, `uri`.
     Rewrite(RewriteRt),
+    /// `basic_auth`.
+    BasicAuth(crate::basic_auth::Guard),
 }
 
 /// A `rewrite` or `uri` operation, compiled.
@@ -79,6 +81,7 @@ impl SiteNode {
                 deferred: h.deferred,
             }),
             Handler::RequestHeaders(h) => Ok(SiteNode::RequestHeaders(ops(h)?)),
+            Handler::BasicAuth(a) => Ok(SiteNode::BasicAuth(crate::basic_auth::Guard::new(a)?)),
             Handler::Redirect(r) => Ok(SiteNode::Redirect {
                 to: Template::new(&r.to),
                 status: StatusCode::from_u16(r.status)
@@ -133,6 +136,10 @@ impl SiteNode {
                 rewrite(r, x);
                 Flow::Next
             }
+            SiteNode::BasicAuth(guard) => match guard.check(x) {
+                None => Flow::Next,
+                Some(refusal) => Flow::Answer(refusal),
+            },
         }
     }
 }

@@ -443,7 +443,8 @@ impl Walk<'_, '_> {
                 site @ (Handler::Headers(_)
                 | Handler::RequestHeaders(_)
                 | Handler::Redirect(_)
-                | Handler::Rewrite(_)) => Node::Site(Box::new(site.clone())),
+                | Handler::Rewrite(_)
+                | Handler::BasicAuth(_)) => Node::Site(Box::new(site.clone())),
             };
             out.push(RouteNode {
                 group: route.group.clone(),
