@@ -399,7 +399,7 @@ fn basic_auth_lets_the_right_user_in_and_refuses_a_wrong_password_and_an_unknown
     // From stdin, written base64-encoded as older Caddy versions did.
     let bob = base64(hash_password(&["--cost", "4"], "hunter2\n").as_bytes());
     let body = format!(
-        "    basic_auth /private/* bcrypt \"Staff only\" {{\n        alice {alice}\n        bob {bob}\n    }}\n    respond \"ok {{path}}\""
+        "    basic_auth /private/* bcrypt \"Staff only\" {{\n        alice {alice}\n        bob {bob}\n    }}\n    respond \"ok {{path}} {{http.auth.user.id}}\""
     );
     let s = serve("site-basic-auth", &body);
     let get = |auth: Option<&str>| {
@@ -416,7 +416,7 @@ fn basic_auth_lets_the_right_user_in_and_refuses_a_wrong_password_and_an_unknown
         r.header("www-authenticate"),
         Some("Basic realm=\"Staff only\"")
     );
-    assert_eq!(get(Some("alice:s3cret")).text(), "ok /private/x");
+    assert_eq!(get(Some("alice:s3cret")).text(), "ok /private/x alice");
     assert_eq!(get(Some("alice:s3cret")).status, 200, "again, remembered");
     assert_eq!(get(Some("bob:hunter2")).status, 200, "base64 hash form");
     assert_eq!(get(Some("alice:wrong")).status, 401);
@@ -426,5 +426,9 @@ fn basic_auth_lets_the_right_user_in_and_refuses_a_wrong_password_and_an_unknown
         401,
         "another user's password"
     );
-    assert_eq!(s.get("/public").text(), "ok /public", "outside the matcher");
+    assert_eq!(
+        s.get("/public").text(),
+        "ok /public ",
+        "outside the matcher"
+    );
 }

@@ -56,17 +56,20 @@ impl Guard {
         })
     }
 
-    /// `None` when the request's credentials are right, else the refusal.
-    pub(crate) fn check(&self, x: &Exchange) -> Option<Response<Body>> {
+    /// The user when the request's credentials are right, else the refusal.
+    pub(crate) fn check(&self, x: &Exchange) -> Result<String, Response<Body>> {
         let Some((user, password)) = credentials(x) else {
-            return Some(self.refusal());
+            return Err(self.refusal());
         };
         let (hash, known) = match self.accounts.get(&user) {
             Some(h) => (h.as_str(), true),
             None => (self.decoy.as_str(), false),
         };
-        let ok = self.verify(hash, &password) && known;
-        (!ok).then(|| self.refusal())
+        if self.verify(hash, &password) && known {
+            Ok(user)
+        } else {
+            Err(self.refusal())
+        }
     }
 
     fn verify(&self, hash: &str, password: &str) -> bool {

@@ -137,8 +137,11 @@ impl SiteNode {
                 Flow::Next
             }
             SiteNode::BasicAuth(guard) => match guard.check(x) {
-                None => Flow::Next,
-                Some(refusal) => Flow::Answer(refusal),
+                Ok(user) => {
+                    x.auth_user = Some(user);
+                    Flow::Next
+                }
+                Err(refusal) => Flow::Answer(refusal),
             },
         }
     }
