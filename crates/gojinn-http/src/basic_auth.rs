@@ -56,20 +56,15 @@ impl Guard {
         })
     }
 
-    /// The user when the request's credentials are right, else the refusal.
-    pub(crate) fn check(&self, x: &Exchange) -> Result<String, Response<Body>> {
-        let Some((user, password)) = credentials(x) else {
-            return Err(self.refusal());
-        };
+    /// The user when the request's credentials are right; `None` is a
+    /// [`refusal`](Self::refusal).
+    pub(crate) fn check(&self, x: &Exchange) -> Option<String> {
+        let (user, password) = credentials(x)?;
         let (hash, known) = match self.accounts.get(&user) {
             Some(h) => (h.as_str(), true),
             None => (self.decoy.as_str(), false),
         };
-        if self.verify(hash, &password) && known {
-            Ok(user)
-        } else {
-            Err(self.refusal())
-        }
+        (self.verify(hash, &password) && known).then_some(user)
     }
 
     fn verify(&self, hash: &str, password: &str) -> bool {
@@ -104,7 +99,8 @@ impl Guard {
         ok
     }
 
-    fn refusal(&self) -> Response<Body> {
+    /// The 401 of a request `check` refused.
+    pub(crate) fn refusal(&self) -> Response<Body> {
         let mut resp = Response::new(full("unauthorized\n"));
         *resp.status_mut() = StatusCode::UNAUTHORIZED;
         let headers = resp.headers_mut();

@@ -137,11 +137,11 @@ impl SiteNode {
                 Flow::Next
             }
             SiteNode::BasicAuth(guard) => match guard.check(x) {
-                Ok(user) => {
+                Some(user) => {
                     x.auth_user = Some(user);
                     Flow::Next
                 }
-                Err(refusal) => Flow::Answer(refusal),
+                None => Flow::Answer(guard.refusal()),
             },
         }
     }
