@@ -5,6 +5,7 @@
 
 mod dev;
 mod environ;
+mod hash_password;
 mod logging;
 mod notify;
 mod otel;
@@ -101,6 +102,21 @@ enum Command {
         /// `admin` option, else localhost:2019.
         #[arg(long)]
         address: Option<String>,
+    },
+    /// Print a bcrypt hash of a password for `basic_auth` (as `caddy hash-password`).
+    ///
+    /// Without --plaintext, reads one line from stdin:
+    /// `printf %s "$PASSWORD" | gojinn hash-password`.
+    HashPassword {
+        /// The password (it shows in the process list and shell history: prefer stdin).
+        #[arg(long)]
+        plaintext: Option<String>,
+        /// Hash algorithm; only `bcrypt`.
+        #[arg(long, default_value = "bcrypt")]
+        algorithm: String,
+        /// bcrypt cost, 4 to 31 (each step doubles the work).
+        #[arg(long, default_value_t = hash_password::DEFAULT_COST)]
+        cost: u32,
     },
     /// Print the version of gojinn and of its wasm engine.
     Version,
@@ -226,6 +242,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keygen { name } => sign::keygen(&name),
+        Command::HashPassword {
+            plaintext,
+            algorithm,
+            cost,
+        } => hash_password::run(plaintext, &algorithm, cost),
         Command::Sign {
             key,
             module,

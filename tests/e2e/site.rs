@@ -347,3 +347,88 @@ fn handle_errors_renders_a_404_and_a_functions_502() {
         (502, "oops 502 Bad Gateway: function failed")
     );
 }
+
+/// Standard base64 (the test crate has no base64 dependency).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `gojinn hash-password` with `args`, and `stdin` piped in.
+fn hash_password(args: &[&str], stdin: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gojinn"))
+        .arg("hash-password")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn gojinn hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("hash-password");
+    assert!(out.status.success(), "hash-password failed");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn basic_auth_lets_the_right_user_in_and_refuses_a_wrong_password_and_an_unknown_user() {
+    let alice = hash_password(&["--plaintext", "s3cret", "--cost", "4"], "");
+    assert!(alice.starts_with("$2a$04$"), "{alice}");
+    // From stdin, written base64-encoded as older Caddy versions did.
+    let bob = base64(hash_password(&["--cost", "4"], "hunter2\n").as_bytes());
+    let body = format!(
+        "    basic_auth /private/* bcrypt \"Staff only\" {{\n        alice {alice}\n        bob {bob}\n    }}\n    respond \"ok {{path}} {{http.auth.user.id}}\""
+    );
+    let s = serve("site-basic-auth", &body);
+    let get = |auth: Option<&str>| {
+        let header = auth.map(|a| format!("Basic {}", base64(a.as_bytes())));
+        let headers: Vec<(&str, &str)> = header
+            .as_deref()
+            .map(|h| vec![("Authorization", h)])
+            .unwrap_or_default();
+        s.request("GET", "/private/x", &headers, b"")
+    };
+    let r = get(None);
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Basic realm=\"Staff only\"")
+    );
+    assert_eq!(get(Some("alice:s3cret")).text(), "ok /private/x alice");
+    assert_eq!(get(Some("alice:s3cret")).status, 200, "again, remembered");
+    assert_eq!(get(Some("bob:hunter2")).status, 200, "base64 hash form");
+    assert_eq!(get(Some("alice:wrong")).status, 401);
+    assert_eq!(get(Some("mallory:s3cret")).status, 401, "unknown user");
+    assert_eq!(
+        get(Some("bob:s3cret")).status,
+        401,
+        "another user's password"
+    );
+    assert_eq!(
+        s.get("/public").text(),
+        "ok /public ",
+        "outside the matcher"
+    );
+}

@@ -137,6 +137,7 @@ fn directives(
             "rewrite" => crate::rewrite::rewrite(cx, node, rewrite_group.clone())?,
             "uri" => crate::rewrite::uri(cx, node)?,
             "reverse_proxy" => crate::proxy::parse::parse(cx, node)?,
+            "basic_auth" | "basicauth" => crate::basic_auth::parse(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(

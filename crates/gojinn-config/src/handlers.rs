@@ -125,3 +125,24 @@ pub struct ErrorRoutes {
     /// The routes, sorted as a site's are.
     pub routes: Vec<crate::model::Route>,
 }
+
+/// `basic_auth [<matcher>] [bcrypt [<realm>]] { <user> <hash> … }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The realm sent in `WWW-Authenticate`.
+    pub realm: String,
+    /// The accounts, in written order.
+    pub accounts: Vec<Account>,
+}
+
+/// One `basic_auth` account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The user name, compared exactly.
+    pub username: String,
+    /// The bcrypt hash (`$2a$…`, `$2b$…`, `$2y$…`); the Caddyfile also takes it
+    /// base64-encoded, as older Caddy versions wrote it.
+    pub hash: String,
+}

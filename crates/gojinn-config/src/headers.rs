@@ -153,16 +153,8 @@ fn op(dir: &str, words: &[Token], request: bool, ops: &mut Vec<HeaderOp>) -> PRe
 }
 
 /// A header field name: an HTTP token.
-pub(crate) fn check_field(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("invalid header field `{name}`"))
-    }
+fn check_field(name: &str) -> Result<(), String> {
+    crate::named::check_token("header field", name)
 }
 
 /// Checks operations read from JSON: the same rules as the Caddyfile's.

@@ -277,6 +277,10 @@ impl Checker<'_> {
                         ));
                     }
                 }
+                Handler::BasicAuth(a) => {
+                    crate::basic_auth::validate(a)
+                        .map_err(|e| self.at(&handle_field("accounts"), e))?;
+                }
                 Handler::Rewrite(r) => {
                     crate::rewrite::validate(r).map_err(|e| self.at(&field("handle"), e))?;
                 }

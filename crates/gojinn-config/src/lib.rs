@@ -21,6 +21,7 @@
 
 use std::path::Path;
 
+mod basic_auth;
 mod caddyfile;
 mod conditions;
 mod directives;
@@ -52,7 +53,7 @@ mod validate;
 
 pub use conditions::{HeaderMatch, HeaderRegexp, MatcherSet, QueryMatch, Regexp};
 pub use error::{ConfigError, Diagnostic, Loaded};
-pub use handlers::{ErrorRoutes, HeaderOp, HeaderOps, Redirect, Rewrite};
+pub use handlers::{Account, BasicAuth, ErrorRoutes, HeaderOp, HeaderOps, Redirect, Rewrite};
 pub use model::*;
 pub use observe::REDACTED;
 pub use proxy::ReverseProxy;

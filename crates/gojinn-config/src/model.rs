@@ -395,6 +395,8 @@ pub enum Handler {
     Rewrite(crate::handlers::Rewrite),
     /// `reverse_proxy`: forwards the request to upstreams.
     ReverseProxy(crate::proxy::ReverseProxy),
+    /// `basic_auth`: HTTP Basic authentication.
+    BasicAuth(crate::handlers::BasicAuth),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

@@ -487,7 +487,7 @@ pub(crate) fn check_regexp(pattern: &str) -> Result<(), String> {
 }
 
 /// An HTTP token (method, header field name).
-fn check_token(what: &str, s: &str) -> Result<(), String> {
+pub(crate) fn check_token(what: &str, s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));

@@ -18,14 +18,14 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "rewrite",
     "uri",
     "handle_errors",
+    "basic_auth",
+    "basicauth",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
 pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "abort",
     "acme_server",
-    "basic_auth",
-    "basicauth",
     "bind",
     "copy_response",
     "copy_response_headers",

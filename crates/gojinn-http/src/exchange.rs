@@ -32,6 +32,8 @@ pub(crate) struct Exchange {
     pub(crate) late_headers: Vec<ReadyOp>,
     /// The failure `handle_errors` is answering, for `{err.*}`.
     pub(crate) error: Option<ErrorInfo>,
+    /// The user `basic_auth` let in, for `{http.auth.user.id}`.
+    pub(crate) auth_user: Option<String>,
 }
 
 /// The captures of one regexp matcher.
@@ -59,6 +61,7 @@ impl Exchange {
             early_headers: Vec::new(),
             late_headers: Vec::new(),
             error: None,
+            auth_user: None,
         }
     }
 

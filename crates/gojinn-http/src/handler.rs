@@ -147,11 +147,12 @@ fn route_matches(route: &RouteRt, x: &mut Exchange) -> bool {
     if route.matcher.as_ref().is_some_and(|m| !m.matches(&lower)) {
         return false;
     }
+    let Some(conditions) = &route.conditions else {
+        return true;
+    };
+    // The conditions record regexp captures in `x`, so the path is copied.
     let lower = lower.into_owned();
-    route
-        .conditions
-        .as_ref()
-        .is_none_or(|c| c.matches(x, &lower))
+    conditions.matches(x, &lower)
 }
 
 /// The first leaf whose matchers accept the request; `x.path` is left as the

@@ -22,6 +22,7 @@
 //! ```
 
 mod app;
+mod basic_auth;
 mod conn;
 mod debug;
 pub mod error;

@@ -39,6 +39,7 @@ enum Placeholder {
     RemotePort,
     Header(String),
     Regexp { name: String, group: String },
+    AuthUser,
     Error(ErrorField),
 }
 
@@ -150,6 +151,9 @@ fn parse(name: &str) -> Option<Placeholder> {
             }
         };
     }
+    if name == "http.auth.user.id" {
+        return Some(P::AuthUser);
+    }
     if let Some(h) = name.strip_prefix("header.").filter(|h| !h.is_empty()) {
         return Some(P::Header(h.to_owned()));
     }
@@ -260,6 +264,7 @@ fn value(p: &Placeholder, x: &Exchange, err: Option<&ErrorInfo>, out: &mut Strin
                 .collect();
             out.push_str(&values.join(","));
         }
+        P::AuthUser => out.push_str(x.auth_user.as_deref().unwrap_or("")),
         P::Regexp { name, group } => {
             // The latest match of that name wins, as later matchers overwrite
             // earlier ones in Caddy.

@@ -24,6 +24,8 @@ pub(crate) enum SiteNode {
     },
     /// `rewrite`, `uri`.
     Rewrite(RewriteRt),
+    /// `basic_auth`.
+    BasicAuth(crate::basic_auth::Guard),
 }
 
 /// A `rewrite` or `uri` operation, compiled.
@@ -79,6 +81,7 @@ impl SiteNode {
                 deferred: h.deferred,
             }),
             Handler::RequestHeaders(h) => Ok(SiteNode::RequestHeaders(ops(h)?)),
+            Handler::BasicAuth(a) => Ok(SiteNode::BasicAuth(crate::basic_auth::Guard::new(a)?)),
             Handler::Redirect(r) => Ok(SiteNode::Redirect {
                 to: Template::new(&r.to),
                 status: StatusCode::from_u16(r.status)
@@ -133,6 +136,13 @@ impl SiteNode {
                 rewrite(r, x);
                 Flow::Next
             }
+            SiteNode::BasicAuth(guard) => match guard.check(x) {
+                Some(user) => {
+                    x.auth_user = Some(user);
+                    Flow::Next
+                }
+                None => Flow::Answer(guard.refusal()),
+            },
         }
     }
 }
@@ -333,4 +343,79 @@ pub(crate) fn finish(resp: &mut Response<Body>, x: &Exchange) {
         }
     }
     apply(&x.late_headers, resp.headers_mut());
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
+mod tests {
+    use super::*;
+
+    fn exchange(uri: &str) -> Exchange {
+        let (mut parts, ()) = http::Request::builder()
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts();
+        Exchange::new(&mut parts)
+    }
+
+    fn rewritten(r: RewriteRt, uri: &str) -> String {
+        let mut x = exchange(uri);
+        rewrite(&r, &mut x);
+        x.uri()
+    }
+
+    #[test]
+    fn rewrites_keep_or_replace_the_query_and_stay_valid_uris() {
+        let to = |t: &str| RewriteRt::Uri(Template::new(t));
+        assert_eq!(rewritten(to("/new"), "/old?a=1"), "/new?a=1");
+        assert_eq!(rewritten(to("/new?b=2"), "/old?a=1"), "/new?b=2");
+        assert_eq!(rewritten(to("/new?"), "/old?a=1"), "/new");
+        assert_eq!(rewritten(to("?{query}&c=3"), "/p?a=1"), "/p?a=1&c=3");
+        assert_eq!(
+            rewritten(to("/q/{query.v}"), "/p?v=a%20b"),
+            "/q/a%20b?v=a%20b",
+            "a decoded placeholder is encoded again; no `?`, the query stays"
+        );
+        assert_eq!(rewritten(to("x"), "/p"), "/x");
+        let strip = RewriteRt::StripPrefix("/api".into());
+        assert_eq!(rewritten(strip, "/API/v1?k"), "/v1?k");
+        let suffix = RewriteRt::StripSuffix(".html".into());
+        assert_eq!(rewritten(suffix, "/a.html"), "/a");
+        let replace = RewriteRt::Replace {
+            find: "a".into(),
+            replace: "b".into(),
+            limit: Some(1),
+        };
+        assert_eq!(rewritten(replace, "/aaa"), "/baa");
+    }
+
+    #[test]
+    fn header_operations_in_order() {
+        let mut h = HeaderMap::new();
+        h.insert("x-a", HeaderValue::from_static("one"));
+        h.insert("x-debug-1", HeaderValue::from_static("1"));
+        h.insert("x-debug-2", HeaderValue::from_static("2"));
+        let n = |s: &str| HeaderName::from_bytes(s.as_bytes()).unwrap();
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        apply(
+            &[
+                ReadyOp::Add(n("x-a"), v("two")),
+                ReadyOp::Default(n("x-a"), v("never")),
+                ReadyOp::Default(n("x-b"), v("dflt")),
+                ReadyOp::DeletePrefix("x-debug-".into()),
+                // `$1O` would name a group `1O`, as in Go: braces end the name.
+                ReadyOp::Replace(n("x-a"), Regex::new("^t(.)o$").unwrap(), "T${1}O".into()),
+            ],
+            &mut h,
+        );
+        let all: Vec<&str> = h
+            .get_all("x-a")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(all, vec!["one", "TwO"]);
+        assert_eq!(h.get("x-b").unwrap(), "dflt");
+        assert!(h.get("x-debug-1").is_none() && h.get("x-debug-2").is_none());
+    }
 }

@@ -445,7 +445,8 @@ impl Walk<'_, '_> {
                 site @ (Handler::Headers(_)
                 | Handler::RequestHeaders(_)
                 | Handler::Redirect(_)
-                | Handler::Rewrite(_)) => Node::Site(Box::new(site.clone())),
+                | Handler::Rewrite(_)
+                | Handler::BasicAuth(_)) => Node::Site(Box::new(site.clone())),
                 Handler::ReverseProxy(p) => Node::Proxy(Box::new(p.clone())),
             };
             out.push(RouteNode {
