@@ -47,7 +47,9 @@ struct State {
 /// A hyper upstream on `127.0.0.1`. Routes:
 /// - `/health`: 200, or 503 once told to be unhealthy;
 /// - `/sink`: reads the request body and answers its length;
-/// - `/blob?N`: a body of `N` bytes, generated in frames;
+/// - `/blob?N`: a body of `N` bytes, generated in frames, no content type;
+/// - `/text?N`: `N` bytes of `text/plain`;
+/// - `/pre-encoded`: a body that says it is gzip already;
 /// - anything else: `name`, the request line, `version: HTTP/…`, then the
 ///   headers, one per line.
 pub(crate) struct Backend {
@@ -226,6 +228,28 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         };
         return Ok(Response::new(body.boxed()));
     }
+    if path == "/text" {
+        let n: usize = req.uri().query().and_then(|q| q.parse().ok()).unwrap_or(0);
+        let mut resp = Response::new(full(text_of(n)));
+        resp.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return Ok(resp);
+    }
+    if path == "/pre-encoded" {
+        let mut resp = Response::new(full(vec![b'e'; 4096]));
+        let h = resp.headers_mut();
+        h.insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("text/plain"),
+        );
+        h.insert(
+            "content-encoding",
+            hyper::header::HeaderValue::from_static("gzip"),
+        );
+        return Ok(resp);
+    }
     if path == "/ws" {
         return Ok(websocket(req, state.name.clone()));
     }
@@ -254,6 +278,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .unwrap_or(hyper::header::HeaderValue::from_static("?")),
     );
     Ok(resp)
+}
+
+/// `n` bytes of compressible text (a numbered line over and over).
+pub(crate) fn text_of(n: usize) -> String {
+    let mut s = String::with_capacity(n + 32);
+    let mut i = 0;
+    while s.len() < n {
+        s.push_str(&format!("line {i} of the text\n"));
+        i += 1;
+    }
+    s.truncate(n);
+    s
 }
 
 /// `total` bytes in frames of [`CHUNK`], made as they are polled: the

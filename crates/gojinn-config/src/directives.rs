@@ -90,6 +90,7 @@ pub(crate) fn block(
             "file_server" => file_server(cx, node, &root)?,
             "gojinn" => gojinn::parse(cx, node)?,
             "reverse_proxy" => crate::proxy::parse::parse(cx, node)?,
+            "encode" => crate::encode::parse(node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(
@@ -493,6 +494,7 @@ mod tests {
                     Handler::FileServer { .. } => "file_server",
                     Handler::Gojinn(_) => "gojinn",
                     Handler::ReverseProxy(_) => "reverse_proxy",
+                    Handler::Encode(_) => "encode",
                 };
                 (r.group, r.matcher, kind)
             })

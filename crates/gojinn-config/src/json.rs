@@ -243,6 +243,14 @@ impl Checker<'_> {
                         .map_err(|e| self.at(&handle_field("status"), e))?;
                 }
                 Handler::FileServer { root } => *root = paths::resolve(&self.base, root),
+                Handler::Encode(e) => {
+                    if e.formats.is_empty() {
+                        return Err(self.at(
+                            &handle_field("formats"),
+                            "`encode` needs at least one format: `gzip` or `zstd`",
+                        ));
+                    }
+                }
                 Handler::ReverseProxy(p) => {
                     crate::proxy::check(p).map_err(|(key, m)| {
                         let key = if self.src.contains(&format!("\"{key}\"")) {

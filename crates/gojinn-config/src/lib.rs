@@ -23,6 +23,7 @@ use std::path::Path;
 
 mod caddyfile;
 mod directives;
+pub mod encode;
 mod error;
 mod gojinn;
 mod grants;

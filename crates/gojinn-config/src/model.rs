@@ -379,6 +379,9 @@ pub enum Handler {
     Gojinn(Function),
     /// `reverse_proxy`: forwards the request to upstreams.
     ReverseProxy(crate::proxy::ReverseProxy),
+    /// `encode`: compresses the response of the routes after it. Not an
+    /// answer: evaluation continues with the next route.
+    Encode(crate::encode::Encode),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

@@ -11,6 +11,7 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "file_server",
     "gojinn",
     "reverse_proxy",
+    "encode",
     "tls",
 ];
 
@@ -23,7 +24,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "bind",
     "copy_response",
     "copy_response_headers",
-    "encode",
     "error",
     "forward_auth",
     "fs",

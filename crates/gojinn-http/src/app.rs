@@ -79,6 +79,8 @@ pub(crate) enum Node {
     Files(PathBuf),
     Function(Arc<FunctionRoute>),
     Proxy(Arc<ProxyRoute>),
+    /// `encode`: not a leaf; compresses the answer of a later route.
+    Encode(crate::encode::EncodeRt),
 }
 
 /// A `reverse_proxy` route.
@@ -305,6 +307,7 @@ impl RtBuild<'_> {
                 Tree::Respond { status, body } => Node::Respond { status, body },
                 Tree::Files { root } => Node::Files(root),
                 Tree::Function(id) => Node::Function(self.functions[id.index()].clone()),
+                Tree::Encode(e) => Node::Encode(crate::encode::EncodeRt::new(&e)),
                 Tree::Proxy(config) => match gojinn_proxy::Proxy::new(&config) {
                     Ok(proxy) => {
                         let p = Arc::new(ProxyRoute {

@@ -52,15 +52,17 @@ pub(crate) async fn dispatch(
 ) -> Response<Body> {
     let started = Instant::now();
     let path = req.uri().path().to_owned();
+    let mut encode = None;
     let hit = app
         .site(port, request_host(&req))
-        .and_then(|site| find(&site.routes, &path));
+        .and_then(|site| find(&site.routes, &path, &mut encode));
     let Some((route, inner_path)) = hit else {
         let resp = failure_response(&Failure::NotFound);
         app.metrics.unmatched().record(req.method(), resp.status());
         return resp;
     };
     let method = req.method().clone();
+    let accept = encode.and(req.headers().get(http::header::ACCEPT_ENCODING).cloned());
     let resp = match &route.node {
         Node::Respond { status, body } => {
             let mut resp = Response::new(full(body.clone()));
@@ -98,7 +100,11 @@ pub(crate) async fn dispatch(
             crate::proxy::serve(route, req, started).await
         }
         // `find` only returns leaves.
-        Node::Subroute { .. } => failure_response(&Failure::NotFound),
+        Node::Subroute { .. } | Node::Encode(_) => failure_response(&Failure::NotFound),
+    };
+    let resp = match encode {
+        Some(e) => e.apply(accept, resp).await,
+        None => resp,
     };
     route.requests.record(&method, resp.status());
     resp
@@ -121,8 +127,13 @@ fn request_host(req: &Request<Incoming>) -> Option<&str> {
 
 /// The first leaf that matches `path`, with the path as the leaf sees it (after any
 /// `handle_path` stripping). Routes sharing a group are mutually exclusive; a
-/// subroute whose children all miss lets evaluation continue after it.
-fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> {
+/// subroute whose children all miss lets evaluation continue after it. The
+/// last `encode` route matched on the way is left in `encode`.
+fn find<'a>(
+    routes: &'a [RouteRt],
+    path: &str,
+    encode: &mut Option<&'a crate::encode::EncodeRt>,
+) -> Option<(&'a RouteRt, String)> {
     let mut groups_done: Vec<&str> = Vec::new();
     // Matching is case-insensitive; most paths are lower-case already.
     let lower = if path.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -151,10 +162,13 @@ fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> 
                     Some(prefix) => strip_path(path, prefix),
                     None => path.to_owned(),
                 };
-                if let Some(hit) = find(routes, &inner) {
+                if let Some(hit) = find(routes, &inner, encode) {
                     return Some(hit);
                 }
             }
+            // As in Caddy, where the innermost encoder compresses and the
+            // outer ones see `Content-Encoding` and pass: the last one wins.
+            Node::Encode(e) => *encode = Some(e),
             _ => return Some((route, path.to_owned())),
         }
     }

@@ -24,6 +24,7 @@
 mod app;
 mod conn;
 mod debug;
+mod encode;
 pub mod error;
 mod handler;
 mod matcher;

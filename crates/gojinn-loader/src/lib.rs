@@ -178,6 +178,8 @@ pub enum Node {
     Function(FunctionId),
     /// `reverse_proxy`: served by `gojinn-proxy`.
     Proxy(Box<gojinn_config::ReverseProxy>),
+    /// `encode`: not an answer; compresses the answer of a later route.
+    Encode(gojinn_config::encode::Encode),
 }
 
 /// A config, loaded: what [`Plan::compile`] returns.
@@ -413,6 +415,7 @@ impl Walk<'_, '_> {
                 Handler::FileServer { root } => Node::Files { root: root.clone() },
                 Handler::Gojinn(f) => Node::Function(self.function(f, &label)),
                 Handler::ReverseProxy(p) => Node::Proxy(Box::new(p.clone())),
+                Handler::Encode(e) => Node::Encode(e.clone()),
             };
             out.push(RouteNode {
                 group: route.group.clone(),
