@@ -230,25 +230,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     }
     if path == "/text" {
         let n: usize = req.uri().query().and_then(|q| q.parse().ok()).unwrap_or(0);
-        let mut resp = Response::new(full(text_of(n)));
-        resp.headers_mut().insert(
-            "content-type",
-            hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        return Ok(resp);
+        return Ok(with_headers(
+            full(text_of(n)),
+            &[("content-type", "text/plain; charset=utf-8")],
+        ));
     }
     if path == "/pre-encoded" {
-        let mut resp = Response::new(full(vec![b'e'; 4096]));
-        let h = resp.headers_mut();
-        h.insert(
-            "content-type",
-            hyper::header::HeaderValue::from_static("text/plain"),
-        );
-        h.insert(
-            "content-encoding",
-            hyper::header::HeaderValue::from_static("gzip"),
-        );
-        return Ok(resp);
+        return Ok(with_headers(
+            full(vec![b'e'; 4096]),
+            &[("content-type", "text/plain"), ("content-encoding", "gzip")],
+        ));
     }
     if path == "/ws" {
         return Ok(websocket(req, state.name.clone()));
@@ -267,17 +258,21 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             String::from_utf8_lossy(v.as_bytes())
         ));
     }
-    let mut resp = Response::new(full(text));
-    resp.headers_mut().insert(
-        "server",
-        hyper::header::HeaderValue::from_static("test-backend"),
-    );
-    resp.headers_mut().insert(
-        "x-backend",
-        hyper::header::HeaderValue::from_str(&state.name)
-            .unwrap_or(hyper::header::HeaderValue::from_static("?")),
-    );
+    let mut resp = with_headers(full(text), &[("server", "test-backend")]);
+    if let Ok(name) = hyper::header::HeaderValue::from_str(&state.name) {
+        resp.headers_mut().insert("x-backend", name);
+    }
     Ok(resp)
+}
+
+/// A 200 with `body` and the `headers` given.
+fn with_headers(body: Body, headers: &[(&'static str, &'static str)]) -> Response<Body> {
+    let mut resp = Response::new(body);
+    for (name, value) in headers {
+        resp.headers_mut()
+            .insert(*name, hyper::header::HeaderValue::from_static(value));
+    }
+    resp
 }
 
 /// `n` bytes of compressible text (a numbered line over and over).
@@ -355,19 +350,13 @@ fn websocket(mut req: Request<Incoming>, name: String) -> Response<Body> {
             }
         }
     });
-    let mut resp = Response::new(full(""));
+    let mut resp = with_headers(
+        full(""),
+        &[("connection", "upgrade"), ("upgrade", "websocket")],
+    );
     *resp.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(
-        "connection",
-        hyper::header::HeaderValue::from_static("upgrade"),
-    );
-    h.insert(
-        "upgrade",
-        hyper::header::HeaderValue::from_static("websocket"),
-    );
     if let Ok(v) = hyper::header::HeaderValue::from_str(&accept) {
-        h.insert("sec-websocket-accept", v);
+        resp.headers_mut().insert("sec-websocket-accept", v);
     }
     resp
 }

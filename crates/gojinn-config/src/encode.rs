@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::caddyfile::unexpected;
-use crate::directives::{first_time, no_block, one_arg, split};
+use crate::directives::{one_arg, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::matcher::{self, is_matcher_token};
 use crate::model::{Handler, Route};
@@ -90,26 +90,14 @@ pub(crate) fn parse(node: &Node) -> PResult<Route> {
     }
     let mut seen: Vec<(&str, Pos)> = Vec::new();
     for sub in node.block.iter().flat_map(|b| &b.nodes) {
-        let (key, vals) = split(sub)?;
+        let (key, vals) = crate::options::option(
+            sub,
+            "encode",
+            SUBDIRECTIVES,
+            UNSUPPORTED_SUBDIRECTIVES,
+            &mut seen,
+        )?;
         let k = key.text.as_str();
-        if !SUBDIRECTIVES.contains(&k) {
-            let message = if UNSUPPORTED_SUBDIRECTIVES.contains(&k) {
-                format!("encode sub-directive `{k}` is not supported by gojinn")
-            } else {
-                format!(
-                    "unknown encode sub-directive `{k}`{}",
-                    hint(k, &[SUBDIRECTIVES, UNSUPPORTED_SUBDIRECTIVES])
-                )
-            };
-            return Err(PosError::new(key.pos, message));
-        }
-        first_time(&mut seen, k, key.pos, |first| {
-            format!(
-                "duplicate `{k}` (first set at line {}, column {})",
-                first.line, first.col
-            )
-        })?;
-        no_block(sub, k)?;
         match k {
             "minimum_length" => {
                 let v = one_arg(sub, "minimum_length 512")?;

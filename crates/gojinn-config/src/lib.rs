@@ -33,6 +33,7 @@ mod matcher;
 mod model;
 mod names;
 mod observe;
+mod options;
 mod paths;
 mod placeholders;
 pub mod proxy;
