@@ -201,9 +201,21 @@ async fn run<S>(
         Proto::Either => builder,
     };
     // With upgrades: `reverse_proxy` passes WebSocket and other `Upgrade`
-    // requests through.
-    let conn = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(conn);
+    // requests through. hyper-util's upgradeable connection picks the version
+    // from the first bytes even when the builder is `http1_only`, so an
+    // HTTP/1-only connection is served by hyper's own HTTP/1 builder.
+    let mut conn = match proto {
+        Proto::H1 => {
+            let mut h1 = hyper::server::conn::http1::Builder::new();
+            h1.header_read_timeout(None)
+                .max_headers(opts.max_headers)
+                .max_buf_size(opts.max_header_size);
+            Serving::H1(Box::pin(h1.serve_connection(io, service).with_upgrades()))
+        }
+        Proto::H2 | Proto::Either => Serving::Auto(Box::pin(
+            builder.serve_connection_with_upgrades(io, service),
+        )),
+    };
     tokio::pin!(drain);
 
     let every = opts.tick();
@@ -214,10 +226,10 @@ async fn run<S>(
     let mut closing = false;
     let result = loop {
         tokio::select! {
-            r = conn.as_mut() => break r,
+            r = &mut conn => break r,
             () = &mut drain, if !closing => {
                 closing = true;
-                conn.as_mut().graceful_shutdown();
+                conn.graceful_shutdown();
             }
             _ = ticker.tick() => {
                 let seen = Seen {
@@ -235,7 +247,7 @@ async fn run<S>(
                     Verdict::Idle if !closing => {
                         tracing::debug!("connection idle; closing it");
                         closing = true;
-                        conn.as_mut().graceful_shutdown();
+                        conn.graceful_shutdown();
                     }
                     Verdict::Idle => {}
                 }
@@ -244,6 +256,56 @@ async fn run<S>(
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A connection being served, with upgrades: hyper-util's (HTTP/2, or HTTP/1.1
+/// and h2c told apart by the first bytes), or hyper's own HTTP/1 one.
+enum Serving<'b, I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+{
+    Auto(Pin<Box<auto::UpgradeableConnection<'b, I, S, TokioExecutor>>>),
+    H1(Pin<Box<hyper::server::conn::http1::UpgradeableConnection<I, S>>>),
+}
+
+impl<I, S, B> Serving<'_, I, S>
+where
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    TokioExecutor: auto::HttpServerConnExec<S::Future, B>,
+{
+    fn graceful_shutdown(&mut self) {
+        match self {
+            Serving::Auto(c) => c.as_mut().graceful_shutdown(),
+            Serving::H1(c) => c.as_mut().graceful_shutdown(),
+        }
+    }
+}
+
+impl<I, S, B> std::future::Future for Serving<'_, I, S>
+where
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    TokioExecutor: auto::HttpServerConnExec<S::Future, B>,
+{
+    type Output = Result<(), BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Serving::Auto(c) => c.as_mut().poll(cx),
+            Serving::H1(c) => c.as_mut().poll(cx).map_err(Into::into),
+        }
     }
 }
 
