@@ -261,6 +261,31 @@ async fn run<S>(
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The service of a connection, with the bounds hyper and hyper-util put on it.
+trait ConnService:
+    hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<Self::Body>,
+    Error: Into<BoxError>,
+    Future: 'static,
+>
+{
+    type Body: hyper::body::Body<Error: Into<BoxError>> + 'static;
+}
+
+impl<T, B> ConnService for T
+where
+    T: hyper::service::Service<
+        http::Request<hyper::body::Incoming>,
+        Response = http::Response<B>,
+        Error: Into<BoxError>,
+        Future: 'static,
+    >,
+    B: hyper::body::Body<Error: Into<BoxError>> + 'static,
+{
+    type Body = B;
+}
+
 /// A connection being served, with upgrades: hyper-util's (HTTP/2, or HTTP/1.1
 /// and h2c told apart by the first bytes), or hyper's own HTTP/1 one.
 enum Serving<'b, I, S>
@@ -271,15 +296,11 @@ where
     H1(Pin<Box<hyper::server::conn::http1::UpgradeableConnection<I, S>>>),
 }
 
-impl<I, S, B> Serving<'_, I, S>
+impl<I, S> Serving<'_, I, S>
 where
-    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>,
-    S::Future: 'static,
-    S::Error: Into<BoxError>,
-    B: hyper::body::Body + 'static,
-    B::Error: Into<BoxError>,
+    S: ConnService,
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    TokioExecutor: auto::HttpServerConnExec<S::Future, B>,
+    TokioExecutor: auto::HttpServerConnExec<S::Future, S::Body>,
 {
     fn graceful_shutdown(&mut self) {
         match self {
@@ -289,15 +310,11 @@ where
     }
 }
 
-impl<I, S, B> std::future::Future for Serving<'_, I, S>
+impl<I, S> std::future::Future for Serving<'_, I, S>
 where
-    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>,
-    S::Future: 'static,
-    S::Error: Into<BoxError>,
-    B: hyper::body::Body + 'static,
-    B::Error: Into<BoxError>,
+    S: ConnService,
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    TokioExecutor: auto::HttpServerConnExec<S::Future, B>,
+    TokioExecutor: auto::HttpServerConnExec<S::Future, S::Body>,
 {
     type Output = Result<(), BoxError>;
 
