@@ -584,6 +584,24 @@ commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git status --porcelain 2>/dev/null)" ]]; then commit="$commit + uncommitted changes"; fi
 base="${RPS[baseline]}"
 
+# rows_table ROW...: the rows' table (req/s, latency, ratio to the baseline),
+# then what wrk reported about any of them.
+rows_table() {
+    local row
+    echo "| row | req/s | p50 | p99 | ratio to baseline |"
+    echo "|---|---:|---:|---:|---:|"
+    for row in "$@"; do
+        printf '| %s | %s | %s ms | %s ms | %s |\n' "$row" "${RPS[$row]}" "${P50[$row]}" "${P99[$row]}" \
+            "$(ratio "${RPS[$row]}" "$base")"
+    done
+    for row in "$@"; do
+        if [[ -n "${NOTE[$row]}" ]]; then
+            echo
+            echo "$row: wrk reported $(tr -s ' ' <<<"${NOTE[$row]}")"
+        fi
+    done
+}
+
 echo "# Gojinn benchmark"
 echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit"
@@ -592,18 +610,7 @@ echo "- load: \`wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${duration}s --latency\`
 echo "- gojinn routes: \`timeout $FN_TIMEOUT\`, \`memory_limit $FN_MEMORY\`, default pool; logging at the default level (info) unless the row says otherwise"
 echo "- mode: $( ((quick)) && echo quick || echo full)$( ((debug)) && echo ', debug build: smoke only, the figures mean nothing'), ${elapsed} s of measuring; 1-minute load average at the start: $loadavg_start"
 echo
-echo "| row | req/s | p50 | p99 | ratio to baseline |"
-echo "|---|---:|---:|---:|---:|"
-for row in "${main_rows[@]}"; do
-    printf '| %s | %s | %s ms | %s ms | %s |\n' "$row" "${RPS[$row]}" "${P50[$row]}" "${P99[$row]}" \
-        "$(ratio "${RPS[$row]}" "$base")"
-done
-for row in "${main_rows[@]}"; do
-    if [[ -n "${NOTE[$row]}" ]]; then
-        echo
-        echo "$row: wrk reported $(tr -s ' ' <<<"${NOTE[$row]}")"
-    fi
-done
+rows_table "${main_rows[@]}"
 echo
 drift="$(ratio "${RPS[baseline, again]}" "$base")"
 echo "- \`baseline\` measured again after the other rows: ${RPS[baseline, again]} req/s, $drift × the first"
@@ -641,18 +648,7 @@ echo "## reverse_proxy (issue 17)"
 echo
 echo "The baseline server behind each proxy; the same load as above, one proxy at a time. Caddy: ${CADDY_VERSION:-not installed} (Debian package), no access log; gojinn at its default log level (an access line per request)."
 echo
-echo "| row | req/s | p50 | p99 | ratio to baseline |"
-echo "|---|---:|---:|---:|---:|"
-for row in "${proxy_rows[@]}"; do
-    printf '| %s | %s | %s ms | %s ms | %s |\n' "$row" "${RPS[$row]}" "${P50[$row]}" "${P99[$row]}" \
-        "$(ratio "${RPS[$row]}" "$base")"
-done
-for row in "${proxy_rows[@]}"; do
-    if [[ -n "${NOTE[$row]}" ]]; then
-        echo
-        echo "$row: wrk reported $(tr -s ' ' <<<"${NOTE[$row]}")"
-    fi
-done
+rows_table "${proxy_rows[@]}"
 
 echo
 echo "## Hello functions as users build them"

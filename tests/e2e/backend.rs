@@ -47,7 +47,9 @@ struct State {
 /// A hyper upstream on `127.0.0.1`. Routes:
 /// - `/health`: 200, or 503 once told to be unhealthy;
 /// - `/sink`: reads the request body and answers its length;
-/// - `/blob?N`: a body of `N` bytes, generated in frames;
+/// - `/blob?N`: a body of `N` bytes, generated in frames, no content type;
+/// - `/text?N`: `N` bytes of `text/plain`;
+/// - `/pre-encoded`: a body that says it is gzip already;
 /// - anything else: `name`, the request line, `version: HTTP/…`, then the
 ///   headers, one per line.
 pub(crate) struct Backend {
@@ -226,6 +228,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         };
         return Ok(Response::new(body.boxed()));
     }
+    if path == "/text" {
+        let n: usize = req.uri().query().and_then(|q| q.parse().ok()).unwrap_or(0);
+        return Ok(with_headers(
+            full(text_of(n)),
+            &[("content-type", "text/plain; charset=utf-8")],
+        ));
+    }
+    if path == "/pre-encoded" {
+        return Ok(with_headers(
+            full(vec![b'e'; 4096]),
+            &[("content-type", "text/plain"), ("content-encoding", "gzip")],
+        ));
+    }
     if path == "/ws" {
         return Ok(websocket(req, state.name.clone()));
     }
@@ -243,17 +258,33 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             String::from_utf8_lossy(v.as_bytes())
         ));
     }
-    let mut resp = Response::new(full(text));
-    resp.headers_mut().insert(
-        "server",
-        hyper::header::HeaderValue::from_static("test-backend"),
-    );
-    resp.headers_mut().insert(
-        "x-backend",
-        hyper::header::HeaderValue::from_str(&state.name)
-            .unwrap_or(hyper::header::HeaderValue::from_static("?")),
-    );
+    let mut resp = with_headers(full(text), &[("server", "test-backend")]);
+    if let Ok(name) = hyper::header::HeaderValue::from_str(&state.name) {
+        resp.headers_mut().insert("x-backend", name);
+    }
     Ok(resp)
+}
+
+/// A 200 with `body` and the `headers` given.
+fn with_headers(body: Body, headers: &[(&'static str, &'static str)]) -> Response<Body> {
+    let mut resp = Response::new(body);
+    for (name, value) in headers {
+        resp.headers_mut()
+            .insert(*name, hyper::header::HeaderValue::from_static(value));
+    }
+    resp
+}
+
+/// `n` bytes of compressible text (a numbered line over and over).
+pub(crate) fn text_of(n: usize) -> String {
+    let mut s = String::with_capacity(n + 32);
+    let mut i = 0;
+    while s.len() < n {
+        s.push_str(&format!("line {i} of the text\n"));
+        i += 1;
+    }
+    s.truncate(n);
+    s
 }
 
 /// `total` bytes in frames of [`CHUNK`], made as they are polled: the
@@ -319,19 +350,13 @@ fn websocket(mut req: Request<Incoming>, name: String) -> Response<Body> {
             }
         }
     });
-    let mut resp = Response::new(full(""));
+    let mut resp = with_headers(
+        full(""),
+        &[("connection", "upgrade"), ("upgrade", "websocket")],
+    );
     *resp.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(
-        "connection",
-        hyper::header::HeaderValue::from_static("upgrade"),
-    );
-    h.insert(
-        "upgrade",
-        hyper::header::HeaderValue::from_static("websocket"),
-    );
     if let Ok(v) = hyper::header::HeaderValue::from_str(&accept) {
-        h.insert("sec-websocket-accept", v);
+        resp.headers_mut().insert("sec-websocket-accept", v);
     }
     resp
 }

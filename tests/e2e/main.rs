@@ -40,6 +40,8 @@
 //!   raw TCP upstreams that hang, reset, answer garbage or close mid-body).
 //! - `proxy`: `reverse_proxy` (issue 17): round robin, header rules, passive and
 //!   active health checks, misbehaving upstreams, 100 MB each way in bounded memory.
+//! - `encode`: `encode gzip zstd` (issue 17) on function, file and proxied
+//!   responses, verified by decompressing.
 //! - `devloop`: `gojinn new` + `gojinn build` + `gojinn run` per language, missing
 //!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
@@ -49,6 +51,7 @@ mod clients;
 mod compat;
 mod contract;
 mod devloop;
+mod encode;
 mod examples;
 mod failures;
 mod gojinn_functions;

@@ -2,7 +2,8 @@
 //! real binary in front of them. Round robin and the header rules, passive and
 //! active health checks taking a killed or failing upstream out and bringing it
 //! back, misbehaving upstreams (dead, hanging, resetting, garbage, cut mid-body),
-//! 100 MB each way in bounded memory, and a WebSocket round trip.
+//! 100 MB each way in bounded memory, a WebSocket round trip, upstream TLS and
+//! h2c, `lb_try_duration` holding a request, and the Strangler Fig Caddyfile.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -522,4 +523,37 @@ fn strangler_fig_sends_api_to_a_function_and_everything_else_to_the_app() {
             );
         }
     }
+}
+
+/// `lb_try_duration` holds a request while no upstream can take it (Caddy's way
+/// to pause traffic during a deploy): the request is answered once the
+/// upstream is back.
+#[test]
+fn lb_try_duration_holds_a_request_until_the_upstream_is_back() {
+    let a = Backend::start("a");
+    let s = Server::with_globals(
+        "proxy_try_duration",
+        "    admin off\n    debug",
+        &format!(
+            "    reverse_proxy 127.0.0.1:{} {{
+        lb_try_duration 30s
+        lb_try_interval 20ms
+    }}",
+            a.port
+        ),
+        &[],
+    );
+    a.stop();
+    let port = s.port;
+    let held = std::thread::spawn(move || crate::harness::try_get(port, "/held"));
+    // The proxy is retrying: bring the upstream back.
+    assert!(
+        s.wait_for_log(|l| l.contains("trying again")).is_some(),
+        "{}",
+        s.logs().join("\n")
+    );
+    a.restart();
+    let r = held.join().expect("request thread").expect("an answer");
+    assert_eq!(who(&r), "a");
+    assert!(r.text().lines().any(|l| l == "GET /held"), "{}", r.text());
 }

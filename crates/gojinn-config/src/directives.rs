@@ -138,6 +138,7 @@ fn directives(
             "uri" => crate::rewrite::uri(cx, node)?,
             "reverse_proxy" => crate::proxy::parse::parse(cx, node)?,
             "basic_auth" | "basicauth" => crate::basic_auth::parse(cx, node)?,
+            "encode" => crate::encode::parse(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
                     return Err(PosError::new(
@@ -537,6 +538,7 @@ mod tests {
                     Handler::FileServer { .. } => "file_server",
                     Handler::Gojinn(_) => "gojinn",
                     Handler::ReverseProxy(_) => "reverse_proxy",
+                    Handler::Encode(_) => "encode",
                     _ => "other",
                 };
                 (r.group, r.matcher, kind)

@@ -287,6 +287,14 @@ impl Checker<'_> {
                 Handler::Headers(ops) | Handler::RequestHeaders(ops) => {
                     crate::headers::validate(ops).map_err(|e| self.at(&handle_field("ops"), e))?;
                 }
+                Handler::Encode(e) => {
+                    if e.formats.is_empty() {
+                        return Err(self.at(
+                            &handle_field("formats"),
+                            "`encode` needs at least one format: `gzip` or `zstd`",
+                        ));
+                    }
+                }
                 Handler::ReverseProxy(p) => {
                     crate::proxy::check(p).map_err(|(key, m)| {
                         let key = if self.src.contains(&format!("\"{key}\"")) {

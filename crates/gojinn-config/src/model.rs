@@ -397,6 +397,9 @@ pub enum Handler {
     ReverseProxy(crate::proxy::ReverseProxy),
     /// `basic_auth`: HTTP Basic authentication.
     BasicAuth(crate::handlers::BasicAuth),
+    /// `encode`: compresses the response of the routes after it. Not an
+    /// answer: evaluation continues with the next route.
+    Encode(crate::encode::Encode),
 }
 
 /// One `gojinn` directive: a module and its sandbox limits and grants.

@@ -91,6 +91,8 @@ pub(crate) enum Node {
     /// `header`, `request_header`, …: run on the way, see `site`.
     Site(crate::site::SiteNode),
     Proxy(Arc<ProxyRoute>),
+    /// `encode`: not a leaf; compresses the answer of a later route.
+    Encode(crate::encode::EncodeRt),
 }
 
 /// A `reverse_proxy` route.
@@ -339,6 +341,7 @@ impl RtBuild<'_> {
                         continue;
                     }
                 },
+                Tree::Encode(e) => Node::Encode(crate::encode::EncodeRt::new(&e)),
                 Tree::Proxy(config) => match gojinn_proxy::Proxy::new(&config) {
                     Ok(proxy) => {
                         let p = Arc::new(ProxyRoute {

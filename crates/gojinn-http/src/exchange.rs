@@ -34,6 +34,8 @@ pub(crate) struct Exchange {
     pub(crate) error: Option<ErrorInfo>,
     /// The user `basic_auth` let in, for `{http.auth.user.id}`.
     pub(crate) auth_user: Option<String>,
+    /// The last `encode` route passed on the way: it compresses the answer.
+    pub(crate) encode: Option<crate::encode::EncodeRt>,
 }
 
 /// The captures of one regexp matcher.
@@ -62,6 +64,7 @@ impl Exchange {
             late_headers: Vec::new(),
             error: None,
             auth_user: None,
+            encode: None,
         }
     }
 

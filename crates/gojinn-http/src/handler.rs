@@ -60,6 +60,11 @@ pub(crate) async fn dispatch(
     let method = x.method.clone();
     // `handle_errors` routes may read the request headers after the answer.
     let keep_headers = site.is_some_and(|s| !s.errors.is_empty());
+    // Read now: the answer may take the request's headers.
+    let accept = x
+        .encode
+        .as_ref()
+        .and(x.headers.get(http::header::ACCEPT_ENCODING).cloned());
     let (mut resp, requests) = match hit {
         Some(Hit::Leaf(route)) => {
             let node = &route.node;
@@ -82,7 +87,9 @@ pub(crate) async fn dispatch(
                     crate::proxy::serve(proxy, req, started).await
                 }
                 // `find` only returns leaves.
-                Node::Subroute { .. } | Node::Site(_) => failure_response(&Failure::NotFound),
+                Node::Subroute { .. } | Node::Site(_) | Node::Encode(_) => {
+                    failure_response(&Failure::NotFound)
+                }
             };
             (resp, Some(&route.requests))
         }
@@ -93,6 +100,9 @@ pub(crate) async fn dispatch(
         resp = crate::handle_errors::handle(&site.errors, &mut x, resp).await;
     }
     crate::site::finish(&mut resp, &x);
+    if let Some(e) = x.encode.take() {
+        resp = e.apply(accept, resp).await;
+    }
     match requests {
         Some(counters) => counters.record(&method, resp.status()),
         None => app.metrics.unmatched().record(&method, resp.status()),
@@ -193,6 +203,9 @@ pub(crate) fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<Hit<'a
                 Flow::Next => {}
                 Flow::Answer(resp) => return Some(Hit::Answer(route, resp)),
             },
+            // As in Caddy, where the innermost encoder compresses and the outer
+            // ones see `Content-Encoding` and pass: the last one wins.
+            Node::Encode(e) => x.encode = Some(e.clone()),
             _ => return Some(Hit::Leaf(route)),
         }
     }

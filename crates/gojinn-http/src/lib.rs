@@ -25,6 +25,7 @@ mod app;
 mod basic_auth;
 mod conn;
 mod debug;
+mod encode;
 pub mod error;
 mod exchange;
 mod handle_errors;

@@ -191,6 +191,8 @@ pub enum Node {
     Site(Box<Handler>),
     /// `reverse_proxy`: served by `gojinn-proxy`.
     Proxy(Box<gojinn_config::ReverseProxy>),
+    /// `encode`: not an answer; compresses the answer of a later route.
+    Encode(gojinn_config::encode::Encode),
 }
 
 /// A config, loaded: what [`Plan::compile`] returns.
@@ -448,6 +450,7 @@ impl Walk<'_, '_> {
                 | Handler::Rewrite(_)
                 | Handler::BasicAuth(_)) => Node::Site(Box::new(site.clone())),
                 Handler::ReverseProxy(p) => Node::Proxy(Box::new(p.clone())),
+                Handler::Encode(e) => Node::Encode(e.clone()),
             };
             out.push(RouteNode {
                 group: route.group.clone(),

@@ -70,33 +70,19 @@ impl HeaderRules {
             .any(|(net, bits)| in_net(ip, *net, *bits))
     }
 
-    pub(crate) fn apply_up(
+    /// Applies `header_up` (`down` false) or `header_down` (`down` true) to
+    /// `headers`, for the request `req` of `client` proxied to `upstream`.
+    pub(crate) fn apply(
         &self,
+        down: bool,
         headers: &mut HeaderMap,
         req: &http::request::Parts,
         client: &ClientInfo,
         upstream: &str,
     ) {
+        let ops = if down { &self.down } else { &self.up };
         apply(
-            &self.up,
-            headers,
-            &Vars {
-                req,
-                client,
-                upstream,
-            },
-        );
-    }
-
-    pub(crate) fn apply_down(
-        &self,
-        headers: &mut HeaderMap,
-        req: &http::request::Parts,
-        client: &ClientInfo,
-        upstream: &str,
-    ) {
-        apply(
-            &self.down,
+            ops,
             headers,
             &Vars {
                 req,

@@ -232,7 +232,7 @@ impl Proxy {
         *req.headers_mut() = parts.headers.clone();
         inner
             .rules
-            .apply_up(req.headers_mut(), parts, client, &host.dial);
+            .apply(false, req.headers_mut(), parts, client, &host.dial);
         let in_flight = host.start();
         let sent = Instant::now();
         let client_for = match (&inner.upgrade_client, client_upgrade.is_some()) {
@@ -285,7 +285,7 @@ impl Proxy {
         headers::prepare_response(&mut head.headers, switched);
         inner
             .rules
-            .apply_down(&mut head.headers, parts, client, &host.dial);
+            .apply(true, &mut head.headers, parts, client, &host.dial);
         Ok(Response::from_parts(
             head,
             ResponseBody::new(incoming, in_flight, host.dial.clone()),

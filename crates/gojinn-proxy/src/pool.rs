@@ -183,3 +183,170 @@ impl Pool {
         });
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
+mod tests {
+    use super::*;
+    use gojinn_config::proxy::{PassiveHealth, Transport, Upstream};
+
+    fn config(policy: LbPolicy, n: usize) -> ReverseProxy {
+        ReverseProxy {
+            upstreams: (0..n)
+                .map(|i| Upstream {
+                    dial: format!("10.0.0.{i}:80"),
+                })
+                .collect(),
+            lb_policy: policy,
+            lb_try_duration_ms: 0,
+            lb_try_interval_ms: 250,
+            lb_retries: 0,
+            active_health: None,
+            passive_health: PassiveHealth::default(),
+            flush_interval_ms: None,
+            trusted_proxies: Vec::new(),
+            header_up: Vec::new(),
+            header_down: Vec::new(),
+            transport: Transport::default(),
+            origin: None,
+        }
+    }
+
+    fn request(uri: &str, header: Option<&str>) -> http::request::Parts {
+        let mut b = http::Request::builder().uri(uri);
+        if let Some(v) = header {
+            b = b.header("x-user", v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn client(ip: &str) -> ClientInfo {
+        ClientInfo {
+            remote: format!("{ip}:5000").parse().unwrap(),
+            tls: false,
+        }
+    }
+
+    fn pick(pool: &Pool, cfg: &ReverseProxy, uri: &str, ip: &str) -> Option<String> {
+        pool.select(cfg, &request(uri, None), &client(ip))
+            .map(|h| h.dial.clone())
+    }
+
+    #[test]
+    fn round_robin_takes_turns_and_skips_the_unavailable() {
+        let cfg = config(LbPolicy::RoundRobin, 3);
+        let pool = Pool::new(&cfg);
+        let turns: Vec<_> = (0..6)
+            .map(|_| pick(&pool, &cfg, "/", "1.1.1.1").unwrap())
+            .collect();
+        assert_eq!(turns[..3], turns[3..]);
+        assert_eq!(
+            turns.iter().collect::<std::collections::HashSet<_>>().len(),
+            3
+        );
+        pool.hosts[1].healthy.store(false, Relaxed);
+        for _ in 0..6 {
+            assert_ne!(pick(&pool, &cfg, "/", "1.1.1.1").unwrap(), "10.0.0.1:80");
+        }
+        for h in &pool.hosts {
+            h.healthy.store(false, Relaxed);
+        }
+        assert_eq!(pick(&pool, &cfg, "/", "1.1.1.1"), None);
+    }
+
+    #[test]
+    fn first_takes_the_first_available() {
+        let cfg = config(LbPolicy::First, 3);
+        let pool = Pool::new(&cfg);
+        assert_eq!(pick(&pool, &cfg, "/", "1.1.1.1").unwrap(), "10.0.0.0:80");
+        pool.hosts[0].healthy.store(false, Relaxed);
+        assert_eq!(pick(&pool, &cfg, "/", "1.1.1.1").unwrap(), "10.0.0.1:80");
+    }
+
+    #[test]
+    fn least_conn_avoids_the_busy_one() {
+        let cfg = config(LbPolicy::LeastConn, 2);
+        let pool = Pool::new(&cfg);
+        let _busy = pool.hosts[0].start();
+        for _ in 0..10 {
+            assert_eq!(pick(&pool, &cfg, "/", "1.1.1.1").unwrap(), "10.0.0.1:80");
+        }
+    }
+
+    #[test]
+    fn hash_policies_keep_a_key_on_its_upstream_and_move_only_the_lost_ones() {
+        for policy in [LbPolicy::IpHash, LbPolicy::UriHash] {
+            let cfg = config(policy.clone(), 4);
+            let pool = Pool::new(&cfg);
+            let keys: Vec<String> = (0..40).map(|i| format!("{i}")).collect();
+            let place = |k: &str| {
+                let uri = format!("/item/{k}");
+                let ip = format!("192.0.2.{k}");
+                pick(&pool, &cfg, &uri, &ip).unwrap()
+            };
+            let before: Vec<String> = keys.iter().map(|k| place(k)).collect();
+            assert_eq!(before, keys.iter().map(|k| place(k)).collect::<Vec<_>>());
+            assert!(
+                before
+                    .iter()
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+                    > 1
+            );
+            pool.hosts[2].healthy.store(false, Relaxed);
+            for (k, was) in keys.iter().zip(&before) {
+                let now = place(k);
+                if was != "10.0.0.2:80" {
+                    assert_eq!(&now, was, "{policy:?}: key {k} moved");
+                } else {
+                    assert_ne!(now, "10.0.0.2:80");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn header_policy_hashes_the_header_and_falls_back_to_random() {
+        let cfg = config(
+            LbPolicy::Header {
+                field: "X-User".to_owned(),
+            },
+            3,
+        );
+        let pool = Pool::new(&cfg);
+        let by = |v: Option<&str>| {
+            pool.select(&cfg, &request("/", v), &client("1.1.1.1"))
+                .unwrap()
+                .dial
+                .clone()
+        };
+        let alice = by(Some("alice"));
+        for _ in 0..10 {
+            assert_eq!(by(Some("alice")), alice);
+        }
+        assert!(by(None).starts_with("10.0.0."));
+    }
+
+    #[test]
+    fn passive_limits_count_against_availability() {
+        let mut cfg = config(LbPolicy::First, 2);
+        cfg.passive_health.fail_duration_ms = 60_000;
+        cfg.passive_health.max_fails = 2;
+        cfg.passive_health.unhealthy_request_count = 1;
+        let pool = Pool::new(&cfg);
+        pool.hosts[0].fails.store(1, Relaxed);
+        assert_eq!(pick(&pool, &cfg, "/", "1.1.1.1").unwrap(), "10.0.0.0:80");
+        pool.hosts[0].fails.store(2, Relaxed);
+        assert_eq!(pick(&pool, &cfg, "/", "1.1.1.1").unwrap(), "10.0.0.1:80");
+        let _one = pool.hosts[1].start();
+        assert_eq!(pick(&pool, &cfg, "/", "1.1.1.1"), None);
+        assert!(
+            pool.unhealthy_response(StatusCode::BAD_GATEWAY, Duration::ZERO, &{
+                let mut c = cfg.clone();
+                c.passive_health.unhealthy_status = vec![5];
+                c
+            })
+        );
+        assert!(!pool.unhealthy_response(StatusCode::OK, Duration::ZERO, &cfg));
+    }
+}

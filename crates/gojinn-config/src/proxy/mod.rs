@@ -6,6 +6,7 @@
 //! turns it into upstream pools, health checkers and an HTTP client.
 
 pub(crate) mod parse;
+mod rules;
 pub mod template;
 mod transport;
 

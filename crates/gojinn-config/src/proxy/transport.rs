@@ -2,10 +2,9 @@
 //! HTTP versions spoken to upstreams.
 
 use crate::caddyfile::unexpected;
-use crate::directives::{first_time, no_block, one_arg, split};
+use crate::directives::one_arg;
 use crate::error::{PResult, Pos, PosError};
 use crate::lexer::Token;
-use crate::names::hint;
 use crate::tree::Node;
 
 use super::parse::positive_duration;
@@ -84,29 +83,14 @@ pub(crate) fn parse(
     }
     let mut seen: Vec<(&str, Pos)> = Vec::new();
     for sub in node.block.iter().flat_map(|b| &b.nodes) {
-        let (key, vals) = split(sub)?;
+        let (key, vals) = crate::options::option(
+            sub,
+            "transport http",
+            TRANSPORT_SUBDIRECTIVES,
+            UNSUPPORTED_TRANSPORT_SUBDIRECTIVES,
+            &mut seen,
+        )?;
         let k = key.text.as_str();
-        if !TRANSPORT_SUBDIRECTIVES.contains(&k) {
-            let message = if UNSUPPORTED_TRANSPORT_SUBDIRECTIVES.contains(&k) {
-                format!("transport http sub-directive `{k}` is not supported by gojinn")
-            } else {
-                format!(
-                    "unknown transport http sub-directive `{k}`{}",
-                    hint(
-                        k,
-                        &[TRANSPORT_SUBDIRECTIVES, UNSUPPORTED_TRANSPORT_SUBDIRECTIVES]
-                    )
-                )
-            };
-            return Err(PosError::new(key.pos, message));
-        }
-        first_time(&mut seen, k, key.pos, |first| {
-            format!(
-                "duplicate `{k}` (first set at line {}, column {})",
-                first.line, first.col
-            )
-        })?;
-        no_block(sub, k)?;
         match k {
             "dial_timeout" => t.dial_timeout_ms = positive_duration(sub, "dial_timeout 5s")?,
             "response_header_timeout" => {
