@@ -102,6 +102,10 @@ pub(crate) fn block(
                 cx.tls = Some((crate::tls::parse(cx, node)?, name_token.pos));
                 continue;
             }
+            "log" => {
+                crate::logs::site(cx, node, site_level)?;
+                continue;
+            }
             "tls" => {
                 return Err(PosError::new(
                     name_token.pos,

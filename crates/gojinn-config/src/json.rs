@@ -119,6 +119,9 @@ impl Checker<'_> {
         if let Some(dir) = &mut config.storage {
             *dir = paths::resolve(&self.base, dir);
         }
+        if let crate::LogOutput::File(f) = &mut config.log.output {
+            f.path = paths::resolve(&self.base, &f.path);
+        }
         self.server(&config.server)?;
         let mut addresses = Vec::new();
         let mut modes = Vec::new();
@@ -155,6 +158,13 @@ impl Checker<'_> {
                 }
                 let pos = locate(self.src, &at);
                 tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+            }
+            if let Some(log) = &mut site.log {
+                if let crate::LogOutput::File(f) = &mut log.output {
+                    f.path = paths::resolve(&self.base, &f.path);
+                }
+                let pos = locate(self.src, &[here[0], here[1], Seg::Key("log")]);
+                log.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
             }
             self.routes(&mut site.routes, &[here[0], here[1], Seg::Key("routes")])?;
         }

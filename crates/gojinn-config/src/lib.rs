@@ -28,6 +28,7 @@ mod gojinn;
 mod grants;
 mod json;
 mod lexer;
+mod logs;
 mod matcher;
 mod model;
 mod names;
@@ -42,6 +43,10 @@ mod units;
 mod validate;
 
 pub use error::{ConfigError, Diagnostic, Loaded};
+pub use logs::{
+    AccessLog, FileOutput, LogOutput, DEFAULT_FILE_MODE, DEFAULT_ROLL_KEEP, DEFAULT_ROLL_KEEP_DAYS,
+    DEFAULT_ROLL_SIZE,
+};
 pub use model::*;
 pub use observe::REDACTED;
 pub use validate::{

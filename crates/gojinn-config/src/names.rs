@@ -11,6 +11,7 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "file_server",
     "gojinn",
     "tls",
+    "log",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -31,7 +32,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "import",
     "intercept",
     "invoke",
-    "log",
     "log_append",
     "log_name",
     "log_skip",
@@ -339,10 +339,11 @@ mod tests {
 
     #[test]
     fn order_covers_supported_directives() {
-        // `gojinn` is ordered by `order`; `tls` configures the site, not a route.
+        // `gojinn` is ordered by `order`; `tls` and `log` configure the site,
+        // not a route.
         for d in DIRECTIVES
             .iter()
-            .filter(|d| !matches!(**d, "gojinn" | "tls"))
+            .filter(|d| !matches!(**d, "gojinn" | "tls" | "log"))
         {
             assert!(CADDY_ORDER.contains(d), "{d}");
         }

@@ -95,6 +95,9 @@ fn without_origins(mut c: Config) -> Config {
         if let Some(tls) = &mut s.tls {
             tls.origin = None;
         }
+        if let Some(log) = &mut s.log {
+            log.origin = None;
+        }
     }
     c
 }

@@ -30,6 +30,8 @@ pub struct Services {
     pub metrics: Metrics,
     /// Request spans are made with it when tracing is on.
     pub tracer: Option<Tracer>,
+    /// The open log outputs; the sites' access logs write through them.
+    pub logs: gojinn_log::Outputs,
 }
 
 /// A configuration, loaded: sites grouped by port, functions compiled.
@@ -57,6 +59,8 @@ pub(crate) struct SiteRt {
     /// Hosts this site answers for on its ports; empty means any host.
     pub(crate) hosts: Vec<String>,
     pub(crate) routes: Vec<RouteRt>,
+    /// The site's access log (`log`), if any.
+    pub(crate) log: Option<Arc<crate::access::AccessLogger>>,
 }
 
 pub(crate) struct RouteRt {
@@ -171,8 +175,9 @@ impl App {
             .map(|f| Arc::new(FunctionRoute::new(f, &services.metrics)))
             .collect();
 
+        let logs = access_loggers(config, services, mode, &mut notices)?;
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
-        for (site, routes) in config.sites.iter().zip(sites) {
+        for ((site, routes), log) in config.sites.iter().zip(sites).zip(logs) {
             let routes = routes_rt(routes, &functions, &services.metrics);
             let hosts = site
                 .addresses
@@ -184,6 +189,7 @@ impl App {
             let rt = Arc::new(SiteRt {
                 hosts: if any_host { Vec::new() } else { hosts },
                 routes,
+                log,
             });
             for port in site.addresses.iter().map(|a| a.port) {
                 let list = ports.entry(port).or_default();
@@ -240,6 +246,48 @@ impl App {
         .or_else(|| sites.iter().find(|s| s.hosts.is_empty()))
         .map(|s| &**s)
     }
+}
+
+/// Each site's access logger, its output opened through the process's
+/// outputs (`validate` opens none: its lines would go nowhere).
+fn access_loggers(
+    config: &Config,
+    services: &Services,
+    mode: Mode,
+    notices: &mut Vec<LoadNotice>,
+) -> Result<Vec<Option<Arc<crate::access::AccessLogger>>>, Vec<String>> {
+    let mut out = Vec::with_capacity(config.sites.len());
+    for log in config.sites.iter().map(|s| s.log.as_ref()) {
+        let Some(log) = log else {
+            out.push(None);
+            continue;
+        };
+        let writer = if mode == Mode::Serve {
+            let (writer, note) = services
+                .logs
+                .open(&log.output)
+                .map_err(|e| vec![format!("{}{e}", origin_prefix(log.origin.as_deref()))])?;
+            if let Some(message) = note {
+                notices.push(LoadNotice {
+                    origin: log.origin.clone(),
+                    warning: true,
+                    message,
+                });
+            }
+            writer
+        } else {
+            gojinn_log::LineWriter::discard()
+        };
+        out.push(Some(Arc::new(crate::access::AccessLogger::new(
+            log, writer,
+        ))));
+    }
+    Ok(out)
+}
+
+/// `file:line:col: ` when the place is known.
+fn origin_prefix(origin: Option<&str>) -> String {
+    origin.map(|o| format!("{o}: ")).unwrap_or_default()
 }
 
 impl FunctionRoute {

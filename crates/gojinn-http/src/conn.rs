@@ -105,6 +105,7 @@ pub(crate) async fn serve(
     guard: ConnectionGuard,
     port: u16,
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     opts: ConnOptions,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
@@ -112,7 +113,7 @@ pub(crate) async fn serve(
     match tls {
         None => {
             let proto = if opts.h2c { Proto::Either } else { Proto::H1 };
-            run(shared, port, stream, opts, proto).await;
+            run(shared, port, stream, peer, opts, proto).await;
         }
         Some(config) => {
             let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
@@ -135,14 +136,20 @@ pub(crate) async fn serve(
             } else {
                 Proto::H1
             };
-            run(shared, port, stream, opts, proto).await;
+            run(shared, port, stream, peer, opts, proto).await;
         }
     }
     drop(guard);
 }
 
-async fn run<S>(shared: Arc<Shared>, port: u16, stream: S, opts: ConnOptions, proto: Proto)
-where
+async fn run<S>(
+    shared: Arc<Shared>,
+    port: u16,
+    stream: S,
+    peer: std::net::SocketAddr,
+    opts: ConnOptions,
+    proto: Proto,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let drain = drained(shared.drain.subscribe());
@@ -158,8 +165,9 @@ where
         activity: activity.clone(),
     });
     let a = activity.clone();
-    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let a = a.clone();
+        req.extensions_mut().insert(crate::access::Peer(peer));
         async move {
             a.started.fetch_add(1, Relaxed);
             a.busy.fetch_add(1, Relaxed);

@@ -52,9 +52,27 @@ pub(crate) async fn dispatch(
 ) -> Response<Body> {
     let started = Instant::now();
     let path = req.uri().path().to_owned();
-    let hit = app
-        .site(port, request_host(&req))
-        .and_then(|site| find(&site.routes, &path));
+    let site = app.site(port, request_host(&req));
+    let entry = site
+        .and_then(|s| s.log.as_ref())
+        .and_then(|log| log.start(&req));
+    let resp = route_request(app, site, req, path, started, stopping).await;
+    match entry {
+        Some(entry) => entry.finish(resp),
+        None => resp,
+    }
+}
+
+/// Handles a request on `site`'s routes (`None`: no site for its port and host).
+async fn route_request(
+    app: &App,
+    site: Option<&crate::app::SiteRt>,
+    req: Request<Incoming>,
+    path: String,
+    started: Instant,
+    stopping: &AtomicBool,
+) -> Response<Body> {
+    let hit = site.and_then(|site| find(&site.routes, &path));
     let Some((route, inner_path)) = hit else {
         let resp = failure_response(&Failure::NotFound);
         app.metrics.unmatched().record(req.method(), resp.status());

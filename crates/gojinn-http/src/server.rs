@@ -271,7 +271,7 @@ fn start_listening(shared: &Arc<Shared>, bound: BoundListener) -> Listening {
 async fn accept_loop(shared: Arc<Shared>, bound: BoundListener) {
     let port = bound.configured_port;
     loop {
-        let (stream, _peer) = match bound.listener.accept().await {
+        let (stream, peer) = match bound.listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -289,7 +289,7 @@ async fn accept_loop(shared: Arc<Shared>, bound: BoundListener) {
             let app = shared.app.load();
             (app.conn, app.tls.get(&port).cloned())
         };
-        tokio::spawn(crate::conn::serve(guard, port, stream, opts, tls));
+        tokio::spawn(crate::conn::serve(guard, port, stream, peer, opts, tls));
     }
 }
 
