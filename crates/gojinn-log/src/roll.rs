@@ -306,7 +306,7 @@ mod tests {
             })
             .collect();
         // `a.log` sorts after `a-2026-…`, so the current file comes last.
-        out.sort_by(|a, b| a.0.replace(".log", "~").cmp(&b.0.replace(".log", "~")));
+        out.sort_by_key(|(name, _)| name.replace(".log", "~"));
         out
     }
 
