@@ -8,6 +8,8 @@
 //! - `hostile`: hand-written hostile modules (start loops, host-call loops, huge memories and tables).
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
+//! - `file_server`: `browse` (HTML, JSON), `hide`, `index`, the directory redirect,
+//!   `precompressed` sidecars by `Accept-Encoding`, ETag/Last-Modified/Range.
 //! - `access_log`: a site's `log` in Caddy's access-line shape (file, stderr,
 //!   console), a file rolled by size with no line lost or cut, `roll_keep`,
 //!   gzipped rolls, the global `log { output file … }`, an unwritable file.
@@ -48,6 +50,7 @@ mod contract;
 mod devloop;
 mod examples;
 mod failures;
+mod file_server;
 mod gojinn_functions;
 mod harness;
 mod host;

@@ -87,7 +87,7 @@ pub(crate) fn block(
             }
             "handle" | "handle_path" | "route" => subroute(cx, node, &root, group.as_ref())?,
             "respond" => respond(node)?,
-            "file_server" => file_server(cx, node, &root)?,
+            "file_server" => crate::file_server::parse(cx, node, &root)?,
             "gojinn" => gojinn::parse(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
@@ -245,7 +245,7 @@ pub(crate) fn one_arg<'a>(node: &'a Node, example: &str) -> PResult<&'a Token> {
 }
 
 /// Splits a leading matcher off `args`.
-fn leading_matcher(args: &[Token]) -> PResult<(Option<String>, &[Token])> {
+pub(crate) fn leading_matcher(args: &[Token]) -> PResult<(Option<String>, &[Token])> {
     match args.split_first() {
         Some((m, rest)) if is_matcher_token(m) => Ok((
             matcher::parse(&m.text).map_err(|e| PosError::new(m.pos, e))?,
@@ -411,69 +411,6 @@ fn parse_root(cx: &Ctx<'_>, node: &Node) -> PResult<PathBuf> {
         return Err(PosError::new(dir.pos, "`root` directory is empty"));
     }
     Ok(paths::resolve(&cx.base, Path::new(&dir.text)))
-}
-
-/// `file_server [<matcher>] [{ root <dir> }]`.
-fn file_server(cx: &Ctx<'_>, node: &Node, root: &Path) -> PResult<Route> {
-    let (_, args) = split(node)?;
-    let (matcher, rest) = leading_matcher(args)?;
-    if let Some(t) = rest.first() {
-        return Err(if t.text == "browse" {
-            PosError::new(
-                t.pos,
-                "`file_server browse` is not supported by gojinn: it does not list directories",
-            )
-        } else {
-            unexpected(t, "`file_server` takes only a matcher")
-        });
-    }
-    let mut root = root.to_path_buf();
-    let mut root_at: Option<Pos> = None;
-    for sub in node.block.iter().flat_map(|b| &b.nodes) {
-        let (sub_name, _) = split(sub)?;
-        let s = sub_name.text.as_str();
-        if s == "root" {
-            if let Some(f) = root_at {
-                return Err(PosError::new(
-                    sub_name.pos,
-                    format!(
-                        "duplicate `root` (first set at line {}, column {})",
-                        f.line, f.col
-                    ),
-                ));
-            }
-            root_at = Some(sub_name.pos);
-            let dir = one_arg(sub, "root ./public")?;
-            if dir.text.is_empty() {
-                return Err(PosError::new(dir.pos, "`root` directory is empty"));
-            }
-            root = paths::resolve(&cx.base, Path::new(&dir.text));
-        } else if names::UNSUPPORTED_FILE_SERVER_SUBDIRECTIVES.contains(&s) {
-            return Err(PosError::new(
-                sub_name.pos,
-                format!("file_server sub-directive `{s}` is not supported by gojinn"),
-            ));
-        } else {
-            return Err(PosError::new(
-                sub_name.pos,
-                format!(
-                    "unknown file_server sub-directive `{s}`{}",
-                    hint(
-                        s,
-                        &[
-                            names::FILE_SERVER_SUBDIRECTIVES,
-                            names::UNSUPPORTED_FILE_SERVER_SUBDIRECTIVES
-                        ]
-                    )
-                ),
-            ));
-        }
-    }
-    Ok(Route {
-        group: None,
-        matcher,
-        handle: Handler::FileServer { root },
-    })
 }
 
 #[cfg(test)]

@@ -252,7 +252,10 @@ impl Checker<'_> {
                     validate::status(*status, &status.to_string())
                         .map_err(|e| self.at(&handle_field("status"), e))?;
                 }
-                Handler::FileServer { root } => *root = paths::resolve(&self.base, root),
+                Handler::FileServer { root, options } => {
+                    *root = paths::resolve(&self.base, root);
+                    crate::file_server::resolve_hide(options, &self.base);
+                }
                 Handler::Gojinn(f) => {
                     validate::module_path(&f.module)
                         .map_err(|e| self.at(&handle_field("module"), e))?;

@@ -24,6 +24,7 @@ use std::path::Path;
 mod caddyfile;
 mod directives;
 mod error;
+mod file_server;
 mod gojinn;
 mod grants;
 mod json;
@@ -43,6 +44,7 @@ mod units;
 mod validate;
 
 pub use error::{ConfigError, Diagnostic, Loaded};
+pub use file_server::{FileServerOptions, Precompressed};
 pub use logs::{
     AccessLog, FileOutput, LogOutput, DEFAULT_FILE_MODE, DEFAULT_ROLL_KEEP, DEFAULT_ROLL_KEEP_DAYS,
     DEFAULT_ROLL_SIZE,

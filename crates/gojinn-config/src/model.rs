@@ -380,6 +380,9 @@ pub enum Handler {
     FileServer {
         /// Absolute directory served.
         root: PathBuf,
+        /// `browse`, `hide`, `index`, `precompressed`.
+        #[serde(default, skip_serializing_if = "crate::FileServerOptions::is_default")]
+        options: crate::FileServerOptions,
     },
     /// `gojinn`: a WebAssembly function.
     Gojinn(Function),

@@ -235,22 +235,6 @@ pub(crate) fn gojinn_only_message(name: &str, instead: &str) -> String {
     format!("`{name}` is a Gojinn feature this server does not have: remove it, or {instead}")
 }
 
-/// `file_server` sub-directives gojinn implements.
-pub(crate) const FILE_SERVER_SUBDIRECTIVES: &[&str] = &["root"];
-
-/// Caddy's `file_server` sub-directives that gojinn does not implement.
-pub(crate) const UNSUPPORTED_FILE_SERVER_SUBDIRECTIVES: &[&str] = &[
-    "browse",
-    "disable_canonical_uris",
-    "etag_file_extensions",
-    "fs",
-    "hide",
-    "index",
-    "pass_thru",
-    "precompressed",
-    "status",
-];
-
 /// The candidate closest to `word`, if it is close enough to be a likely typo:
 /// at most two edits apart, or a Jaro-Winkler similarity of at least 0.9 (which
 /// catches longer names with a few slips, e.g. `max_bdy_size`).

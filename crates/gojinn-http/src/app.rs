@@ -16,7 +16,6 @@ use gojinn_loader::{
 };
 use gojinn_runtime::{Function, Runtime};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What outlives a config: made once per process (in `main`) and handed to
@@ -80,7 +79,7 @@ pub(crate) enum Node {
         status: http::StatusCode,
         body: Bytes,
     },
-    Files(PathBuf),
+    Files(Arc<crate::files::FileServer>),
     Function(Arc<FunctionRoute>),
 }
 
@@ -324,7 +323,9 @@ fn routes_rt(
                     routes: routes_rt(routes, functions, metrics),
                 },
                 Tree::Respond { status, body } => Node::Respond { status, body },
-                Tree::Files { root } => Node::Files(root),
+                Tree::Files { root, options } => {
+                    Node::Files(Arc::new(crate::files::FileServer::new(root, options)))
+                }
                 Tree::Function(id) => Node::Function(functions[id.index()].clone()),
             },
         })

@@ -13,7 +13,6 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use tower::ServiceExt;
 
 /// The response body type of every handler.
 pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -91,13 +90,7 @@ async fn route_request(
             }
             resp
         }
-        Node::Files(root) => {
-            let req = with_path(req, &inner_path, &path);
-            match tower_http::services::ServeDir::new(root).oneshot(req).await {
-                Ok(resp) => resp.map(|b| b.boxed_unsync()),
-                Err(never) => match never {},
-            }
-        }
+        Node::Files(files) => files.serve(req, &inner_path).await,
         Node::Function(function) => {
             let uri = if inner_path == path {
                 req.uri()
@@ -186,20 +179,6 @@ fn strip_path(path: &str, prefix: &str) -> String {
     } else {
         format!("/{rest}")
     }
-}
-
-/// `req` with its path replaced by `inner` when `handle_path` stripped a prefix.
-fn with_path(mut req: Request<Incoming>, inner: &str, original: &str) -> Request<Incoming> {
-    if inner != original {
-        let pq = match req.uri().query() {
-            Some(q) => format!("{inner}?{q}"),
-            None => inner.to_owned(),
-        };
-        if let Ok(uri) = pq.parse() {
-            *req.uri_mut() = uri;
-        }
-    }
-    req
 }
 
 /// A function request until it answers. Dropped before [`Pending::answered`],

@@ -26,6 +26,7 @@ mod app;
 mod conn;
 mod debug;
 pub mod error;
+mod files;
 mod handler;
 mod matcher;
 pub mod metrics;

@@ -173,6 +173,8 @@ pub enum Node {
     Files {
         /// The directory served.
         root: PathBuf,
+        /// Its `browse`, `hide`, `index` and `precompressed` options.
+        options: gojinn_config::FileServerOptions,
     },
     /// `gojinn`: the function with this id.
     Function(FunctionId),
@@ -408,7 +410,10 @@ impl Walk<'_, '_> {
                         }
                     }
                 }
-                Handler::FileServer { root } => Node::Files { root: root.clone() },
+                Handler::FileServer { root, options } => Node::Files {
+                    root: root.clone(),
+                    options: options.clone(),
+                },
                 Handler::Gojinn(f) => Node::Function(self.function(f, &label)),
             };
             out.push(RouteNode {
