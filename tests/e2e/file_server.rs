@@ -1,6 +1,7 @@
 //! `file_server` options users rely on (issue 17): `browse` (HTML and JSON),
 //! `hide`, `index`, the directory redirect, `precompressed` sidecars chosen by
-//! `Accept-Encoding`, and ETag / Last-Modified / Range.
+//! `Accept-Encoding`, ETag / Last-Modified / Range, and the `try_files`
+//! directive.
 
 use crate::harness::{scratch, Server};
 use std::io::Read;
@@ -182,4 +183,31 @@ fn etag_last_modified_and_range() {
     let r = s.request("GET", "/files/a.txt", &[("If-None-Match", &etag)], b"");
     assert_eq!((r.status, r.text().as_str()), (200, "alpha, longer"));
     assert_ne!(r.header("etag"), Some(etag.as_str()));
+}
+
+#[test]
+fn try_files_serves_the_app_shell_for_routes_that_are_not_files() {
+    let s = site(
+        "fs-try-files",
+        "    handle /files/* {\n        try_files {path} =410\n        respond \"exists\"\n    }\n    handle {\n        try_files {path} {path}/ /docs/index.html\n        file_server\n    }",
+    );
+    let r = s.get("/app.js");
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with("console.log"), "{}", r.text());
+    // A directory entry (`{path}/`) wins over the shell; `index` applies there.
+    let r = s.get("/docs/");
+    assert_eq!(r.text(), "<p>index</p>");
+    for route in ["/app/settings", "/deep/link?tab=2"] {
+        let r = s.get(route);
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "<p>index</p>"),
+            "{route}"
+        );
+    }
+    // `=<status>` answers when nothing exists; an existing file only rewrites.
+    let r = s.get("/files/nothing");
+    assert_eq!((r.status, r.text().as_str()), (410, ""));
+    let r = s.get("/files/a.txt");
+    assert_eq!((r.status, r.text().as_str()), (200, "exists"));
 }

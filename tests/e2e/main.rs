@@ -9,7 +9,8 @@
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
 //! - `file_server`: `browse` (HTML, JSON), `hide`, `index`, the directory redirect,
-//!   `precompressed` sidecars by `Accept-Encoding`, ETag/Last-Modified/Range.
+//!   `precompressed` sidecars by `Accept-Encoding`, ETag/Last-Modified/Range, and
+//!   `try_files` (an app shell for routes that are not files, `=<status>`).
 //! - `access_log`: a site's `log` in Caddy's access-line shape (file, stderr,
 //!   console), a file rolled by size with no line lost or cut, `roll_keep`,
 //!   gzipped rolls, the global `log { output file … }`, an unwritable file.

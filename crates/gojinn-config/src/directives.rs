@@ -88,6 +88,7 @@ pub(crate) fn block(
             "handle" | "handle_path" | "route" => subroute(cx, node, &root, group.as_ref())?,
             "respond" => respond(node)?,
             "file_server" => crate::file_server::parse(cx, node, &root)?,
+            "try_files" => crate::try_files::parse(cx, node, &root)?,
             "gojinn" => gojinn::parse(cx, node)?,
             "tls" if site_level => {
                 if let Some((_, first)) = &cx.tls {
@@ -431,6 +432,7 @@ mod tests {
                     Handler::Subroute { .. } => "subroute",
                     Handler::StaticResponse { .. } => "respond",
                     Handler::FileServer { .. } => "file_server",
+                    Handler::TryFiles { .. } => "try_files",
                     Handler::Gojinn(_) => "gojinn",
                 };
                 (r.group, r.matcher, kind)

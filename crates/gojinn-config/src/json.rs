@@ -252,6 +252,7 @@ impl Checker<'_> {
                     validate::status(*status, &status.to_string())
                         .map_err(|e| self.at(&handle_field("status"), e))?;
                 }
+                Handler::TryFiles { root, .. } => *root = paths::resolve(&self.base, root),
                 Handler::FileServer { root, options } => {
                     *root = paths::resolve(&self.base, root);
                     crate::file_server::resolve_hide(options, &self.base);

@@ -40,6 +40,7 @@ mod security;
 mod servers;
 mod tls;
 mod tree;
+mod try_files;
 mod units;
 mod validate;
 
@@ -51,6 +52,7 @@ pub use logs::{
 };
 pub use model::*;
 pub use observe::REDACTED;
+pub use try_files::{TryFiles, TryPolicy};
 pub use validate::{
     MAX_IDLE_TIMEOUT_MS, MAX_MAX_HEADERS, MAX_MAX_HEADER_SIZE, MAX_MEMORY_LIMIT, MAX_POOL_SIZE,
     MAX_TIMEOUT_MS, MIN_MAX_HEADER_SIZE, MIN_MEMORY_LIMIT, MIN_POOL_SIZE, MIN_TIMEOUT_MS,

@@ -384,6 +384,14 @@ pub enum Handler {
         #[serde(default, skip_serializing_if = "crate::FileServerOptions::is_default")]
         options: crate::FileServerOptions,
     },
+    /// `try_files`: rewrites the path to the first listed file that exists
+    /// below `root`, then evaluation goes on.
+    TryFiles {
+        /// Absolute directory the files are looked up in.
+        root: PathBuf,
+        /// The files, status and policy.
+        try_files: crate::TryFiles,
+    },
     /// `gojinn`: a WebAssembly function.
     Gojinn(Function),
 }

@@ -12,6 +12,7 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "gojinn",
     "tls",
     "log",
+    "try_files",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -48,7 +49,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "skip_log",
     "templates",
     "tracing",
-    "try_files",
     "uri",
     "vars",
 ];

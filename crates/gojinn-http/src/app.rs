@@ -80,6 +80,7 @@ pub(crate) enum Node {
         body: Bytes,
     },
     Files(Arc<crate::files::FileServer>),
+    TryFiles(Arc<crate::try_files::TryFilesRt>),
     Function(Arc<FunctionRoute>),
 }
 
@@ -323,6 +324,9 @@ fn routes_rt(
                     routes: routes_rt(routes, functions, metrics),
                 },
                 Tree::Respond { status, body } => Node::Respond { status, body },
+                Tree::TryFiles { root, try_files } => {
+                    Node::TryFiles(Arc::new(crate::try_files::TryFilesRt::new(root, try_files)))
+                }
                 Tree::Files { root, options } => {
                     Node::Files(Arc::new(crate::files::FileServer::new(root, options)))
                 }

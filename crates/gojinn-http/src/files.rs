@@ -319,7 +319,7 @@ fn html(s: &str) -> String {
 
 /// The request path as a relative filesystem path (percent-decoded); `None`
 /// when it climbs out of the root or is not valid UTF-8 after decoding.
-fn relative(path: &str) -> Option<PathBuf> {
+pub(crate) fn relative(path: &str) -> Option<PathBuf> {
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8()
         .ok()?;

@@ -66,12 +66,23 @@ pub(crate) async fn dispatch(
 async fn route_request(
     app: &App,
     site: Option<&crate::app::SiteRt>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     path: String,
     started: Instant,
     stopping: &AtomicBool,
 ) -> Response<Body> {
-    let hit = site.and_then(|site| find(&site.routes, &path));
+    let mut query = req.uri().query().map(str::to_owned);
+    let hit = site.and_then(|site| find(&site.routes, &path, &mut query));
+    if query.as_deref() != req.uri().query() {
+        // A `try_files` entry with a query string replaced the request's.
+        let pq = match &query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        if let Ok(uri) = pq.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
     let Some((route, inner_path)) = hit else {
         let resp = failure_response(&Failure::NotFound);
         app.metrics.unmatched().record(req.method(), resp.status());
@@ -91,6 +102,12 @@ async fn route_request(
             resp
         }
         Node::Files(files) => files.serve(req, &inner_path).await,
+        Node::TryFiles(t) => {
+            // `find` returns a `try_files` route only when it answers with its status.
+            let mut resp = Response::new(full(Bytes::new()));
+            *resp.status_mut() = t.status();
+            resp
+        }
         Node::Function(function) => {
             let uri = if inner_path == path {
                 req.uri()
@@ -129,21 +146,35 @@ fn request_host(req: &Request<Incoming>) -> Option<&str> {
 /// The first leaf that matches `path`, with the path as the leaf sees it (after any
 /// `handle_path` stripping). Routes sharing a group are mutually exclusive; a
 /// subroute whose children all miss lets evaluation continue after it.
-fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> {
+fn find<'a>(
+    routes: &'a [RouteRt],
+    path: &str,
+    query: &mut Option<String>,
+) -> Option<(&'a RouteRt, String)> {
     let mut groups_done: Vec<&str> = Vec::new();
+    // Rewritten by a `try_files` route, for the routes after it.
+    let mut path = std::borrow::Cow::Borrowed(path);
     // Matching is case-insensitive; most paths are lower-case already.
-    let lower = if path.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(path.to_ascii_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(path)
+    let lowered = |p: &str| {
+        if p.bytes().any(|b| b.is_ascii_uppercase()) {
+            Some(p.to_ascii_lowercase())
+        } else {
+            None
+        }
     };
+    let mut lower = lowered(&path);
     for route in routes {
         if let Some(group) = route.group.as_deref() {
             if groups_done.contains(&group) {
                 continue;
             }
         }
-        if route.matcher.as_ref().is_some_and(|m| !m.matches(&lower)) {
+        let matched_on = lower.as_deref().unwrap_or(&path);
+        if route
+            .matcher
+            .as_ref()
+            .is_some_and(|m| !m.matches(matched_on))
+        {
             continue;
         }
         if let Some(group) = route.group.as_deref() {
@@ -155,14 +186,25 @@ fn find<'a>(routes: &'a [RouteRt], path: &str) -> Option<(&'a RouteRt, String)> 
                 routes,
             } => {
                 let inner = match strip_prefix {
-                    Some(prefix) => strip_path(path, prefix),
-                    None => path.to_owned(),
+                    Some(prefix) => strip_path(&path, prefix),
+                    None => path.to_string(),
                 };
-                if let Some(hit) = find(routes, &inner) {
+                if let Some(hit) = find(routes, &inner, query) {
                     return Some(hit);
                 }
             }
-            _ => return Some((route, path.to_owned())),
+            Node::TryFiles(t) => match t.apply(&path, query.as_deref()) {
+                crate::try_files::Outcome::Rewrite(p, q) => {
+                    lower = lowered(&p);
+                    path = std::borrow::Cow::Owned(p);
+                    if q.is_some() {
+                        *query = q;
+                    }
+                }
+                crate::try_files::Outcome::Status(_) => return Some((route, path.into_owned())),
+                crate::try_files::Outcome::Unchanged => {}
+            },
+            _ => return Some((route, path.into_owned())),
         }
     }
     None

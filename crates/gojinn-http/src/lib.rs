@@ -34,6 +34,7 @@ pub mod otel;
 mod server;
 mod tls;
 mod trace;
+mod try_files;
 
 pub use app::{App, Services};
 pub use debug::{MAX_LOGS_HEADER_BYTES, TRUNCATED_MARKER};

@@ -176,6 +176,13 @@ pub enum Node {
         /// Its `browse`, `hide`, `index` and `precompressed` options.
         options: gojinn_config::FileServerOptions,
     },
+    /// `try_files`: a rewrite to the first listed file below `root` that exists.
+    TryFiles {
+        /// The directory the files are looked up in.
+        root: PathBuf,
+        /// The files, status and policy.
+        try_files: gojinn_config::TryFiles,
+    },
     /// `gojinn`: the function with this id.
     Function(FunctionId),
 }
@@ -410,6 +417,10 @@ impl Walk<'_, '_> {
                         }
                     }
                 }
+                Handler::TryFiles { root, try_files } => Node::TryFiles {
+                    root: root.clone(),
+                    try_files: try_files.clone(),
+                },
                 Handler::FileServer { root, options } => Node::Files {
                     root: root.clone(),
                     options: options.clone(),
