@@ -24,6 +24,48 @@ fn serve(name: &str, body: &str) -> (Server, PathBuf) {
     (Server::start(&path, &[]), dir)
 }
 
+/// Starts gojinn with an access log to `./logs/access.log` with the roll
+/// `options` (lines of an `output file` block), then `routes`; returns the
+/// server and the log file.
+fn serve_logged(name: &str, options: &str, routes: &str) -> (Server, PathBuf) {
+    let (s, dir) = serve(
+        name,
+        &format!("    log {{\n        output file ./logs/access.log {{\n{options}\n        }}\n    }}\n{routes}"),
+    );
+    (s, dir.join("logs/access.log"))
+}
+
+/// The `i` of an access line for `/n?i=<i>`.
+fn index_of(line: &str) -> usize {
+    let v: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("a cut line ({e}): {line}"));
+    let uri = v["request"]["uri"].as_str().expect("uri");
+    uri.trim_start_matches("/n?i=").parse().expect("index")
+}
+
+/// `gojinn run --config <config>`, with the tests' compile cache and no stdin.
+fn run_command(config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gojinn"));
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .env(
+            "GOJINN_CACHE_DIR",
+            crate::harness::root().join("target/e2e-cache"),
+        )
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Every line of the log file `current` and of its rolled files (gunzipped),
 /// oldest first.
 fn all_lines(current: &Path) -> Vec<String> {
@@ -78,11 +120,11 @@ fn rolled(current: &Path) -> Vec<String> {
 
 #[test]
 fn access_lines_have_caddys_shape_and_hide_credentials() {
-    let (s, dir) = serve(
+    let (s, file) = serve_logged(
         "access-shape",
-        "    log {\n        output file ./logs/access.log {\n            roll_disabled\n        }\n    }\n    respond /ok \"hello\" 200\n    respond /down \"gone\" 503",
+        "            roll_disabled",
+        "    respond /ok \"hello\" 200\n    respond /down \"gone\" 503",
     );
-    let file = dir.join("logs/access.log");
     let r = request_to(
         s.port,
         "GET",
@@ -144,11 +186,11 @@ fn access_lines_have_caddys_shape_and_hide_credentials() {
 
 #[test]
 fn an_access_log_rolled_by_size_loses_no_line_and_cuts_none() {
-    let (s, dir) = serve(
+    let (s, file) = serve_logged(
         "access-roll",
-        "    log {\n        output file ./logs/access.log {\n            roll_size 16KiB\n            roll_keep 1000\n        }\n    }\n    respond \"ok\"",
+        "            roll_size 16KiB\n            roll_keep 1000",
+        "    respond \"ok\"",
     );
-    let file = dir.join("logs/access.log");
     const N: usize = 600;
     for i in 0..N {
         assert_eq!(s.get(&format!("/n?i={i}")).status, 200);
@@ -163,16 +205,12 @@ fn an_access_log_rolled_by_size_loses_no_line_and_cuts_none() {
     // ~350 bytes a line: 600 lines make about 200 KiB, a dozen rolls of 16 KiB.
     assert!(files.len() >= 8, "too few rolled files: {files:?}");
     for name in &files {
-        let meta = std::fs::metadata(dir.join("logs").join(name)).expect("rolled file");
+        let meta = std::fs::metadata(file.with_file_name(name)).expect("rolled file");
         assert!(meta.len() > 0, "{name}");
     }
     let mut seen = vec![0_u32; N];
     for line in all_lines(&file) {
-        let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("a cut line ({e}): {line}"));
-        let uri = v["request"]["uri"].as_str().expect("uri");
-        let i: usize = uri.trim_start_matches("/n?i=").parse().expect("index");
-        seen[i] += 1;
+        seen[index_of(&line)] += 1;
     }
     let wrong: Vec<(usize, u32)> = seen
         .iter()
@@ -188,11 +226,11 @@ fn an_access_log_rolled_by_size_loses_no_line_and_cuts_none() {
 
 #[test]
 fn roll_keep_deletes_the_oldest_rolled_files() {
-    let (s, dir) = serve(
+    let (s, file) = serve_logged(
         "access-keep",
-        "    log {\n        output file ./logs/access.log {\n            roll_size 4KiB\n            roll_keep 2\n            roll_uncompressed\n        }\n    }\n    respond \"ok\"",
+        "            roll_size 4KiB\n            roll_keep 2\n            roll_uncompressed",
+        "    respond \"ok\"",
     );
-    let file = dir.join("logs/access.log");
     for i in 0..200 {
         assert_eq!(s.get(&format!("/n?i={i}")).status, 200);
     }
@@ -203,14 +241,7 @@ fn roll_keep_deletes_the_oldest_rolled_files() {
     let files = rolled(&file);
     assert!(files.iter().all(|n| n.ends_with(".log")), "{files:?}");
     // What is kept is the newest stretch, without a gap: 199 and the lines before it.
-    let indices: Vec<usize> = all_lines(&file)
-        .iter()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
-            let uri = v["request"]["uri"].as_str().expect("uri").to_owned();
-            uri.trim_start_matches("/n?i=").parse().expect("index")
-        })
-        .collect();
+    let indices: Vec<usize> = all_lines(&file).iter().map(|l| index_of(l)).collect();
     let first = indices[0];
     assert!(first > 0, "nothing was deleted");
     assert_eq!(indices, (first..200).collect::<Vec<_>>());
@@ -245,18 +276,13 @@ fn global_log_output_file_takes_the_server_log() {
         "{\n    admin off\n    log {\n        output file ./server.log\n    }\n}\n\n:0 {\n    respond \"ok\"\n}\n",
     )
     .expect("write Caddyfile");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gojinn"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env(
-            "GOJINN_CACHE_DIR",
-            crate::harness::root().join("target/e2e-cache"),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gojinn");
+    let mut child = KillOnDrop(
+        run_command(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gojinn"),
+    );
     let log = dir.join("server.log");
     let mut port = 0;
     let deadline = Instant::now() + DEADLINE;
@@ -279,12 +305,11 @@ fn global_log_output_file_takes_the_server_log() {
     }
     let r = crate::harness::try_get(port, "/").expect("request");
     assert_eq!((r.status, r.text().as_str()), (200, "ok"));
-    let _ = child.kill();
+    let _ = child.0.kill();
     let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
+    if let Some(mut e) = child.0.stderr.take() {
         let _ = e.read_to_string(&mut stderr);
     }
-    let _ = child.wait();
     assert!(
         !stderr.contains("listening"),
         "the server log went to stderr too:\n{stderr}"
@@ -301,16 +326,7 @@ fn an_unwritable_log_file_stops_the_start_naming_the_directive() {
         "{\n    admin off\n}\n\n:0 {\n    log {\n        output file ./blocker/access.log\n    }\n    respond \"ok\"\n}\n",
     )
     .expect("write Caddyfile");
-    let out = Command::new(env!("CARGO_BIN_EXE_gojinn"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env(
-            "GOJINN_CACHE_DIR",
-            crate::harness::root().join("target/e2e-cache"),
-        )
-        .stdin(Stdio::null())
-        .output()
-        .expect("run gojinn");
+    let out = run_command(&config).output().expect("run gojinn");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -162,23 +162,13 @@ impl Drop for SinkGuard {
 mod tests {
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn lines_from_many_threads_all_arrive_in_order() {
-        let out = Capture::default();
-        let (sink, guard) = Sink::start(out.clone());
+        // Through a real file: the writer thread's output as a log file sees it.
+        let path = std::env::temp_dir().join(format!("gojinn-log-sink-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let file = crate::RollingFile::open(&path, 0o600, None).unwrap();
+        let (sink, guard) = Sink::start(file);
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let mut sink = sink.clone();
@@ -194,7 +184,8 @@ mod tests {
             t.join().unwrap();
         }
         drop(guard);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
         let mut next = [0; 4];
         for line in text.lines() {
             let (t, i) = line.split_once(' ').unwrap();
