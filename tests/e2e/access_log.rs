@@ -335,3 +335,43 @@ fn an_unwritable_log_file_stops_the_start_naming_the_directive() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_reload_keeps_the_open_log_file_and_says_when_its_options_wait() {
+    let (s, file) = serve_logged(
+        "access-reload",
+        "            roll_size 1MiB",
+        "    respond \"one\"",
+    );
+    for i in 0..20 {
+        assert_eq!(s.get(&format!("/n?i={i}")).text(), "one");
+    }
+    let config = file
+        .parent()
+        .and_then(Path::parent)
+        .expect("scratch dir")
+        .join("Caddyfile");
+    let text = std::fs::read_to_string(&config).expect("read Caddyfile");
+    std::fs::write(
+        &config,
+        text.replace("roll_size 1MiB", "roll_size 2MiB")
+            .replace("\"one\"", "\"two\""),
+    )
+    .expect("rewrite Caddyfile");
+    s.signal("HUP");
+    s.wait_for_log(|l| l.contains("config reloaded"))
+        .expect("a reload");
+    assert!(
+        s.logs()
+            .iter()
+            .any(|l| l.contains("is already open with other options")),
+        "no notice that the new roll options wait for a restart:\n{}",
+        s.logs().join("\n")
+    );
+    for i in 20..40 {
+        assert_eq!(s.get(&format!("/n?i={i}")).text(), "two");
+    }
+    wait_until("every access line", || all_lines(&file).len() >= 40);
+    let indices: Vec<usize> = all_lines(&file).iter().map(|l| index_of(l)).collect();
+    assert_eq!(indices, (0..40).collect::<Vec<_>>());
+}

@@ -13,7 +13,8 @@
 //!   `try_files` (an app shell for routes that are not files, `=<status>`).
 //! - `access_log`: a site's `log` in Caddy's access-line shape (file, stderr,
 //!   console), a file rolled by size with no line lost or cut, `roll_keep`,
-//!   gzipped rolls, the global `log { output file … }`, an unwritable file.
+//!   gzipped rolls, the global `log { output file … }`, an unwritable file, a
+//!   reload that keeps the open file.
 //! - `gojinn_functions`: issue 16, functions as Gojinn users wrote them (a Go
 //!   guest, tests/guest-go, built with Gojinn's own host signatures): the
 //!   `uint32` `host_kv_get`, `host_http_get`, unavailable functions, a denied

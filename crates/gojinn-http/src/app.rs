@@ -161,6 +161,7 @@ impl App {
             ..
         } = loaded;
         notices.extend(unavailable_import_warnings(&functions));
+        let logs = access_loggers(config, services, mode, &mut notices)?;
         if mode == Mode::Serve {
             for n in &notices {
                 if n.warning {
@@ -175,7 +176,6 @@ impl App {
             .map(|f| Arc::new(FunctionRoute::new(f, &services.metrics)))
             .collect();
 
-        let logs = access_loggers(config, services, mode, &mut notices)?;
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
         for ((site, routes), log) in config.sites.iter().zip(sites).zip(logs) {
             let routes = routes_rt(routes, &functions, &services.metrics);
