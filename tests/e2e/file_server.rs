@@ -211,3 +211,22 @@ fn try_files_serves_the_app_shell_for_routes_that_are_not_files() {
     let r = s.get("/files/a.txt");
     assert_eq!((r.status, r.text().as_str()), (200, "exists"));
 }
+
+#[test]
+fn the_caddyfile_is_never_served() {
+    let dir = scratch("fs-own-config");
+    std::fs::write(dir.join("page.txt"), "public").expect("write");
+    std::fs::write(
+        dir.join("Caddyfile"),
+        "{\n    admin off\n}\n:0 {\n    # No root: the config file's directory.\n    file_server browse\n}\n",
+    )
+    .expect("write Caddyfile");
+    let s = Server::start(&dir.join("Caddyfile"), &[]);
+    assert_eq!(s.get("/page.txt").text(), "public");
+    assert_eq!(s.get("/Caddyfile").status, 404);
+    let listing = s.get("/").text();
+    assert!(
+        listing.contains("page.txt") && !listing.contains("Caddyfile"),
+        "{listing}"
+    );
+}

@@ -263,6 +263,16 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node, root: &Path) -> PResult<Route> {
             }
         }
     }
+    // As Caddy does, the config file is never served: it may hold secrets
+    // (`env` values, `debug_secret`), and without `root` the served directory
+    // is the config file's own.
+    if let Some(name) = cx.file.file_name() {
+        let config = cx.base.join(name);
+        let shown = config.to_string_lossy().into_owned();
+        if config.starts_with(&root) && !options.hide.contains(&shown) {
+            options.hide.push(shown);
+        }
+    }
     Ok(Route {
         group: None,
         matcher,
