@@ -144,8 +144,9 @@ fn request_host(req: &Request<Incoming>) -> Option<&str> {
 }
 
 /// The first leaf that matches `path`, with the path as the leaf sees it (after any
-/// `handle_path` stripping). Routes sharing a group are mutually exclusive; a
-/// subroute whose children all miss lets evaluation continue after it.
+/// `handle_path` stripping and `try_files` rewriting; a `try_files` entry with a
+/// query string replaces `query`). Routes sharing a group are mutually exclusive;
+/// a subroute whose children all miss lets evaluation continue after it.
 fn find<'a>(
     routes: &'a [RouteRt],
     path: &str,
