@@ -276,7 +276,10 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
     let loaded = gojinn_config::load_file(config_path)?;
     // The config's `log` and `debug` options set the level, so logging starts
     // after parsing.
-    let _log_guard = logging::init(&loaded.config);
+    // Made once, like the `Services` below: access logs of every config share
+    // the outputs the server log opened.
+    let outputs = gojinn_log::Outputs::default();
+    let _log_guard = logging::init(&loaded.config, &outputs).map_err(anyhow::Error::msg)?;
     for warning in &loaded.warnings {
         tracing::warn!(target: "gojinn::config", "{warning}");
     }
@@ -296,6 +299,7 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
             stores: Arc::new(gojinn_host::Stores::new()),
             metrics: gojinn_http::Metrics::new(),
             tracer: traces.as_ref().map(|_| gojinn_http::Tracer::from_global()),
+            logs: outputs,
         };
         let app = Arc::new(load_app(&config, &services)?);
         let listeners = gojinn_http::bind(&app).await?;

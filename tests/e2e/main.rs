@@ -8,6 +8,13 @@
 //! - `hostile`: hand-written hostile modules (start loops, host-call loops, huge memories and tables).
 //! - `load`: big bodies, 256 concurrent requests without cross-talk, memory after faults.
 //! - `routing`: handle ordering/exclusivity, handle_path, route, file_server, hosts.
+//! - `file_server`: `browse` (HTML, JSON), `hide`, `index`, the directory redirect,
+//!   `precompressed` sidecars by `Accept-Encoding`, ETag/Last-Modified/Range, and
+//!   `try_files` (an app shell for routes that are not files, `=<status>`).
+//! - `access_log`: a site's `log` in Caddy's access-line shape (file, stderr,
+//!   console), a file rolled by size with no line lost or cut, `roll_keep`,
+//!   gzipped rolls, the global `log { output file … }`, an unwritable file, a
+//!   reload that keeps the open file.
 //! - `gojinn_functions`: issue 16, functions as Gojinn users wrote them (a Go
 //!   guest, tests/guest-go, built with Gojinn's own host signatures): the
 //!   `uint32` `host_kv_get`, `host_http_get`, unavailable functions, a denied
@@ -45,6 +52,7 @@
 //! - `devloop`: `gojinn new` + `gojinn build` + `gojinn run` per language, missing
 //!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
+mod access_log;
 mod backend;
 mod cli;
 mod clients;
@@ -54,6 +62,7 @@ mod devloop;
 mod encode;
 mod examples;
 mod failures;
+mod file_server;
 mod gojinn_functions;
 mod harness;
 mod host;

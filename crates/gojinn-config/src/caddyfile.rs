@@ -39,6 +39,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) in_errors: bool,
     /// The named matchers in scope in the block being read.
     pub(crate) matchers: Vec<crate::named::Definition>,
+    /// The `log` directive of the site being read, and where it was written.
+    pub(crate) log: Option<(crate::AccessLog, Pos)>,
 }
 
 impl Ctx<'_> {
@@ -98,6 +100,7 @@ fn build(
         matchers: Vec::new(),
         errors: Vec::new(),
         in_errors: false,
+        log: None,
     };
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
@@ -152,6 +155,16 @@ fn build(
         cx.site_level = true;
         let routes = directives::block(&mut cx, directives, &base, Mode::Sorted)?;
         let tls = cx.tls.take();
+        let log = cx.log.take().map(|(mut log, _)| {
+            // Caddy names the loggers of the sites that log `log0`, `log1`…
+            if log.logger.is_empty() {
+                log.logger = format!(
+                    "log{}",
+                    config.sites.iter().filter(|s| s.log.is_some()).count()
+                );
+            }
+            log
+        });
         for key in &site_addresses {
             key.check_scheme(tls.as_ref().map(|(_, p)| *p))?;
             modes.push((key.address.port, tls.is_some(), key.pos));
@@ -160,6 +173,7 @@ fn build(
         config.sites.push(Site {
             addresses: site_addresses.into_iter().map(|k| k.address).collect(),
             tls: tls.map(|(t, _)| t),
+            log,
             routes,
             errors: std::mem::take(&mut cx.errors),
         });
@@ -238,7 +252,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 config.debug = true;
             }
             "admin" => config.admin = admin(name, args)?,
-            "log" => config.log = crate::observe::log(node)?,
+            "log" => config.log = crate::logs::global(cx, node)?,
             "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
             "storage" => {
                 // Caddy's own form names the module: `storage file_system DIR`.

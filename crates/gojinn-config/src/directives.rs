@@ -112,7 +112,8 @@ fn directives(
             }
             "handle" | "handle_path" | "route" => subroute(cx, node, &root, group.as_ref())?,
             "respond" => respond(cx, node)?,
-            "file_server" => file_server(cx, node, &root)?,
+            "file_server" => crate::file_server::parse(cx, node, &root)?,
+            "try_files" => crate::try_files::parse(cx, node, &root)?,
             "gojinn" if cx.in_errors => {
                 return Err(PosError::new(
                     name_token.pos,
@@ -150,6 +151,10 @@ fn directives(
                     ));
                 }
                 cx.tls = Some((crate::tls::parse(cx, node)?, name_token.pos));
+                continue;
+            }
+            "log" => {
+                crate::logs::site(cx, node, site_level)?;
                 continue;
             }
             "tls" => {
@@ -459,65 +464,6 @@ fn parse_root(cx: &Ctx<'_>, node: &Node) -> PResult<PathBuf> {
     Ok(paths::resolve(&cx.base, Path::new(&dir.text)))
 }
 
-/// `file_server [<matcher>] [{ root <dir> }]`.
-fn file_server(cx: &Ctx<'_>, node: &Node, root: &Path) -> PResult<Route> {
-    let (_, args) = split(node)?;
-    let (matcher, rest) = leading_matcher(cx, args)?;
-    if let Some(t) = rest.first() {
-        return Err(if t.text == "browse" {
-            PosError::new(
-                t.pos,
-                "`file_server browse` is not supported by gojinn: it does not list directories",
-            )
-        } else {
-            unexpected(t, "`file_server` takes only a matcher")
-        });
-    }
-    let mut root = root.to_path_buf();
-    let mut root_at: Option<Pos> = None;
-    for sub in node.block.iter().flat_map(|b| &b.nodes) {
-        let (sub_name, _) = split(sub)?;
-        let s = sub_name.text.as_str();
-        if s == "root" {
-            if let Some(f) = root_at {
-                return Err(PosError::new(
-                    sub_name.pos,
-                    format!(
-                        "duplicate `root` (first set at line {}, column {})",
-                        f.line, f.col
-                    ),
-                ));
-            }
-            root_at = Some(sub_name.pos);
-            let dir = one_arg(sub, "root ./public")?;
-            if dir.text.is_empty() {
-                return Err(PosError::new(dir.pos, "`root` directory is empty"));
-            }
-            root = paths::resolve(&cx.base, Path::new(&dir.text));
-        } else if names::UNSUPPORTED_FILE_SERVER_SUBDIRECTIVES.contains(&s) {
-            return Err(PosError::new(
-                sub_name.pos,
-                format!("file_server sub-directive `{s}` is not supported by gojinn"),
-            ));
-        } else {
-            return Err(PosError::new(
-                sub_name.pos,
-                format!(
-                    "unknown file_server sub-directive `{s}`{}",
-                    hint(
-                        s,
-                        &[
-                            names::FILE_SERVER_SUBDIRECTIVES,
-                            names::UNSUPPORTED_FILE_SERVER_SUBDIRECTIVES
-                        ]
-                    )
-                ),
-            ));
-        }
-    }
-    Ok(matcher.route(None, Handler::FileServer { root }))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
@@ -536,6 +482,7 @@ mod tests {
                     Handler::Subroute { .. } => "subroute",
                     Handler::StaticResponse { .. } => "respond",
                     Handler::FileServer { .. } => "file_server",
+                    Handler::TryFiles { .. } => "try_files",
                     Handler::Gojinn(_) => "gojinn",
                     Handler::ReverseProxy(_) => "reverse_proxy",
                     Handler::Encode(_) => "encode",

@@ -49,6 +49,11 @@ impl Sources {
             .map_or(Path::new(""), |s| s.file.as_path())
     }
 
+    /// The config file itself (the first source).
+    pub(crate) fn config_file(&self) -> &Path {
+        self.file(0)
+    }
+
     /// `file:line:col` of `pos`.
     pub(crate) fn place(&self, pos: Pos) -> String {
         format!("{}:{}:{}", self.file(pos.src).display(), pos.line, pos.col)

@@ -119,6 +119,9 @@ impl Checker<'_> {
         if let Some(dir) = &mut config.storage {
             *dir = paths::resolve(&self.base, dir);
         }
+        if let crate::LogOutput::File(f) = &mut config.log.output {
+            f.path = paths::resolve(&self.base, &f.path);
+        }
         self.server(&config.server)?;
         let mut addresses = Vec::new();
         let mut modes = Vec::new();
@@ -155,6 +158,13 @@ impl Checker<'_> {
                 }
                 let pos = locate(self.src, &at);
                 tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+            }
+            if let Some(log) = &mut site.log {
+                if let crate::LogOutput::File(f) = &mut log.output {
+                    f.path = paths::resolve(&self.base, &f.path);
+                }
+                let pos = locate(self.src, &[here[0], here[1], Seg::Key("log")]);
+                log.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
             }
             self.routes(&mut site.routes, &[here[0], here[1], Seg::Key("routes")])?;
             for (e, errors) in site.errors.iter_mut().enumerate() {
@@ -260,7 +270,11 @@ impl Checker<'_> {
                     validate::status(*status, &status.to_string())
                         .map_err(|e| self.at(&handle_field("status"), e))?;
                 }
-                Handler::FileServer { root } => *root = paths::resolve(&self.base, root),
+                Handler::TryFiles { root, .. } => *root = paths::resolve(&self.base, root),
+                Handler::FileServer { root, options } => {
+                    *root = paths::resolve(&self.base, root);
+                    crate::file_server::resolve_hide(options, &self.base);
+                }
                 Handler::Redirect(r) => {
                     let ok = if r.html {
                         r.status == 200

@@ -28,6 +28,7 @@ mod directives;
 pub mod encode;
 mod error;
 mod errors;
+mod file_server;
 mod gojinn;
 mod grants;
 mod handlers;
@@ -35,6 +36,7 @@ mod headers;
 mod import;
 mod json;
 mod lexer;
+mod logs;
 mod matcher;
 mod model;
 mod named;
@@ -50,15 +52,22 @@ mod security;
 mod servers;
 mod tls;
 mod tree;
+mod try_files;
 mod units;
 mod validate;
 
 pub use conditions::{HeaderMatch, HeaderRegexp, MatcherSet, QueryMatch, Regexp};
 pub use error::{ConfigError, Diagnostic, Loaded};
+pub use file_server::{FileServerOptions, Precompressed};
 pub use handlers::{Account, BasicAuth, ErrorRoutes, HeaderOp, HeaderOps, Redirect, Rewrite};
+pub use logs::{
+    AccessLog, FileOutput, LogOutput, DEFAULT_FILE_MODE, DEFAULT_ROLL_KEEP, DEFAULT_ROLL_KEEP_DAYS,
+    DEFAULT_ROLL_SIZE,
+};
 pub use model::*;
 pub use observe::REDACTED;
 pub use proxy::ReverseProxy;
+pub use try_files::{TryFiles, TryPolicy};
 pub use validate::{
     MAX_IDLE_TIMEOUT_MS, MAX_MAX_HEADERS, MAX_MAX_HEADER_SIZE, MAX_MEMORY_LIMIT, MAX_POOL_SIZE,
     MAX_TIMEOUT_MS, MIN_MAX_HEADER_SIZE, MIN_MEMORY_LIMIT, MIN_POOL_SIZE, MIN_TIMEOUT_MS,

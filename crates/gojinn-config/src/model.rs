@@ -50,10 +50,13 @@ pub struct Config {
     pub sites: Vec<Site>,
 }
 
-/// The `log { format …; level … }` global option.
+/// The `log { output …; format …; level … }` global option.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
+    /// Where the server's log goes.
+    #[serde(default, skip_serializing_if = "crate::LogOutput::is_stderr")]
+    pub output: crate::LogOutput,
     /// Line format.
     #[serde(default)]
     pub format: LogFormat,
@@ -295,6 +298,9 @@ pub struct Site {
     /// its ports; cleartext when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
+    /// `log`: the site's access log; none when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<crate::AccessLog>,
     /// Routes, already sorted in Caddy's directive order; evaluated first to last.
     #[serde(default)]
     pub routes: Vec<Route>,
@@ -382,6 +388,17 @@ pub enum Handler {
     FileServer {
         /// Absolute directory served.
         root: PathBuf,
+        /// `browse`, `hide`, `index`, `precompressed`.
+        #[serde(default, skip_serializing_if = "crate::FileServerOptions::is_default")]
+        options: crate::FileServerOptions,
+    },
+    /// `try_files`: rewrites the path to the first listed file that exists
+    /// below `root`, then evaluation goes on.
+    TryFiles {
+        /// Absolute directory the files are looked up in.
+        root: PathBuf,
+        /// The files, status and policy.
+        try_files: crate::TryFiles,
     },
     /// `gojinn`: a WebAssembly function.
     Gojinn(Function),

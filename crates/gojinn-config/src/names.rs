@@ -21,6 +21,8 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "handle_errors",
     "basic_auth",
     "basicauth",
+    "log",
+    "try_files",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -35,7 +37,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "fs",
     "intercept",
     "invoke",
-    "log",
     "log_append",
     "log_name",
     "log_skip",
@@ -48,7 +49,6 @@ pub(crate) const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "skip_log",
     "templates",
     "tracing",
-    "try_files",
     "vars",
 ];
 
@@ -234,22 +234,6 @@ pub(crate) fn gojinn_only_message(name: &str, instead: &str) -> String {
     format!("`{name}` is a Gojinn feature this server does not have: remove it, or {instead}")
 }
 
-/// `file_server` sub-directives gojinn implements.
-pub(crate) const FILE_SERVER_SUBDIRECTIVES: &[&str] = &["root"];
-
-/// Caddy's `file_server` sub-directives that gojinn does not implement.
-pub(crate) const UNSUPPORTED_FILE_SERVER_SUBDIRECTIVES: &[&str] = &[
-    "browse",
-    "disable_canonical_uris",
-    "etag_file_extensions",
-    "fs",
-    "hide",
-    "index",
-    "pass_thru",
-    "precompressed",
-    "status",
-];
-
 /// The candidate closest to `word`, if it is close enough to be a likely typo:
 /// at most two edits apart, or a Jaro-Winkler similarity of at least 0.9 (which
 /// catches longer names with a few slips, e.g. `max_bdy_size`).
@@ -338,11 +322,11 @@ mod tests {
 
     #[test]
     fn order_covers_supported_directives() {
-        // `gojinn` is ordered by `order`; `tls` and `handle_errors` configure
-        // the site, not a route.
+        // `gojinn` is ordered by `order`; `tls`, `log` and `handle_errors`
+        // configure the site, not a route.
         for d in DIRECTIVES
             .iter()
-            .filter(|d| !matches!(**d, "gojinn" | "tls" | "handle_errors"))
+            .filter(|d| !matches!(**d, "gojinn" | "tls" | "log" | "handle_errors"))
         {
             assert!(CADDY_ORDER.contains(d), "{d}");
         }

@@ -1,75 +1,16 @@
-//! Options about seeing inside the server: the `log` global option, and the
-//! redacted form of a config that the admin listener shows.
+//! Options about seeing inside the server: the `tracing` global option, and the
+//! redacted form of a config that the admin listener shows. (`log` is in `logs`.)
 
 use crate::caddyfile::unexpected;
-use crate::directives::{each_once, one_arg, only_block, split};
+use crate::directives::{each_once, one_arg, split};
 use crate::error::{PResult, PosError};
 use crate::lexer::Token;
-use crate::model::{
-    Config, LogConfig, LogFormat, LogLevel, OtlpProtocol, TraceSampler, TracingConfig,
-};
+use crate::model::{Config, OtlpProtocol, TraceSampler, TracingConfig};
 use crate::names::hint;
 use crate::tree::Node;
 
 /// What replaces a secret in [`Config::redacted`].
 pub const REDACTED: &str = "[redacted]";
-
-const LOG_SUBOPTIONS: &[&str] = &["format", "level"];
-
-/// `log { format json|console; level error|warn|info|debug }`.
-pub(crate) fn log(node: &Node) -> PResult<LogConfig> {
-    let block = only_block(
-        node,
-        "gojinn has one server log: `log` takes no name, only a block such as `log { format console }`",
-        "log { format console; level debug }",
-    )?;
-    let mut out = LogConfig::default();
-    for sub in each_once(block, "log")? {
-        let (key, _) = split(sub)?;
-        let k = key.text.as_str();
-        match k {
-            "format" => {
-                let v = one_arg(sub, "format console")?;
-                out.format = match v.text.as_str() {
-                    "json" => LogFormat::Json,
-                    "console" => LogFormat::Console,
-                    other => {
-                        return Err(PosError::new(
-                            v.pos,
-                            format!("invalid log format `{other}`: use `json` or `console`"),
-                        ))
-                    }
-                };
-            }
-            "level" => {
-                let v = one_arg(sub, "level debug")?;
-                // Caddy writes levels in capitals (`DEBUG`); accept both.
-                out.level = Some(match v.text.to_ascii_lowercase().as_str() {
-                    "error" => LogLevel::Error,
-                    "warn" => LogLevel::Warn,
-                    "info" => LogLevel::Info,
-                    "debug" => LogLevel::Debug,
-                    _ => {
-                        return Err(PosError::new(
-                            v.pos,
-                            format!(
-                                "invalid log level `{}`: use `error`, `warn`, `info` or `debug`",
-                                v.text
-                            ),
-                        ))
-                    }
-                });
-            }
-            _ => {
-                return Err(PosError::new(
-                    key.pos,
-                    format!("unknown `log` option `{k}`{}", hint(k, &[LOG_SUBOPTIONS])),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
 
 const TRACING_SUBOPTIONS: &[&str] = &["endpoint", "protocol", "sampler"];
 

@@ -82,7 +82,8 @@ fn defaults_and_relative_paths() {
     assert_eq!(
         c.sites[0].routes[1].handle,
         Handler::FileServer {
-            root: PathBuf::from("/srv/www")
+            root: PathBuf::from("/srv/www"),
+            options: Default::default(),
         }
     );
 }

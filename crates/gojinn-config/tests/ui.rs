@@ -105,6 +105,9 @@ fn without_origins(mut c: Config) -> Config {
             tls.origin = None;
         }
         proxies(&mut s.routes);
+        if let Some(log) = &mut s.log {
+            log.origin = None;
+        }
     }
     c
 }

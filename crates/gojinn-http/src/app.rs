@@ -15,7 +15,6 @@ use gojinn_loader::{
 };
 use gojinn_runtime::{Function, Runtime};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What outlives a config: made once per process (in `main`) and handed to
@@ -29,6 +28,8 @@ pub struct Services {
     pub metrics: Metrics,
     /// Request spans are made with it when tracing is on.
     pub tracer: Option<Tracer>,
+    /// The open log outputs; the sites' access logs write through them.
+    pub logs: gojinn_log::Outputs,
 }
 
 /// A configuration, loaded: sites grouped by port, functions compiled.
@@ -58,6 +59,8 @@ pub(crate) struct SiteRt {
     pub(crate) routes: Vec<RouteRt>,
     /// `handle_errors` blocks.
     pub(crate) errors: Vec<ErrorRoutesRt>,
+    /// The site's access log (`log`), if any.
+    pub(crate) log: Option<Arc<crate::access::AccessLogger>>,
 }
 
 /// One `handle_errors` block, compiled.
@@ -86,7 +89,8 @@ pub(crate) enum Node {
         status: http::StatusCode,
         body: crate::placeholder::Template,
     },
-    Files(PathBuf),
+    Files(Arc<crate::files::FileServer>),
+    TryFiles(Arc<crate::try_files::TryFilesRt>),
     Function(Arc<FunctionRoute>),
     /// `header`, `request_header`, …: run on the way, see `site`.
     Site(crate::site::SiteNode),
@@ -180,6 +184,7 @@ impl App {
             ..
         } = loaded;
         notices.extend(unavailable_import_warnings(&functions));
+        let logs = access_loggers(config, services, mode, &mut notices)?;
         if mode == Mode::Serve {
             for n in &notices {
                 if n.warning {
@@ -198,7 +203,8 @@ impl App {
         let mut proxies = Vec::new();
         // Proxies this server cannot build, each with its directive's place.
         let mut failures = Vec::new();
-        for ((site, routes), errors) in config.sites.iter().zip(sites).zip(errors) {
+        for (((site, routes), errors), log) in config.sites.iter().zip(sites).zip(errors).zip(logs)
+        {
             let mut rt = RtBuild {
                 functions: &functions,
                 metrics: &services.metrics,
@@ -224,6 +230,7 @@ impl App {
                 hosts: if any_host { Vec::new() } else { hosts },
                 routes,
                 errors,
+                log,
             });
             for port in site.addresses.iter().map(|a| a.port) {
                 let list = ports.entry(port).or_default();
@@ -290,6 +297,48 @@ impl App {
     }
 }
 
+/// Each site's access logger, its output opened through the process's
+/// outputs (`validate` opens none: its lines would go nowhere).
+fn access_loggers(
+    config: &Config,
+    services: &Services,
+    mode: Mode,
+    notices: &mut Vec<LoadNotice>,
+) -> Result<Vec<Option<Arc<crate::access::AccessLogger>>>, Vec<String>> {
+    let mut out = Vec::with_capacity(config.sites.len());
+    for log in config.sites.iter().map(|s| s.log.as_ref()) {
+        let Some(log) = log else {
+            out.push(None);
+            continue;
+        };
+        let writer = if mode == Mode::Serve {
+            let (writer, note) = services
+                .logs
+                .open(&log.output)
+                .map_err(|e| vec![format!("{}{e}", origin_prefix(log.origin.as_deref()))])?;
+            if let Some(message) = note {
+                notices.push(LoadNotice {
+                    origin: log.origin.clone(),
+                    warning: true,
+                    message,
+                });
+            }
+            writer
+        } else {
+            gojinn_log::LineWriter::discard()
+        };
+        out.push(Some(Arc::new(crate::access::AccessLogger::new(
+            log, writer,
+        ))));
+    }
+    Ok(out)
+}
+
+/// `file:line:col: ` when the place is known.
+fn origin_prefix(origin: Option<&str>) -> String {
+    origin.map(|o| format!("{o}: ")).unwrap_or_default()
+}
+
 impl FunctionRoute {
     fn new(f: LoadedFunction, metrics: &Metrics) -> Self {
         FunctionRoute {
@@ -332,7 +381,12 @@ impl RtBuild<'_> {
                     status,
                     body: crate::placeholder::Template::new(&String::from_utf8_lossy(&body)),
                 },
-                Tree::Files { root } => Node::Files(root),
+                Tree::TryFiles { root, try_files } => {
+                    Node::TryFiles(Arc::new(crate::try_files::TryFilesRt::new(root, try_files)))
+                }
+                Tree::Files { root, options } => {
+                    Node::Files(Arc::new(crate::files::FileServer::new(root, options)))
+                }
                 Tree::Function(id) => Node::Function(self.functions[id.index()].clone()),
                 Tree::Site(h) => match crate::site::SiteNode::new(&h) {
                     Ok(node) => Node::Site(node),

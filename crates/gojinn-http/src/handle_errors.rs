@@ -6,7 +6,7 @@
 
 use crate::app::{ErrorRoutesRt, Node};
 use crate::exchange::Exchange;
-use crate::handler::{find, respond, serve_files, Body, Hit};
+use crate::handler::{find, respond, Body, Hit};
 use crate::placeholder::ErrorInfo;
 use http::{Request, Response, StatusCode};
 
@@ -54,14 +54,14 @@ pub(crate) async fn handle(
     match find(&block.routes, x) {
         Some(Hit::Leaf(route)) => match &route.node {
             Node::Respond { status: s, body } => respond(error_status(*s), body.render(x, None)),
-            Node::Files(root) => {
+            Node::Files(files) => {
                 let mut req = Request::new(http_body_util::Empty::<bytes::Bytes>::new());
                 *req.method_mut() = x.method.clone();
                 *req.headers_mut() = x.headers.clone();
                 if let Ok(uri) = x.uri().parse() {
                     *req.uri_mut() = uri;
                 }
-                let mut page = serve_files(root, req).await;
+                let mut page = files.serve(req, &x.path).await;
                 let s = page.status();
                 *page.status_mut() = error_status(s);
                 page

@@ -15,7 +15,6 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use tower::ServiceExt;
 
 /// The response body type of every handler.
 pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -53,9 +52,30 @@ pub(crate) async fn dispatch(
     stopping: &AtomicBool,
 ) -> Response<Body> {
     let started = Instant::now();
+    let site = {
+        let host = crate::exchange::request_host(req.uri(), req.headers());
+        app.site(port, host)
+    };
+    let entry = site
+        .and_then(|s| s.log.as_ref())
+        .and_then(|log| log.start(&req));
+    let resp = route_request(app, site, req, started, stopping).await;
+    match entry {
+        Some(entry) => entry.finish(resp),
+        None => resp,
+    }
+}
+
+/// Handles a request on `site`'s routes (`None`: no site for its port and host).
+async fn route_request(
+    app: &App,
+    site: Option<&crate::app::SiteRt>,
+    req: Request<Incoming>,
+    started: Instant,
+    stopping: &AtomicBool,
+) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
     let mut x = Exchange::new(&mut parts);
-    let site = app.site(port, x.host.as_deref());
     let hit = site.and_then(|site| find(&site.routes, &mut x));
     let method = x.method.clone();
     // `handle_errors` routes may read the request headers after the answer.
@@ -70,10 +90,29 @@ pub(crate) async fn dispatch(
             let node = &route.node;
             let resp = match node {
                 Node::Respond { status, body } => respond(*status, body.render(&x, None)),
-                Node::Files(root) => {
+                Node::Files(files) => {
+                    // The file is the path routing left; a directory's redirect
+                    // is built from the request's own path, as Caddy does.
+                    let path = x.path.clone();
+                    let original = parts.uri.path().to_owned();
                     x.restore(&mut parts, keep_headers);
-                    let resp = serve_files(root, Request::from_parts(parts, body)).await;
+                    if parts.uri.path() != original {
+                        let pq = match &x.query {
+                            Some(q) => format!("{original}?{q}"),
+                            None => original,
+                        };
+                        if let Ok(uri) = pq.parse() {
+                            parts.uri = uri;
+                        }
+                    }
+                    let resp = files.serve(Request::from_parts(parts, body), &path).await;
                     crate::handle_errors::mark_file_error(resp)
+                }
+                Node::TryFiles(t) => {
+                    // `find` returns a `try_files` route only when it answers with its status.
+                    let mut resp = Response::new(full(Bytes::new()));
+                    *resp.status_mut() = t.status();
+                    resp
                 }
                 Node::Function(function) => {
                     let uri = x.uri();
@@ -124,17 +163,6 @@ pub(crate) fn respond(status: StatusCode, body: String) -> Response<Body> {
     resp
 }
 
-/// `file_server`'s answer from `root` for `req`.
-pub(crate) async fn serve_files<B>(root: &std::path::Path, req: Request<B>) -> Response<Body>
-where
-    B: Send + 'static,
-{
-    match tower_http::services::ServeDir::new(root).oneshot(req).await {
-        Ok(resp) => resp.map(|b| b.boxed_unsync()),
-        Err(never) => match never {},
-    }
-}
-
 /// Where the walk of the routes ended.
 pub(crate) enum Hit<'a> {
     /// A leaf that answers the request.
@@ -165,10 +193,11 @@ fn route_matches(route: &RouteRt, x: &mut Exchange) -> bool {
     conditions.matches(x, &lower)
 }
 
-/// The first leaf whose matchers accept the request; `x.path` is left as the
-/// leaf sees it (after any `handle_path` stripping). Routes sharing a group are
-/// mutually exclusive; a subroute whose children all miss lets evaluation
-/// continue after it, with the path it had before.
+/// The first leaf whose matchers accept the request; `x.path` and `x.query`
+/// are left as the leaf sees them (after any `handle_path` stripping, `rewrite`
+/// or `try_files`, whose new path the routes after it see). Routes sharing a
+/// group are mutually exclusive; a subroute whose children all miss lets
+/// evaluation continue after it, with the path it had before.
 pub(crate) fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<Hit<'a>> {
     let mut groups_done: Vec<&str> = Vec::new();
     for route in routes {
@@ -206,6 +235,16 @@ pub(crate) fn find<'a>(routes: &'a [RouteRt], x: &mut Exchange) -> Option<Hit<'a
             // As in Caddy, where the innermost encoder compresses and the outer
             // ones see `Content-Encoding` and pass: the last one wins.
             Node::Encode(e) => x.encode = Some(e.clone()),
+            Node::TryFiles(t) => match t.apply(&x.path, x.query.as_deref()) {
+                crate::try_files::Outcome::Rewrite(path, query) => {
+                    x.path = path;
+                    if query.is_some() {
+                        x.query = query;
+                    }
+                }
+                crate::try_files::Outcome::Status(_) => return Some(Hit::Leaf(route)),
+                crate::try_files::Outcome::Unchanged => {}
+            },
             _ => return Some(Hit::Leaf(route)),
         }
     }

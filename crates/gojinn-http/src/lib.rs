@@ -4,7 +4,7 @@
 //! This crate owns the listeners and accept loop (hyper on tokio; TLS with rustls,
 //! HTTP/2 by ALPN, opt-in h2c, per-connection head and idle limits), site selection by
 //! port and `Host`, route matching with Caddy's semantics, the handlers (`respond`,
-//! `file_server`, `gojinn`), body and header limits, and the one place where every
+//! `file_server`, `gojinn`), body and header limits, the sites' access logs, and the one place where every
 //! failure is mapped to an HTTP status ([`error`]). It leaves parsing the config to
 //! `gojinn-config`, running guests to `gojinn-runtime` and the JSON shapes to
 //! `gojinn-contract`.
@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod app;
 mod basic_auth;
 mod conn;
@@ -28,6 +29,7 @@ mod debug;
 mod encode;
 pub mod error;
 mod exchange;
+mod files;
 mod handle_errors;
 mod handler;
 mod matcher;
@@ -39,6 +41,7 @@ mod server;
 mod site;
 mod tls;
 mod trace;
+mod try_files;
 
 pub use app::{App, Services};
 pub use debug::{MAX_LOGS_HEADER_BYTES, TRUNCATED_MARKER};

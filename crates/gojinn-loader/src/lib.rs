@@ -183,6 +183,15 @@ pub enum Node {
     Files {
         /// The directory served.
         root: PathBuf,
+        /// Its `browse`, `hide`, `index` and `precompressed` options.
+        options: gojinn_config::FileServerOptions,
+    },
+    /// `try_files`: a rewrite to the first listed file below `root` that exists.
+    TryFiles {
+        /// The directory the files are looked up in.
+        root: PathBuf,
+        /// The files, status and policy.
+        try_files: gojinn_config::TryFiles,
     },
     /// `gojinn`: the function with this id.
     Function(FunctionId),
@@ -442,7 +451,14 @@ impl Walk<'_, '_> {
                         }
                     }
                 }
-                Handler::FileServer { root } => Node::Files { root: root.clone() },
+                Handler::TryFiles { root, try_files } => Node::TryFiles {
+                    root: root.clone(),
+                    try_files: try_files.clone(),
+                },
+                Handler::FileServer { root, options } => Node::Files {
+                    root: root.clone(),
+                    options: options.clone(),
+                },
                 Handler::Gojinn(f) => Node::Function(self.function(f, &label)),
                 site @ (Handler::Headers(_)
                 | Handler::RequestHeaders(_)
