@@ -398,3 +398,124 @@ fn unavailable_gojinn_functions_load_warn_and_fail_per_call() {
         "{line}"
     );
 }
+
+/// Gojinn's quickstart Caddyfile (docs/getting-started/quickstart.md upstream),
+/// as written there but for the port: `order gojinn before file_server`, a
+/// `header` line inside `handle`, `timeout`, `memory_limit 64MB` and `env`.
+const QUICKSTART: &str = r#"{
+    # Define the plugin execution order
+    order gojinn before file_server
+}
+
+:8080 {
+    # API route
+    handle /api/hello {
+        header Content-Type application/json
+        
+        # Run our WASM binary
+        gojinn ./hello.wasm {
+            timeout 1s
+            memory_limit 64MB
+            env ENV "dev"
+        }
+    }
+}
+"#;
+
+/// The global options of Gojinn's deployment guide (docs/guides/deployment.md
+/// upstream): the log to a rolled file, `roll_size` in lower case.
+const DEPLOYMENT_GLOBALS: &str = r#"{
+    order gojinn last
+    
+    log {
+        output file /var/log/gojinn/access.log {
+            roll_size 100mb
+            roll_keep 5
+            roll_keep_for 720h
+        }
+        format json
+        level INFO
+    }
+}
+"#;
+
+/// Issue 17: the Caddyfiles of Gojinn's quickstart and deployment guide run
+/// unmodified (fixed ports and the log directory aside, which a test cannot own),
+/// with the quickstart's Go function.
+#[test]
+fn gojinns_quickstart_and_deployment_caddyfiles_run_unmodified() {
+    let Some(module) = guest_or_skip("gojinns_quickstart_and_deployment_caddyfiles_run_unmodified")
+    else {
+        return;
+    };
+    let dir = scratch("gojinn-quickstart");
+    std::fs::copy(module, dir.join("hello.wasm")).expect("copy hello.wasm");
+    let config = dir.join("Caddyfile");
+    std::fs::write(&config, QUICKSTART.replace(":8080 {", ":0 {")).expect("write Caddyfile");
+    let s = Server::start(&config, &[]);
+    let r = s.request(
+        "POST",
+        "/api/hello",
+        &[("content-type", "application/json")],
+        br#"{"name": "Paulo"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(content_type(&r), Some("application/json"));
+    assert_eq!(r.json(), json!({"message": "Hello, Paulo!", "env": "dev"}));
+    assert_eq!(s.get("/api/other").status, 404);
+
+    // The deployment guide's globals validate as written (nothing is opened)…
+    let deploy = dir.join("Deploy.Caddyfile");
+    let site = ":8080 {\n    gojinn ./hello.wasm\n}\n";
+    std::fs::write(&deploy, format!("{DEPLOYMENT_GLOBALS}\n{site}")).expect("write Caddyfile");
+    let out = Command::new(env!("CARGO_BIN_EXE_gojinn"))
+        .arg("validate")
+        .arg("--config")
+        .arg(&deploy)
+        .output()
+        .expect("run gojinn validate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // …and serve with the log in a directory of the test's and no admin
+    // listener on the fixed port 2019: the server's log goes to the file, as
+    // Caddy's default logger does.
+    let log = dir.join("access.log");
+    let text = format!("{DEPLOYMENT_GLOBALS}\n{site}")
+        .replace("/var/log/gojinn/access.log", &log.display().to_string())
+        .replace("order gojinn last", "order gojinn last\n    admin off")
+        .replace(":8080 {", ":0 {");
+    std::fs::write(&deploy, text).expect("write Caddyfile");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gojinn"))
+        .arg("run")
+        .arg("--config")
+        .arg(&deploy)
+        .env("GOJINN_CACHE_DIR", root().join("target/e2e-cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn gojinn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let port = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let port = text.lines().find_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["fields"]["message"] == "listening").then(|| v["fields"]["port"].as_u64())?
+        });
+        if let Some(p) = port {
+            break u16::try_from(p).expect("port");
+        }
+        if std::time::Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!("no listening line in {}:\n{text}", log.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let r = crate::harness::request_to(port, "POST", "/", &[], br#"{"name": "ops"}"#);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["message"], "Hello, ops!");
+}

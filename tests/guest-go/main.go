@@ -43,6 +43,21 @@ func main() {
 		mode = os.Args[1]
 	}
 	switch mode {
+	case "", "greet":
+		// Gojinn's quickstart function: a name in the JSON body, a greeting
+		// back as JSON, with the route's `env`.
+		var in struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal([]byte(req.Body), &in)
+		if in.Name == "" {
+			in.Name = "stranger"
+		}
+		reply(Reply{
+			Status:  200,
+			Headers: map[string][]string{"Content-Type": {"application/json"}},
+			Body:    mustJSON(map[string]string{"message": "Hello, " + in.Name + "!", "env": os.Getenv("ENV")}),
+		})
 	case "kv":
 		// Gojinn's SDK: host_kv_get with a uint32 result.
 		sdk.Set("greeting", "hello world")
