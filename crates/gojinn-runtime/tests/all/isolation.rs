@@ -7,25 +7,18 @@ use crate::support::{stdout, Scratch, MAX_MEMORY};
 use gojinn_runtime::{Runtime, RuntimeOptions, SandboxReset};
 
 /// The secret request 1 writes, as one little-endian i64.
-const SECRET: i64 = 0x5ec2_e75e_c2e7_5ec2;
+pub(crate) const SECRET: i64 = 0x5ec2_e75e_c2e7_5ec2;
 
 /// Pages request 1 grows its memory to: past the 1 MiB that the `memset` reset
 /// keeps resident, so both that prefix and the `madvise`d rest are checked.
 const GROWN_PAGES: i32 = 40;
 
-/// A WASI command that reads one byte of stdin: `w` writes [`SECRET`] into every
-/// 8-byte word of pages 1.. of a memory grown to [`GROWN_PAGES`], over its data
-/// segment and after the scratch words of page 0; `s` answers three i64s: how
-/// many words of its whole memory hold the secret, its size in pages, and
-/// whether the data segment still holds its original bytes (1) or not (0).
-fn module() -> String {
+/// WAT functions over memory: `$fill (from, to)` writes [`SECRET`] into every
+/// 8-byte word of `[from, to)`; `$count` answers how many words of the whole
+/// memory hold it.
+pub(crate) fn secret_funcs() -> String {
     format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1 {max_pages})
-  (data (i32.const 1024) "original")
-  (func $fill (param $from i32) (param $to i32)
+        r#"(func $fill (param $from i32) (param $to i32)
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $from) (local.get $to)))
@@ -42,7 +35,23 @@ fn module() -> String {
           (then (local.set $found (i64.add (local.get $found) (i64.const 1)))))
         (local.set $at (i32.add (local.get $at) (i32.const 8)))
         (br $next)))
-    (local.get $found))
+    (local.get $found))"#
+    )
+}
+
+/// A WASI command that reads one byte of stdin: `w` writes [`SECRET`] into every
+/// 8-byte word of pages 1.. of a memory grown to [`GROWN_PAGES`], over its data
+/// segment and after the scratch words of page 0; `s` answers three i64s: how
+/// many words of its whole memory hold the secret, its size in pages, and
+/// whether the data segment still holds its original bytes (1) or not (0).
+fn module() -> String {
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1 {max_pages})
+  (data (i32.const 1024) "original")
+  {secret_funcs}
   (func (export "_start")
     ;; iovec at 0: one byte into 32
     (i32.store (i32.const 0) (i32.const 32))
@@ -65,6 +74,7 @@ fn module() -> String {
 )
 "#,
         max_pages = MAX_MEMORY / 65536,
+        secret_funcs = secret_funcs(),
     )
 }
 

@@ -3,13 +3,11 @@
 //! nothing else crosses from one request to the next — not what a request
 //! wrote, not a random seed. What cannot be shared safely is refused at load.
 
+use crate::isolation::secret_funcs;
 use crate::support::{stdout, Scratch, MAX_MEMORY};
 use gojinn_runtime::snapshot::snapshot_dir;
 use gojinn_runtime::{LoadError, Runtime, RuntimeOptions, SandboxReset, Snapshot};
 use std::path::Path;
-
-/// The secret a request writes, as one little-endian i64.
-const SECRET: i64 = 0x5ec2_e75e_c2e7_5ec2;
 
 /// What the initialisation leaves at 2048, as one i64.
 const INIT_MARK: i64 = 0x1417_1a11_5ed0_0001;
@@ -38,7 +36,7 @@ enum Init {
 /// stdin and counts requests at 2064:
 /// - `i`: answers init runs, request count, the mark, memory pages, the last word,
 ///   the data segment;
-/// - `w`: grows to [`GROWN_PAGES`] and writes [`SECRET`] over all memory past 4096;
+/// - `w`: grows to [`GROWN_PAGES`] and writes `isolation`'s secret over all memory past 4096;
 /// - `s`: answers how many words of all memory hold the secret, and the mark;
 /// - `r`: answers 16 bytes of `random_get`.
 fn module(init: Init, command: bool) -> String {
@@ -73,24 +71,7 @@ fn module(init: Init, command: bool) -> String {
     (drop (memory.grow (i32.const 2)))
     (i64.store (call $last_word) (i64.const {INIT_MARK}))
     {extra})
-  (func $count (result i64)
-    (local $at i32) (local $end i32) (local $found i64)
-    (local.set $end (i32.mul (memory.size) (i32.const 65536)))
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $at) (local.get $end)))
-        (if (i64.eq (i64.load (local.get $at)) (i64.const {SECRET}))
-          (then (local.set $found (i64.add (local.get $found) (i64.const 1)))))
-        (local.set $at (i32.add (local.get $at) (i32.const 8)))
-        (br $next)))
-    (local.get $found))
-  (func $fill (param $from i32) (param $to i32)
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $from) (local.get $to)))
-        (i64.store (local.get $from) (i64.const {SECRET}))
-        (local.set $from (i32.add (local.get $from) (i32.const 8)))
-        (br $next))))
+  {secret_funcs}
   (func (export "{entry}")
     (local $op i32)
     (i64.store (i32.const 2064) (i64.add (i64.load (i32.const 2064)) (i64.const 1)))
@@ -123,6 +104,7 @@ fn module(init: Init, command: bool) -> String {
 )
 "#,
         max_pages = MAX_MEMORY / 65536,
+        secret_funcs = secret_funcs(),
     )
 }
 
