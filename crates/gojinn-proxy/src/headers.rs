@@ -103,14 +103,17 @@ fn compile_op(op: &HeaderOp) -> Result<Op, String> {
         HeaderOp::Delete { field } => Op::Delete(name(field)?),
         HeaderOp::Replace {
             field,
-            search,
+            find,
             replace,
         } => Op::Replace(
             name(field)?,
-            Regex::new(search)
-                .map_err(|e| format!("invalid regular expression `{search}`: {e}"))?,
+            Regex::new(find).map_err(|e| format!("invalid regular expression `{find}`: {e}"))?,
             Template::parse(replace)?,
         ),
+        // The config refuses it for proxies (`proxy::check`).
+        HeaderOp::Default { field, .. } => {
+            return Err(format!("`?{field}` is not supported in proxy headers"))
+        }
     })
 }
 

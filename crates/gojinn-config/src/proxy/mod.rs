@@ -170,40 +170,9 @@ impl Default for PassiveHealth {
     }
 }
 
-/// One `header_up` / `header_down` line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
-pub enum HeaderOp {
-    /// `Field value`: replaces every value of the field.
-    Set {
-        /// Header name.
-        field: String,
-        /// Value template (request placeholders, see [`template`]).
-        value: String,
-    },
-    /// `+Field value`: adds a value.
-    Add {
-        /// Header name.
-        field: String,
-        /// Value template.
-        value: String,
-    },
-    /// `-Field`: removes the field.
-    Delete {
-        /// Header name.
-        field: String,
-    },
-    /// `Field search replacement`: in every value of the field, each match of
-    /// the regular expression `search` is replaced (`$1` refers to groups).
-    Replace {
-        /// Header name.
-        field: String,
-        /// Regular expression (RE2 syntax, as Caddy's).
-        search: String,
-        /// Replacement template.
-        replace: String,
-    },
-}
+/// One `header_up` / `header_down` line: the operations of `header`, less
+/// `?Field` and deleting by prefix, which [`check`] refuses.
+pub use crate::handlers::HeaderOp;
 
 /// An HTTP version spoken to upstreams (`transport http { versions … }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -458,21 +427,20 @@ pub(crate) fn check_op(op: &HeaderOp) -> Result<(), String> {
             check_field(field)?;
             template::Template::parse(value).map(drop)
         }
+        HeaderOp::Delete { field } if field.ends_with('*') => Err(format!(
+            "deleting headers by prefix (`-{field}`) is not supported in proxy headers; name each header"
+        )),
         HeaderOp::Delete { field } => check_field(field),
+        HeaderOp::Default { field, .. } => Err(format!(
+            "`?{field}` (set if absent) is not supported in proxy headers; use `+` to add, `-` to delete, or no prefix to set"
+        )),
         HeaderOp::Replace {
             field,
-            search,
+            find,
             replace,
         } => {
             check_field(field)?;
-            regex::Regex::new(search).map_err(|e| {
-                let why = e.to_string();
-                let last = why.lines().last().unwrap_or("").trim();
-                format!(
-                    "invalid regular expression `{search}`: {}",
-                    last.strip_prefix("error: ").unwrap_or(last)
-                )
-            })?;
+            crate::named::check_regexp(find)?;
             template::Template::parse(replace).map(drop)
         }
     }

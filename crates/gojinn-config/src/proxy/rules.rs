@@ -133,9 +133,9 @@ pub(crate) fn header_op(name: &Token, args: &[Token]) -> PResult<HeaderOp> {
             field,
             value: v.text.clone(),
         },
-        (_, [search, replace]) => HeaderOp::Replace {
+        (_, [find, replace]) => HeaderOp::Replace {
             field,
-            search: search.text.clone(),
+            find: find.text.clone(),
             replace: replace.text.clone(),
         },
         (_, [_, _, extra, ..]) => {
@@ -146,9 +146,7 @@ pub(crate) fn header_op(name: &Token, args: &[Token]) -> PResult<HeaderOp> {
         }
     };
     let bad = match &op {
-        HeaderOp::Replace { search, .. } => {
-            rest.first().filter(|_| regex::Regex::new(search).is_err())
-        }
+        HeaderOp::Replace { find, .. } => rest.first().filter(|_| regex::Regex::new(find).is_err()),
         _ => None,
     };
     check_op(&op).map_err(|m| PosError::new(bad.or(rest.last()).map_or(f.pos, |t| t.pos), m))?;
