@@ -212,6 +212,22 @@ fn try_files_serves_the_app_shell_for_routes_that_are_not_files() {
     assert_eq!((r.status, r.text().as_str()), (200, "exists"));
 }
 
+/// `try_files … =<status>` is an error, as in Caddy: `handle_errors` answers it.
+#[test]
+fn a_try_files_status_is_handled_by_handle_errors() {
+    let s = site(
+        "fs-try-files-errors",
+        "    try_files {path} =410
+    file_server
+    handle_errors 4xx {
+        respond \"{err.status_code} {err.status_text}\"
+    }",
+    );
+    let r = s.get("/nothing/here");
+    assert_eq!((r.status, r.text().as_str()), (410, "410 Gone"));
+    assert_eq!(s.get("/app.js").status, 200);
+}
+
 #[test]
 fn the_caddyfile_is_never_served() {
     let dir = scratch("fs-own-config");

@@ -109,10 +109,11 @@ async fn route_request(
                     crate::handle_errors::mark_file_error(resp)
                 }
                 Node::TryFiles(t) => {
-                    // `find` returns a `try_files` route only when it answers with its status.
+                    // `find` returns a `try_files` route only when it answers
+                    // with its status (`=404`): an error `handle_errors` sees.
                     let mut resp = Response::new(full(Bytes::new()));
                     *resp.status_mut() = t.status();
-                    resp
+                    crate::handle_errors::mark_file_error(resp)
                 }
                 Node::Function(function) => {
                     let uri = x.uri();
