@@ -47,6 +47,7 @@ mod paths;
 mod placeholders;
 pub mod proxy;
 mod redir;
+pub mod request_placeholders;
 mod rewrite;
 mod security;
 mod servers;

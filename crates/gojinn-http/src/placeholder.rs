@@ -1,10 +1,12 @@
 //! Request placeholders, evaluated per request: Caddy's names
 //! (`{http.request.uri.path}`, `{http.request.header.X}`, …) and its
-//! shorthands (`{path}`, `{header.X}`, …). A text is compiled once at load
+//! shorthands (`{path}`, `{header.X}`, …), named in
+//! `gojinn_config::request_placeholders`. A text is compiled once at load
 //! into literal parts and placeholders; a `{…}` that names no known
 //! placeholder stays as written, as Caddy's `respond` and `header` leave it.
 
 use crate::exchange::Exchange;
+use gojinn_config::request_placeholders::{parse, ErrorField, Placeholder};
 
 /// A text with placeholders, compiled.
 #[derive(Debug, Clone)]
@@ -16,39 +18,6 @@ pub(crate) struct Template {
 enum Part {
     Text(String),
     Value(Placeholder),
-}
-
-/// What a placeholder stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Placeholder {
-    Method,
-    Uri,
-    Path,
-    PathSegment(usize),
-    Dir,
-    File,
-    Query,
-    QueryParam(String),
-    Host,
-    HostPort,
-    Port,
-    Scheme,
-    Proto,
-    Remote,
-    RemoteHost,
-    RemotePort,
-    Header(String),
-    Regexp { name: String, group: String },
-    AuthUser,
-    Error(ErrorField),
-}
-
-/// The fields of `{err.*}` (`{http.error.*}`) in `handle_errors`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorField {
-    StatusCode,
-    StatusText,
-    Message,
 }
 
 /// The error being handled by `handle_errors`, for `{err.*}`.
@@ -71,7 +40,7 @@ impl Template {
             literal.push_str(before);
             let known = from
                 .find('}')
-                .and_then(|end| Some((end, parse(from.get(1..end)?)?)));
+                .and_then(|end| Some((end, site_placeholder(from.get(1..end)?)?)));
             match known {
                 Some((end, p)) => {
                     if !literal.is_empty() {
@@ -108,83 +77,15 @@ impl Template {
     }
 }
 
-/// The placeholder named `name`, if it is a known one.
-fn parse(name: &str) -> Option<Placeholder> {
-    use Placeholder as P;
-    let long = name.strip_prefix("http.request.");
-    let short = |s: &str| match s {
-        "method" => Some(P::Method),
-        "uri" => Some(P::Uri),
-        "path" => Some(P::Path),
-        "dir" => Some(P::Dir),
-        "file" => Some(P::File),
-        "query" => Some(P::Query),
-        "host" => Some(P::Host),
-        "hostport" => Some(P::HostPort),
-        "port" => Some(P::Port),
-        "scheme" => Some(P::Scheme),
-        "remote" => Some(P::Remote),
-        "remote_host" => Some(P::RemoteHost),
-        "remote_port" => Some(P::RemotePort),
-        _ => None,
-    };
-    if let Some(l) = long {
-        return match l {
-            "method" | "host" | "hostport" | "port" | "scheme" | "remote" | "uri" => short(l),
-            "proto" => Some(P::Proto),
-            "uri.path" => Some(P::Path),
-            "uri.path.dir" => Some(P::Dir),
-            "uri.path.file" => Some(P::File),
-            "uri.query" => Some(P::Query),
-            "remote.host" => Some(P::RemoteHost),
-            "remote.port" => Some(P::RemotePort),
-            _ => {
-                if let Some(h) = l.strip_prefix("header.").filter(|h| !h.is_empty()) {
-                    Some(P::Header(h.to_owned()))
-                } else if let Some(k) = l.strip_prefix("uri.query.").filter(|k| !k.is_empty()) {
-                    Some(P::QueryParam(k.to_owned()))
-                } else {
-                    l.strip_prefix("uri.path.")
-                        .and_then(|n| n.parse().ok())
-                        .map(P::PathSegment)
-                }
-            }
-        };
-    }
-    if name == "http.auth.user.id" {
-        return Some(P::AuthUser);
-    }
-    if let Some(h) = name.strip_prefix("header.").filter(|h| !h.is_empty()) {
-        return Some(P::Header(h.to_owned()));
-    }
-    if let Some(k) = name.strip_prefix("query.").filter(|k| !k.is_empty()) {
-        return Some(P::QueryParam(k.to_owned()));
-    }
-    if let Some(n) = name.strip_prefix("path.") {
-        return n.parse().ok().map(P::PathSegment);
-    }
-    if let Some(re) = name
-        .strip_prefix("re.")
-        .or_else(|| name.strip_prefix("http.regexp."))
-    {
-        let (name, group) = re.rsplit_once('.')?;
-        return Some(P::Regexp {
-            name: name.to_owned(),
-            group: group.to_owned(),
-        });
-    }
-    if let Some(e) = name
-        .strip_prefix("err.")
-        .or_else(|| name.strip_prefix("http.error."))
-    {
-        return match e {
-            "status_code" => Some(P::Error(ErrorField::StatusCode)),
-            "status_text" => Some(P::Error(ErrorField::StatusText)),
-            "message" => Some(P::Error(ErrorField::Message)),
-            _ => None,
-        };
-    }
-    short(name)
+/// The placeholder named `name` where a site evaluates it: the proxy's
+/// upstream names mean nothing there and stay as written.
+fn site_placeholder(name: &str) -> Option<Placeholder> {
+    parse(name).filter(|p| {
+        !matches!(
+            p,
+            Placeholder::UpstreamHostPort | Placeholder::UpstreamHost | Placeholder::UpstreamPort
+        )
+    })
 }
 
 fn value(p: &Placeholder, x: &Exchange, err: Option<&ErrorInfo>, out: &mut String) {
@@ -294,6 +195,8 @@ fn value(p: &Placeholder, x: &Exchange, err: Option<&ErrorInfo>, out: &mut Strin
                 }
             }
         }
+        // Left out by `site_placeholder`: the proxy fills these in.
+        P::UpstreamHostPort | P::UpstreamHost | P::UpstreamPort => {}
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use gojinn_config::proxy::template::{Part, Template, Var};
+use gojinn_config::proxy::template::{Part, Placeholder as Var, Template};
 use gojinn_config::proxy::{parse_cidr, HeaderOp};
 use gojinn_config::ReverseProxy;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
@@ -301,6 +301,8 @@ impl Vars<'_> {
                     out.push_str(v);
                 }
             }
+            // The config refuses the others in proxy headers (`template::var`).
+            _ => {}
         }
     }
 

@@ -3,6 +3,9 @@
 //! value is parsed once at load into a [`Template`]; the proxy fills it in per
 //! request. An unknown placeholder is a config error; `\{` writes a brace.
 
+use crate::request_placeholders::parse;
+pub use crate::request_placeholders::Placeholder;
+
 /// A value with placeholders, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -15,69 +18,26 @@ pub struct Template {
 pub enum Part {
     /// Text written as is.
     Lit(String),
-    /// A value of the request or of the upstream.
-    Var(Var),
+    /// A value of the request or of the upstream: one of [`SUPPORTED`].
+    Var(Placeholder),
 }
 
-/// The request-time values a header template may use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Var {
-    /// `{host}`, `{http.request.host}`: the request's host, without port.
-    Host,
-    /// `{hostport}`, `{http.request.hostport}`: the request's host and port.
-    HostPort,
-    /// `{remote_host}`, `{http.request.remote.host}`: the client's IP address.
-    RemoteHost,
-    /// `{remote_port}`, `{http.request.remote.port}`: the client's port.
-    RemotePort,
-    /// `{remote}`, `{http.request.remote}`: the client's `ip:port`.
-    Remote,
-    /// `{scheme}`, `{http.request.scheme}`: `http` or `https`.
-    Scheme,
-    /// `{method}`, `{http.request.method}`.
-    Method,
-    /// `{uri}`, `{http.request.uri}`: path and query.
-    Uri,
-    /// `{path}`, `{http.request.uri.path}`.
-    Path,
-    /// `{query}`, `{http.request.uri.query}`.
-    Query,
-    /// `{upstream_hostport}`, `{http.reverse_proxy.upstream.hostport}`.
-    UpstreamHostPort,
-    /// `{http.reverse_proxy.upstream.host}`.
-    UpstreamHost,
-    /// `{http.reverse_proxy.upstream.port}`.
-    UpstreamPort,
-    /// `{header.X}`, `{http.request.header.X}`: the request header's first value.
-    Header(String),
-}
-
-const NAMES: &[(&str, &str, Var)] = &[
-    ("host", "http.request.host", Var::Host),
-    ("hostport", "http.request.hostport", Var::HostPort),
-    ("remote_host", "http.request.remote.host", Var::RemoteHost),
-    ("remote_port", "http.request.remote.port", Var::RemotePort),
-    ("remote", "http.request.remote", Var::Remote),
-    ("scheme", "http.request.scheme", Var::Scheme),
-    ("method", "http.request.method", Var::Method),
-    ("uri", "http.request.uri", Var::Uri),
-    ("path", "http.request.uri.path", Var::Path),
-    ("query", "http.request.uri.query", Var::Query),
-    (
-        "upstream_hostport",
-        "http.reverse_proxy.upstream.hostport",
-        Var::UpstreamHostPort,
-    ),
-    (
-        "http.reverse_proxy.upstream.host",
-        "http.reverse_proxy.upstream.host",
-        Var::UpstreamHost,
-    ),
-    (
-        "http.reverse_proxy.upstream.port",
-        "http.reverse_proxy.upstream.port",
-        Var::UpstreamPort,
-    ),
+/// The placeholders a proxy header may use, by their short names; each has
+/// its long name too (`{http.request.host}` …).
+const SUPPORTED: &[&str] = &[
+    "host",
+    "hostport",
+    "remote_host",
+    "remote_port",
+    "remote",
+    "scheme",
+    "method",
+    "uri",
+    "path",
+    "query",
+    "upstream_hostport",
+    "http.reverse_proxy.upstream.host",
+    "http.reverse_proxy.upstream.port",
 ];
 
 impl Template {
@@ -111,9 +71,9 @@ impl Template {
             let var = var(name).ok_or_else(|| {
                 format!(
                     "placeholder `{{{name}}}` is not supported in proxy headers; use one of {}",
-                    NAMES
+                    SUPPORTED
                         .iter()
-                        .map(|(short, _, _)| format!("`{{{short}}}`"))
+                        .map(|short| format!("`{{{short}}}`"))
                         .chain(std::iter::once("`{http.request.header.NAME}`".to_owned()))
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -138,17 +98,26 @@ impl Template {
     }
 }
 
-fn var(name: &str) -> Option<Var> {
-    if let Some(h) = name
-        .strip_prefix("http.request.header.")
-        .or_else(|| name.strip_prefix("header."))
-    {
-        return (!h.is_empty()).then(|| Var::Header(h.to_ascii_lowercase()));
+/// The placeholder `name`, if a proxy header may use it.
+fn var(name: &str) -> Option<Placeholder> {
+    use Placeholder as P;
+    match parse(name)? {
+        P::Header(h) => Some(P::Header(h.to_ascii_lowercase())),
+        p @ (P::Host
+        | P::HostPort
+        | P::RemoteHost
+        | P::RemotePort
+        | P::Remote
+        | P::Scheme
+        | P::Method
+        | P::Uri
+        | P::Path
+        | P::Query
+        | P::UpstreamHostPort
+        | P::UpstreamHost
+        | P::UpstreamPort) => Some(p),
+        _ => None,
     }
-    NAMES
-        .iter()
-        .find(|(short, long, _)| name == *short || name == *long)
-        .map(|(_, _, v)| v.clone())
 }
 
 /// Checks `health_uri`: a path starting with `/`, with an optional query.
@@ -178,16 +147,16 @@ mod tests {
             t.parts,
             vec![
                 Part::Lit("a ".into()),
-                Part::Var(Var::Host),
+                Part::Var(Placeholder::Host),
                 Part::Lit("-".into()),
-                Part::Var(Var::Header("x-id".into())),
+                Part::Var(Placeholder::Header("x-id".into())),
                 Part::Lit("{x}".into()),
             ]
         );
         assert!(Template::parse("plain").unwrap().is_literal());
         assert!(
             Template::parse("{upstream_hostport}").unwrap().parts
-                == vec![Part::Var(Var::UpstreamHostPort)]
+                == vec![Part::Var(Placeholder::UpstreamHostPort)]
         );
         assert!(Template::parse("unclosed {").unwrap().is_literal());
         assert!(Template::parse("{nope}")
