@@ -90,15 +90,21 @@ impl Exchange {
     /// `keep`, for what runs after the answer), and the URI when the path or
     /// query changed.
     pub(crate) fn restore(&mut self, parts: &mut http::request::Parts, keep: bool) {
-        parts.headers = if keep {
-            self.headers.clone()
-        } else {
-            std::mem::take(&mut self.headers)
-        };
+        parts.headers = self.take_headers(keep);
         if parts.uri.path() != self.path || parts.uri.query() != self.query.as_deref() {
             if let Ok(uri) = self.uri().parse() {
                 parts.uri = uri;
             }
+        }
+    }
+
+    /// The request headers as routing left them: a copy when `keep`, for what
+    /// runs after the answer.
+    pub(crate) fn take_headers(&mut self, keep: bool) -> HeaderMap {
+        if keep {
+            self.headers.clone()
+        } else {
+            std::mem::take(&mut self.headers)
         }
     }
 }

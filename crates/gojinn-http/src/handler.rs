@@ -91,21 +91,20 @@ async fn route_request(
             let resp = match node {
                 Node::Respond { status, body } => respond(*status, body.render(&x, None)),
                 Node::Files(files) => {
-                    // The file is the path routing left; a directory's redirect
-                    // is built from the request's own path, as Caddy does.
-                    let path = x.path.clone();
-                    let original = parts.uri.path().to_owned();
-                    x.restore(&mut parts, keep_headers);
-                    if parts.uri.path() != original {
+                    // The file is the path routing left; the request keeps its
+                    // own path, from which a directory's redirect is built, as
+                    // Caddy does, and takes the query routing left.
+                    parts.headers = x.take_headers(keep_headers);
+                    if parts.uri.query() != x.query.as_deref() {
                         let pq = match &x.query {
-                            Some(q) => format!("{original}?{q}"),
-                            None => original,
+                            Some(q) => format!("{}?{q}", parts.uri.path()),
+                            None => parts.uri.path().to_owned(),
                         };
                         if let Ok(uri) = pq.parse() {
                             parts.uri = uri;
                         }
                     }
-                    let resp = files.serve(Request::from_parts(parts, body), &path).await;
+                    let resp = files.serve(Request::from_parts(parts, body), &x.path).await;
                     crate::handle_errors::mark_file_error(resp)
                 }
                 Node::TryFiles(t) => {
