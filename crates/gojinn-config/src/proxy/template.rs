@@ -98,25 +98,15 @@ impl Template {
     }
 }
 
-/// The placeholder `name`, if a proxy header may use it.
+/// The placeholder `name`, if a proxy header may use it: a request header,
+/// or one of [`SUPPORTED`] by either of its names.
 fn var(name: &str) -> Option<Placeholder> {
-    use Placeholder as P;
     match parse(name)? {
-        P::Header(h) => Some(P::Header(h.to_ascii_lowercase())),
-        p @ (P::Host
-        | P::HostPort
-        | P::RemoteHost
-        | P::RemotePort
-        | P::Remote
-        | P::Scheme
-        | P::Method
-        | P::Uri
-        | P::Path
-        | P::Query
-        | P::UpstreamHostPort
-        | P::UpstreamHost
-        | P::UpstreamPort) => Some(p),
-        _ => None,
+        Placeholder::Header(h) => Some(Placeholder::Header(h.to_ascii_lowercase())),
+        p => SUPPORTED
+            .iter()
+            .any(|s| parse(s).as_ref() == Some(&p))
+            .then_some(p),
     }
 }
 
@@ -163,5 +153,12 @@ mod tests {
             .unwrap_err()
             .starts_with("placeholder `{nope}` is not supported"));
         assert!(Template::parse("{header.}").is_err());
+        // Long names work; request placeholders a proxy has no value for do not.
+        assert_eq!(
+            Template::parse("{http.request.host}").unwrap().parts,
+            vec![Part::Var(Placeholder::Host)]
+        );
+        assert!(Template::parse("{path.1}").is_err());
+        assert!(Template::parse("{err.message}").is_err());
     }
 }
