@@ -51,6 +51,16 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A loopback port that was free a moment ago: bound, read and released, for
+/// programs that take their port on the command line rather than reporting one.
+/// Another process may take it in between; tests accept that small race.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 /// Captured server log lines, with a condition variable to wait on.
 #[derive(Default)]
 struct Log {

@@ -22,6 +22,8 @@
 //! - `host`: the `gojinn` host ABI on real stores (embedded KV, SQLite), grants.
 //! - `postgres`: two nodes on a throwaway PostgreSQL cluster; outage and recovery.
 //! - `shared`: two nodes sharing KV and locks through a real redis-server; outages.
+//! - `pebble`: a throwaway ACME CA (Debian's `pebble` and `pebble-challtestsrv` on
+//!   free loopback ports) and the HTTPS client the automatic-HTTPS tests check with.
 //! - `clients`: malformed and smuggling requests, oversized heads, idle and leaving clients.
 //! - `cli`: `validate`, `adapt`, `version`, and "no socket before a valid config".
 //! - `compat`: Caddyfiles, layouts and habits from upstream Gojinn (issue 16):
@@ -71,6 +73,7 @@ mod languages;
 mod lifecycle;
 mod load;
 mod observability;
+mod pebble;
 mod postgres;
 mod proxy;
 mod reload_state;

@@ -6,6 +6,7 @@
 //! binary is missing they say so on stderr and pass without running (install
 //! Debian's `redis-server`; `.ci/run` does).
 
+use crate::harness::free_port;
 use crate::host::{calls, host_route, one, serve, storage};
 use serde_json::json;
 use std::net::TcpStream;
@@ -17,13 +18,6 @@ use std::time::{Duration, Instant};
 struct Redis {
     child: Child,
     port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 impl Redis {

@@ -55,7 +55,7 @@ impl Ca {
 }
 
 /// A client config trusting only `ca_pem`, offering `alpn`.
-fn client(ca_pem: &str, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+pub(crate) fn client(ca_pem: &str, alpn: &[&[u8]]) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.expect("ca pem")).expect("add root");
@@ -72,10 +72,12 @@ fn client(ca_pem: &str, alpn: &[&[u8]]) -> Arc<ClientConfig> {
 
 /// What a request got back.
 #[derive(Debug)]
-struct Fetched {
-    version: http::Version,
-    status: u16,
-    body: String,
+pub(crate) struct HttpsAnswer {
+    pub(crate) version: http::Version,
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    /// The server's end-entity certificate (DER); empty over cleartext (h2c).
+    pub(crate) leaf_der: Vec<u8>,
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -87,12 +89,12 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// `GET path` over TLS to `127.0.0.1:port`, sending `name` as SNI and `Host`;
 /// HTTP/2 when the server picks `h2` by ALPN. Every failure is an `Err`.
-fn fetch_tls(
+pub(crate) fn fetch_tls(
     port: u16,
     name: &str,
     config: Arc<ClientConfig>,
     path: &str,
-) -> Result<Fetched, String> {
+) -> Result<HttpsAnswer, String> {
     runtime().block_on(async {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -102,13 +104,21 @@ fn fetch_tls(
             .connect(server_name, tcp)
             .await
             .map_err(|e| format!("handshake: {e}"))?;
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        within(send(TokioIo::new(tls), h2, "https", name, port, path)).await
+        let session = tls.get_ref().1;
+        let h2 = session.alpn_protocol() == Some(b"h2");
+        let leaf_der = session
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.to_vec())
+            .unwrap_or_default();
+        let mut answer = within(send(TokioIo::new(tls), h2, "https", name, port, path)).await?;
+        answer.leaf_der = leaf_der;
+        Ok(answer)
     })
 }
 
 /// `GET path` over cleartext HTTP/2 with prior knowledge (h2c).
-fn fetch_h2c(port: u16, path: &str) -> Result<Fetched, String> {
+fn fetch_h2c(port: u16, path: &str) -> Result<HttpsAnswer, String> {
     runtime().block_on(async {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -127,8 +137,8 @@ fn fetch_h2c(port: u16, path: &str) -> Result<Fetched, String> {
 
 /// Bounds a client exchange, so a server that never answers fails the test.
 async fn within(
-    f: impl std::future::Future<Output = Result<Fetched, String>>,
-) -> Result<Fetched, String> {
+    f: impl std::future::Future<Output = Result<HttpsAnswer, String>>,
+) -> Result<HttpsAnswer, String> {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
         .unwrap_or_else(|_| Err("no answer within 30 s".to_owned()))
@@ -141,7 +151,7 @@ async fn send<I>(
     name: &str,
     port: u16,
     path: &str,
-) -> Result<Fetched, String>
+) -> Result<HttpsAnswer, String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -178,10 +188,11 @@ where
         .await
         .map_err(|e| format!("body: {e}"))?
         .to_bytes();
-    Ok(Fetched {
+    Ok(HttpsAnswer {
         version,
         status,
         body: String::from_utf8_lossy(&body).into_owned(),
+        leaf_der: Vec::new(),
     })
 }
 
