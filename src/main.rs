@@ -272,6 +272,30 @@ fn load_app(
     gojinn_http::App::load(config, services).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
 }
 
+/// The certificate manager of automatic HTTPS, keeping its certificates in
+/// the `storage` directory (or the shared store its URL names); `None` when
+/// there is no directory to keep them in (HOME unset), which only a config
+/// with managed certificates minds.
+fn certificate_manager(
+    config: &gojinn_config::Config,
+    metrics: &gojinn_http::Metrics,
+) -> anyhow::Result<Option<gojinn_certs::Manager>> {
+    let Some(dir) = config
+        .storage
+        .clone()
+        .or_else(gojinn_host::default_storage_dir)
+    else {
+        return Ok(None);
+    };
+    let storage = gojinn_certs::Storage::open(&dir, config.storage_url.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let metrics = metrics.clone();
+    Ok(Some(gojinn_certs::Manager::new(
+        storage,
+        Box::new(move |event| metrics.record_certificate(event)),
+    )))
+}
+
 fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
     let loaded = gojinn_config::load_file(config_path)?;
     // The config's `log` and `debug` options set the level, so logging starts
@@ -295,13 +319,18 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         let traces = config.tracing.as_ref().map(otel::start).transpose()?;
         // Made once: every reload loads with the same stores (and their locks),
         // metrics and tracer.
+        let metrics = gojinn_http::Metrics::new();
         let services = gojinn_http::Services {
             stores: Arc::new(gojinn_host::Stores::new()),
-            metrics: gojinn_http::Metrics::new(),
+            certs: certificate_manager(&config, &metrics)?,
+            metrics,
             tracer: traces.as_ref().map(|_| gojinn_http::Tracer::from_global()),
             logs: outputs,
         };
-        let app = Arc::new(load_app(&config, &services)?);
+        let app = load_app(&config, &services)?;
+        // Stored certificates are loaded before the ports open.
+        app.start_certificates().await;
+        let app = Arc::new(app);
         let listeners = gojinn_http::bind(&app).await?;
         let admin_listener = match &config.admin {
             Some(addr) => Some(gojinn_admin::bind(addr).await?),

@@ -114,6 +114,9 @@ struct Inner {
     shown: Mutex<serde_json::Value>,
     /// The admin address the listener was started with (it does not move on reload).
     admin: Option<String>,
+    /// The `storage` the certificate manager was made with (it does not move
+    /// on reload either).
+    storage: (Option<std::path::PathBuf>, Option<String>),
     /// Serialises switches, so that `shown` ends as the config that serves.
     switching: tokio::sync::Mutex<()>,
 }
@@ -125,6 +128,7 @@ impl Running {
             server,
             shown: Mutex::new(serde_json::to_value(config.redacted())?),
             admin: config.admin.clone(),
+            storage: (config.storage.clone(), config.storage_url.clone()),
             switching: tokio::sync::Mutex::new(()),
         })))
     }
@@ -147,6 +151,12 @@ impl Running {
                 running = self.0.admin.as_deref().unwrap_or("off"),
                 configured = config.admin.as_deref().unwrap_or("off"),
                 "the admin address changes only on restart"
+            );
+        }
+        if (&config.storage, &config.storage_url) != (&self.0.storage.0, &self.0.storage.1) {
+            tracing::warn!(
+                target: "gojinn::reload",
+                "certificates stay in the `storage` the server started with until a restart"
             );
         }
         let _one_at_a_time = self.0.switching.lock().await;
@@ -252,11 +262,20 @@ fn refused(trigger: &str, errors: &[String]) {
 
 impl gojinn_admin::Control for Running {
     fn config_json(&self) -> serde_json::Value {
-        self.0
+        let mut shown = self
+            .0
             .shown
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        let certificates = self.0.server.certificates();
+        if let (Some(object), false) = (shown.as_object_mut(), certificates.is_empty()) {
+            object.insert(
+                "managed_certificates".to_owned(),
+                serde_json::to_value(certificates).unwrap_or_default(),
+            );
+        }
+        shown
     }
 
     fn load(

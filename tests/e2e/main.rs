@@ -55,6 +55,7 @@
 //!   toolchains, `run --watch` after a rebuild, completions and `--help`.
 
 mod access_log;
+mod acme;
 mod backend;
 mod cli;
 mod clients;

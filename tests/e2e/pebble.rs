@@ -340,82 +340,12 @@ pub(crate) fn https_get(
     fetch_tls(port, sni, client(roots_pem, alpn), path)
 }
 
-/// The `notAfter` of a DER certificate. Reads just the path to it
-/// (Certificate → TBSCertificate → Validity) instead of taking an X.509
-/// crate; panics on anything else.
+/// The `notAfter` of a DER certificate; panics when it is not one.
 pub(crate) fn leaf_not_after(der: &[u8]) -> SystemTime {
-    not_after(der).unwrap_or_else(|| panic!("no notAfter in this certificate: {der:02x?}"))
-}
-
-fn not_after(der: &[u8]) -> Option<SystemTime> {
-    let (_, certificate, _) = der_item(der, SEQUENCE)?;
-    let (_, mut tbs, _) = der_item(certificate, SEQUENCE)?;
-    // version [0] EXPLICIT is optional; then serial, signature, issuer.
-    if tbs.first() == Some(&0xa0) {
-        tbs = der_any(tbs)?.2;
-    }
-    for _ in 0..3 {
-        tbs = der_any(tbs)?.2;
-    }
-    let (_, validity, _) = der_item(tbs, SEQUENCE)?;
-    let (_, _not_before, rest) = der_any(validity)?;
-    let (tag, time, _) = der_any(rest)?;
-    let time = std::str::from_utf8(time).ok()?.strip_suffix('Z')?;
-    // RFC 5280 §4.1.2.5: UTCTime (YYMMDDHHMMSS) before 2050, GeneralizedTime after.
-    let (year, rest) = match tag {
-        UTC_TIME => {
-            let yy: i64 = time.get(..2)?.parse().ok()?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, time.get(2..)?)
-        }
-        GENERALIZED_TIME => (time.get(..4)?.parse().ok()?, time.get(4..)?),
-        _ => return None,
-    };
-    let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
-    let (month, day) = (field(0)?, field(2)?);
-    let seconds = field(4)? * 3600 + field(6)? * 60 + field(8)?;
-    let since_epoch = days_from_civil(year, month, day) * 86_400 + seconds;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(since_epoch).ok()?))
-}
-
-const SEQUENCE: u8 = 0x30;
-const UTC_TIME: u8 = 0x17;
-const GENERALIZED_TIME: u8 = 0x18;
-
-/// One DER element with tag `tag`: (tag, contents, what follows).
-fn der_item(input: &[u8], tag: u8) -> Option<(u8, &[u8], &[u8])> {
-    der_any(input).filter(|(t, _, _)| *t == tag)
-}
-
-/// One DER element of any (single-byte) tag: (tag, contents, what follows).
-fn der_any(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, input) = input.split_first()?;
-    let (&first, mut input) = input.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let octets = usize::from(first & 0x7f);
-        if octets == 0 || octets > 4 {
-            return None;
-        }
-        let (bytes, rest) = input.split_at_checked(octets)?;
-        input = rest;
-        bytes
-            .iter()
-            .fold(0usize, |len, b| (len << 8) | usize::from(*b))
-    };
-    let (contents, rest) = input.split_at_checked(len)?;
-    Some((tag, contents, rest))
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .unwrap_or_else(|e| panic!("not a certificate ({e}): {der:02x?}"));
+    let secs = cert.validity().not_after.timestamp();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).expect("after 1970"))
 }
 
 #[test]
@@ -509,21 +439,4 @@ fn fetch_directory(pebble: &Pebble) -> serde_json::Value {
     assert_eq!(answer.version, http::Version::HTTP_2, "{answer:?}");
     assert!(!answer.leaf_der.is_empty());
     serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("{e}: {}", answer.body))
-}
-
-#[test]
-fn leaf_not_after_reads_utc_and_generalized_times() {
-    // rcgen writes UTCTime before 2050 and GeneralizedTime from 2050 on.
-    for (year, month, day, unix) in [(2031, 5, 17, 1_936_742_400), (2051, 2, 3, 2_558_995_200)] {
-        let mut params = rcgen::CertificateParams::new(vec!["x.test".to_owned()]).expect("params");
-        params.not_after = rcgen::date_time_ymd(year, month, day);
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params.self_signed(&key).expect("self-signed");
-        assert_eq!(
-            leaf_not_after(cert.der()),
-            SystemTime::UNIX_EPOCH + Duration::from_secs(unix),
-            "{year}-{month}-{day}"
-        );
-    }
-    assert_eq!(days_from_civil(1999, 12, 31) * 86_400, 946_684_799 - 86_399);
 }

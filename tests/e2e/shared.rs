@@ -15,14 +15,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A throwaway `redis-server`; killed on drop.
-struct Redis {
+pub(crate) struct Redis {
     child: Child,
     port: u16,
 }
 
 impl Redis {
     /// Starts redis-server on `port` (0: a free one); `None` if it is not installed.
-    fn start(dir: &Path, port: u16) -> Option<Redis> {
+    pub(crate) fn start(dir: &Path, port: u16) -> Option<Redis> {
         let port = if port == 0 { free_port() } else { port };
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -53,7 +53,7 @@ impl Redis {
         Some(redis)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 }

@@ -111,6 +111,17 @@ pub(crate) async fn obtain(
             match challenge {
                 ChallengeType::Http01 => {
                     challenges.put_http(&ch.token, key_auth.as_str());
+                    // The CA may ask any node behind the name: the others
+                    // find the answer in the shared store.
+                    if storage.is_shared() {
+                        storage
+                            .store(
+                                &crate::challenge_key(&ch.token),
+                                key_auth.as_str().as_bytes(),
+                                false,
+                            )
+                            .await?;
+                    }
                     answered.push(ch.token.clone());
                 }
                 _ => {
@@ -145,6 +156,11 @@ pub(crate) async fn obtain(
     .await;
     for token in answered {
         challenges.remove_http(&token);
+        if storage.is_shared() {
+            if let Err(e) = storage.delete(&crate::challenge_key(&token)).await {
+                tracing::warn!(target: "gojinn::tls", error = %e, "cannot remove a challenge answer from storage");
+            }
+        }
     }
     challenges.remove_alpn(name);
     result

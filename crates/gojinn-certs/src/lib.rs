@@ -120,6 +120,34 @@ mod unix_opt {
     }
 }
 
+/// Something that happened to a managed name, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertEvent<'a> {
+    /// A certificate is now served (obtained, renewed, loaded from storage or
+    /// from another node); it expires at `not_after`.
+    Serving {
+        /// The name.
+        domain: &'a str,
+        /// Expiry of the served certificate.
+        not_after: SystemTime,
+        /// This node obtained it from its issuer just now.
+        obtained: bool,
+    },
+    /// An attempt to obtain or renew failed.
+    Failed {
+        /// The name.
+        domain: &'a str,
+    },
+    /// The name is no longer managed.
+    Dropped {
+        /// The name.
+        domain: &'a str,
+    },
+}
+
+/// Told of every [`CertEvent`].
+pub type EventSink = Box<dyn Fn(CertEvent<'_>) + Send + Sync>;
+
 /// Pending challenge answers.
 #[derive(Default)]
 pub(crate) struct Challenges {
@@ -190,6 +218,7 @@ struct Shared {
     challenges: Challenges,
     entries: RwLock<HashMap<String, Entry>>,
     local_ca: tokio::sync::OnceCell<internal::LocalCa>,
+    events: EventSink,
 }
 
 /// The certificate manager of one process (see the module documentation).
@@ -199,8 +228,9 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// A manager keeping its certificates in `storage`.
-    pub fn new(storage: Storage) -> Manager {
+    /// A manager keeping its certificates in `storage`, telling `events` what
+    /// happens.
+    pub fn new(storage: Storage, events: EventSink) -> Manager {
         Manager {
             shared: Arc::new(Shared {
                 storage,
@@ -208,15 +238,16 @@ impl Manager {
                 challenges: Challenges::default(),
                 entries: RwLock::new(HashMap::new()),
                 local_ca: tokio::sync::OnceCell::new(),
+                events,
             }),
         }
     }
 
-    /// Makes `names` (lower-case) the managed set: new names get their stored
-    /// certificate (or, for the local CA, a fresh one) before this returns, and
-    /// a task that obtains and renews; kept names keep theirs; others are dropped.
+    /// Adds `names` (lower-case) to the managed set: new names get their
+    /// stored certificate (or, for the local CA, a fresh one) before this
+    /// returns, and a task that obtains and renews; names already managed by
+    /// the same issuer keep theirs. See [`retain`](Self::retain).
     pub async fn manage(&self, names: Vec<(String, IssuerSpec)>) {
-        let wanted: HashMap<String, IssuerSpec> = names.into_iter().collect();
         let mut new = Vec::new();
         {
             let mut entries = self
@@ -224,32 +255,27 @@ impl Manager {
                 .entries
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
-            entries.retain(|name, entry| {
-                let keep = wanted.get(name) == Some(&entry.spec);
-                if !keep {
-                    if let Some(task) = entry.task.take() {
-                        task.abort();
-                    }
+            for (name, spec) in names {
+                if entries.get(&name).is_some_and(|e| e.spec == spec) {
+                    continue;
                 }
-                keep
-            });
-            for (name, spec) in &wanted {
-                if !entries.contains_key(name) {
-                    entries.insert(
-                        name.clone(),
-                        Entry {
-                            spec: spec.clone(),
-                            served: None,
-                            status: CertStatus {
-                                name: name.clone(),
-                                issuer: spec.label(),
-                                ..CertStatus::default()
-                            },
-                            task: None,
+                if let Some(task) = entries.get_mut(&name).and_then(|e| e.task.take()) {
+                    task.abort();
+                }
+                entries.insert(
+                    name.clone(),
+                    Entry {
+                        spec: spec.clone(),
+                        served: None,
+                        status: CertStatus {
+                            name: name.clone(),
+                            issuer: spec.label(),
+                            ..CertStatus::default()
                         },
-                    );
-                    new.push((name.clone(), spec.clone()));
-                }
+                        task: None,
+                    },
+                );
+                new.push((name, spec));
             }
         }
         for (name, spec) in new {
@@ -275,6 +301,26 @@ impl Manager {
                 None => task.abort(),
             }
         }
+    }
+
+    /// Forgets every name but `names`: their tasks stop, their certificates
+    /// are no longer served (they stay in storage).
+    pub fn retain(&self, names: &[(String, IssuerSpec)]) {
+        let mut entries = self
+            .shared
+            .entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        entries.retain(|name, entry| {
+            let keep = names.iter().any(|(n, s)| n == name && *s == entry.spec);
+            if !keep {
+                if let Some(task) = entry.task.take() {
+                    task.abort();
+                }
+                (self.shared.events)(CertEvent::Dropped { domain: name });
+            }
+            keep
+        });
     }
 
     /// The certificate to serve for `name` (the SNI): the name's own, else a
@@ -312,9 +358,27 @@ impl Manager {
         lock(&self.shared.challenges.alpn).get(name).cloned()
     }
 
-    /// The key authorization to answer an HTTP-01 request for `token`.
-    pub fn http_challenge(&self, token: &str) -> Option<String> {
-        lock(&self.shared.challenges.http).get(token).cloned()
+    /// The key authorization to answer an HTTP-01 request for `token`: this
+    /// node's, else (shared storage) one another node put there.
+    pub async fn http_challenge(&self, token: &str) -> Option<String> {
+        if let Some(answer) = lock(&self.shared.challenges.http).get(token).cloned() {
+            return Some(answer);
+        }
+        // Tokens are base64url (RFC 8555 §8.1); anything else is not asked of the store.
+        let plausible = (1..=128).contains(&token.len())
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !plausible || !self.shared.storage.is_shared() {
+            return None;
+        }
+        match self.shared.storage.load(&challenge_key(token)).await {
+            Ok(answer) => answer.map(|a| String::from_utf8_lossy(&a).into_owned()),
+            Err(e) => {
+                tracing::warn!(target: "gojinn::tls", error = %e, "cannot read a challenge answer from storage");
+                None
+            }
+        }
     }
 
     /// Every managed name's state, sorted by name.
@@ -362,6 +426,11 @@ pub(crate) fn issuer_dir(directory: &str) -> String {
         .chars()
         .map(|c| if c == '/' || c == ':' { '-' } else { c })
         .collect()
+}
+
+/// Storage key of a pending HTTP-01 answer, for nodes sharing a store.
+pub(crate) fn challenge_key(token: &str) -> String {
+    format!("acme/challenge_tokens/{token}")
 }
 
 /// A name as a file name: `*` becomes `wildcard_`.
@@ -459,6 +528,12 @@ impl Shared {
                 entry.status.last_error = None;
             }
         }
+        drop(entries);
+        (self.events)(CertEvent::Serving {
+            domain: name,
+            not_after,
+            obtained,
+        });
         Ok(copy)
     }
 
@@ -473,6 +548,8 @@ impl Shared {
             entry.status.failures += 1;
             entry.status.last_error = Some(error.to_owned());
         }
+        drop(entries);
+        (self.events)(CertEvent::Failed { domain: name });
     }
 
     async fn issue_internal(&self, name: &str) -> Result<Served, String> {
@@ -698,7 +775,7 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("gojinn-certs-internal-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let m = Manager::new(Storage::open(&dir, None).unwrap());
+        let m = Manager::new(Storage::open(&dir, None).unwrap(), Box::new(|_| {}));
         m.manage(vec![("localhost".into(), IssuerSpec::Internal)])
             .await;
         let cert = m.certificate("localhost").expect("issued at manage");
@@ -710,10 +787,10 @@ mod tests {
             LEAF_LIFETIME + Duration::from_secs(60)
         );
         // A second manager on the same storage uses the same root.
-        let again = Manager::new(Storage::open(&dir, None).unwrap());
+        let again = Manager::new(Storage::open(&dir, None).unwrap(), Box::new(|_| {}));
         assert_eq!(again.local_root().await.unwrap().0, root);
         // A reload without the name forgets it.
-        m.manage(Vec::new()).await;
+        m.retain(&[]);
         assert!(m.certificate("localhost").is_none());
     }
 }

@@ -142,6 +142,33 @@ impl Storage {
         }
     }
 
+    /// Whether several nodes may share this store.
+    pub fn is_shared(&self) -> bool {
+        !matches!(self, Storage::Dir(_))
+    }
+
+    /// Removes `key` (absent is fine).
+    pub async fn delete(&self, key: &str) -> Result<(), String> {
+        match self {
+            Storage::Dir(dir) => match tokio::fs::remove_file(dir.join(key)).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(format!("cannot remove `{}`: {e}", dir.join(key).display()))
+                }
+                _ => Ok(()),
+            },
+            Storage::Redis(r) => {
+                let mut c = r.conn().await?;
+                timed(c.del::<_, ()>(format!("{REDIS_PREFIX}{key}")))
+                    .await?
+                    .map_err(|e| format!("redis storage: {e}"))
+            }
+            Storage::Postgres(p) => p
+                .execute("DELETE FROM gojinn_storage WHERE key = $1", &[&key])
+                .await
+                .map(drop),
+        }
+    }
+
     /// Takes the lock `name` for `ttl`, or `None` while another holder has it.
     pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lock>, String> {
         let token = format!("{:032x}", rand::random::<u128>());

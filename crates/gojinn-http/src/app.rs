@@ -30,6 +30,9 @@ pub struct Services {
     pub tracer: Option<Tracer>,
     /// The open log outputs; the sites' access logs write through them.
     pub logs: gojinn_log::Outputs,
+    /// The certificate manager of the sites with managed TLS (ACME, `tls
+    /// internal`); `None` where nothing is served (`gojinn validate`).
+    pub certs: Option<gojinn_certs::Manager>,
 }
 
 /// A configuration, loaded: sites grouped by port, functions compiled.
@@ -49,6 +52,10 @@ pub struct App {
     /// What the load found worth telling the operator (logged by
     /// [`load`](Self::load); `gojinn validate` prints them).
     notices: Vec<LoadNotice>,
+    /// The certificate manager, when any site's certificate is managed.
+    pub(crate) certs: Option<gojinn_certs::Manager>,
+    /// The names whose certificates are managed, with their issuers.
+    managed: Vec<(String, gojinn_certs::IssuerSpec)>,
     /// Kept alive for the functions' engine and its epoch ticker.
     _runtime: Runtime,
 }
@@ -161,8 +168,20 @@ impl App {
     fn build(config: &Config, services: &Services, mode: Mode) -> Result<App, Vec<String>> {
         let strings = |errors: Vec<LoadError>| errors.iter().map(ToString::to_string).collect();
         let plan = Plan::new(config, &services.stores);
+        let managed = managed_names(config);
+        let certs = match (&services.certs, managed.is_empty(), mode) {
+            (_, true, _) | (_, _, Mode::Check) => None,
+            (Some(m), false, Mode::Serve) => Some(m.clone()),
+            (None, false, Mode::Serve) => {
+                return Err(vec![
+                    "sites with automatic HTTPS need a directory to keep their certificates in: \
+                     set the `storage` global option (HOME is unset)"
+                        .to_owned(),
+                ])
+            }
+        };
         // Certificates are checked before anything compiles: a bad one fails fast.
-        let certificates = Certificates::load(&config.sites);
+        let certificates = Certificates::load(&config.sites, certs.clone());
         let (plan, certificates) = match (plan, certificates) {
             (Ok(plan), Ok(certificates)) => (plan, certificates),
             (plan, certificates) => {
@@ -259,6 +278,14 @@ impl App {
                 }
             }
         }
+        // The HTTP port answers ACME HTTP-01 validations even where no site
+        // (and no redirect) is served on it.
+        let http_validated = managed.iter().any(|(_, spec)| {
+            matches!(spec, gojinn_certs::IssuerSpec::Acme(a) if a.http_challenge)
+        });
+        if http_validated && mode == Mode::Serve {
+            ports.entry(config.auto_https.http_port).or_default();
+        }
         let mut tls = BTreeMap::new();
         for (port, on_port) in tls_sites {
             let config = certificates
@@ -273,8 +300,40 @@ impl App {
             metrics: services.metrics.clone(),
             tracer: services.tracer.clone(),
             notices,
+            certs,
+            managed,
             _runtime: runtime,
         })
+    }
+
+    /// Hands the managed names to the certificate manager: stored certificates
+    /// are loaded (local ones issued) before this returns, and missing ones
+    /// are ordered in the background. Call before serving this app; names of
+    /// an app being replaced stay until [`retain_certificates`](Self::retain_certificates).
+    pub async fn start_certificates(&self) {
+        let Some(m) = &self.certs else { return };
+        m.manage(self.managed.clone()).await;
+        let internal = self
+            .managed
+            .iter()
+            .any(|(_, spec)| *spec == gojinn_certs::IssuerSpec::Internal);
+        if internal {
+            match m.local_root().await {
+                Ok((_, Some(path))) => tracing::info!(target: "gojinn::tls", root = %path.display(),
+                    "sites with `tls internal` have certificates from the local CA: trust this root to trust them"),
+                Ok((_, None)) => tracing::info!(target: "gojinn::tls",
+                    "sites with `tls internal` have certificates from the local CA, whose root is in the shared storage"),
+                Err(e) => tracing::error!(target: "gojinn::tls", error = %e, "the local CA is unavailable"),
+            }
+        }
+    }
+
+    /// Forgets the managed names this app does not serve: call once it is the
+    /// app being served.
+    pub fn retain_certificates(&self, certs: Option<&gojinn_certs::Manager>) {
+        if let Some(m) = certs {
+            m.retain(&self.managed);
+        }
     }
 
     /// What the load found worth telling the operator: Gojinn behaviours this
@@ -295,6 +354,39 @@ impl App {
         .or_else(|| sites.iter().find(|s| s.hosts.is_empty()))
         .map(|s| &**s)
     }
+}
+
+/// The names of the sites whose certificates are managed, lower-case, with
+/// their issuers; a name in two sites keeps the first site's issuer.
+fn managed_names(config: &Config) -> Vec<(String, gojinn_certs::IssuerSpec)> {
+    use gojinn_config::{Issuer, Tls};
+    let mut out: Vec<(String, gojinn_certs::IssuerSpec)> = Vec::new();
+    for site in &config.sites {
+        let Some(Tls::Managed(issuer)) = &site.tls else {
+            continue;
+        };
+        let spec = match issuer {
+            Issuer::Internal => gojinn_certs::IssuerSpec::Internal,
+            Issuer::Acme(a) => gojinn_certs::IssuerSpec::Acme(gojinn_certs::AcmeSpec {
+                directory: a
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| gojinn_certs::LETS_ENCRYPT.to_owned()),
+                email: a.email.clone(),
+                ca_root: a.ca_root.clone(),
+                eab: a.eab.as_ref().map(|e| (e.key_id.clone(), e.mac_key.clone())),
+                http_challenge: !a.disable_http_challenge,
+                tlsalpn_challenge: !a.disable_tlsalpn_challenge,
+            }),
+        };
+        for host in site.addresses.iter().filter_map(|a| a.host.as_deref()) {
+            let name = host.to_ascii_lowercase();
+            if !out.iter().any(|(n, _)| *n == name) {
+                out.push((name, spec.clone()));
+            }
+        }
+    }
+    out
 }
 
 /// Each site's access logger, its output opened through the process's

@@ -147,10 +147,11 @@ pub(crate) async fn serve(
                 },
                 () = drained(shared.drain.subscribe()) => return,
             };
-            let proto = if stream.get_ref().1.alpn_protocol() == Some(ALPN_H2) {
-                Proto::H2
-            } else {
-                Proto::H1
+            let proto = match stream.get_ref().1.alpn_protocol() {
+                Some(ALPN_H2) => Proto::H2,
+                // A TLS-ALPN-01 validation: the handshake was the answer.
+                Some(gojinn_certs::ACME_TLS_ALPN) => return,
+                _ => Proto::H1,
             };
             peer.tls = true;
             run(shared, port, stream, peer, opts, proto).await;

@@ -52,6 +52,9 @@ pub(crate) async fn dispatch(
     stopping: &AtomicBool,
 ) -> Response<Body> {
     let started = Instant::now();
+    if let Some(answer) = acme_http_challenge(app, &req).await {
+        return answer;
+    }
     let site = {
         let host = crate::exchange::request_host(req.uri(), req.headers());
         app.site(port, host)
@@ -64,6 +67,22 @@ pub(crate) async fn dispatch(
         Some(entry) => entry.finish(resp),
         None => resp,
     }
+}
+
+/// The answer to an ACME HTTP-01 validation request for a token this server
+/// is waiting on, on any port and host, before the sites' routes see it (a
+/// user's `http://` site for the name must not swallow it).
+async fn acme_http_challenge(app: &App, req: &Request<Incoming>) -> Option<Response<Body>> {
+    let token = req
+        .uri()
+        .path()
+        .strip_prefix(gojinn_certs::HTTP_CHALLENGE_PREFIX)?;
+    let key_auth = app.certs.as_ref()?.http_challenge(token).await?;
+    tracing::debug!(target: "gojinn::tls", token, "answered an ACME HTTP-01 validation");
+    Response::builder()
+        .header(http::header::CONTENT_TYPE, "text/plain")
+        .body(full(Bytes::from(key_auth)))
+        .ok()
 }
 
 /// Handles a request on `site`'s routes (`None`: no site for its port and host).

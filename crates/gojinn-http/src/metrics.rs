@@ -143,6 +143,11 @@ struct ResetLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DomainLabels {
+    domain: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     wasmtime: &'static str,
@@ -168,6 +173,9 @@ struct Families {
     cache_hits: Counter,
     cache_misses: Counter,
     reset: Family<ResetLabels, Gauge>,
+    cert_expiry: Family<DomainLabels, Gauge>,
+    cert_obtained: Family<DomainLabels, Counter>,
+    cert_failures: Family<DomainLabels, Counter>,
     unmatched: RequestCounters,
 }
 
@@ -268,6 +276,24 @@ impl Metrics {
             "1 for how sandbox memory is reset between calls (pagemap_scan: only the pages a guest wrote; memset: a fixed prefix), 0 for the other",
             reset.clone(),
         );
+        let cert_expiry = Family::<DomainLabels, Gauge>::default();
+        registry.register(
+            "gojinn_tls_certificate_expiry_seconds",
+            "When the certificate served for a managed domain expires, in seconds since the Unix epoch",
+            cert_expiry.clone(),
+        );
+        let cert_obtained = Family::<DomainLabels, Counter>::default();
+        registry.register(
+            "gojinn_tls_certificates_obtained",
+            "Certificates this node obtained (first ones and renewals) for a managed domain",
+            cert_obtained.clone(),
+        );
+        let cert_failures = Family::<DomainLabels, Counter>::default();
+        registry.register(
+            "gojinn_tls_renewal_failures",
+            "Failed attempts to obtain or renew the certificate of a managed domain",
+            cert_failures.clone(),
+        );
         let unmatched = RequestCounters {
             route: UNMATCHED_ROUTE.to_owned(),
             family: requests.clone(),
@@ -287,8 +313,43 @@ impl Metrics {
             cache_hits,
             cache_misses,
             reset,
+            cert_expiry,
+            cert_obtained,
+            cert_failures,
             unmatched,
         }))
+    }
+
+    /// Records what the certificate manager tells (its event sink).
+    pub fn record_certificate(&self, event: gojinn_certs::CertEvent<'_>) {
+        use gojinn_certs::CertEvent;
+        let labels = |domain: &str| DomainLabels {
+            domain: domain.to_owned(),
+        };
+        match event {
+            CertEvent::Serving {
+                domain,
+                not_after,
+                obtained,
+            } => {
+                let secs = not_after
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.0
+                    .cert_expiry
+                    .get_or_create(&labels(domain))
+                    .set(i64::try_from(secs).unwrap_or(i64::MAX));
+                if obtained {
+                    self.0.cert_obtained.get_or_create(&labels(domain)).inc();
+                }
+            }
+            CertEvent::Failed { domain } => {
+                self.0.cert_failures.get_or_create(&labels(domain)).inc();
+            }
+            CertEvent::Dropped { domain } => {
+                self.0.cert_expiry.remove(&labels(domain));
+            }
+        }
     }
 
     /// The registry, for the admin listener's `/metrics`.

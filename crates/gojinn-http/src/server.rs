@@ -156,6 +156,15 @@ impl Server {
         }
     }
 
+    /// The state of every managed certificate (admin `/config`).
+    pub fn certificates(&self) -> Vec<gojinn_certs::CertStatus> {
+        self.services
+            .certs
+            .as_ref()
+            .map(gojinn_certs::Manager::status)
+            .unwrap_or_default()
+    }
+
     /// The bound address of each configured port.
     pub async fn local_addrs(&self) -> Vec<(u16, SocketAddr)> {
         let listeners = self.listeners.lock().await;
@@ -172,7 +181,13 @@ impl Server {
         let app = tokio::task::spawn_blocking(move || App::load(&config, &services))
             .await
             .map_err(|e| vec![format!("loading the config failed: {e}")])??;
+        // Certificates kept by the new config stay; new names load from storage.
+        app.start_certificates().await;
         self.reload(app, &options).await?;
+        self.shared
+            .app
+            .load()
+            .retain_certificates(self.services.certs.as_ref());
         let open = self.services.stores.prune();
         tracing::debug!(target: "gojinn::reload", ?open, "stores kept after the switch");
         Ok(())
