@@ -3,11 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::autohttps::{Scheme, WrittenAddress, WrittenSite};
 use crate::directives::{self, Mode};
 use crate::error::{Loaded, PResult, Pos, PosError};
 use crate::import::Sources;
 use crate::lexer::{self, Token};
-use crate::model::{Address, Config, Security, Site, Tls, DEFAULT_ADMIN_ADDR};
+use crate::model::{
+    Address, AutoHttps, AutoHttpsOptions, Config, Security, Site, Tls, DEFAULT_ADMIN_ADDR,
+};
 use crate::names::{self, hint};
 use crate::placeholders::{self, Env};
 use crate::tree::{self, Block, Node};
@@ -106,6 +109,8 @@ fn build(
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
         storage: None,
+        storage_url: None,
+        auto_https: AutoHttpsOptions::default(),
         log: Default::default(),
         tracing: None,
         server: Default::default(),
@@ -121,8 +126,7 @@ fn build(
     }
 
     let mut addresses: Vec<(Address, Pos)> = Vec::new();
-    // Port, served over TLS, where: a port is either TLS or cleartext.
-    let mut modes: Vec<(u16, bool, Pos)> = Vec::new();
+    let mut written: Vec<WrittenSite> = Vec::new();
     // Address lines ending in `,` continue on the next line.
     let mut keys: Vec<&Token> = Vec::new();
     let mut i = 0;
@@ -149,7 +153,7 @@ fn build(
             }
             None => return Err(outside_site(node)),
         };
-        let site_addresses = site_keys(&keys)?;
+        let site_addresses = site_keys(&keys, &config.auto_https)?;
         keys.clear();
         let base = cx.base.clone();
         cx.site_level = true;
@@ -165,11 +169,18 @@ fn build(
             }
             log
         });
-        for key in &site_addresses {
-            key.check_scheme(tls.as_ref().map(|(_, p)| *p))?;
-            modes.push((key.address.port, tls.is_some(), key.pos));
-        }
         addresses.extend(site_addresses.iter().map(|k| (k.address.clone(), k.pos)));
+        written.push(WrittenSite {
+            addresses: site_addresses
+                .iter()
+                .map(|k| WrittenAddress {
+                    scheme: k.scheme,
+                    pos: k.pos,
+                    text: k.text.clone(),
+                })
+                .collect(),
+            tls: tls.as_ref().map(|(_, p)| *p),
+        });
         config.sites.push(Site {
             addresses: site_addresses.into_iter().map(|k| k.address).collect(),
             tls: tls.map(|(t, _)| t),
@@ -190,9 +201,7 @@ fn build(
     validate::has_sites(config.sites.len()).map_err(|m| PosError::new(Pos::START, m))?;
     validate::unique_addresses(addresses.iter().map(|(a, p)| (a, *p)))
         .map_err(|(a, at, first)| validate::duplicate_address(a, at, first))?;
-    validate::one_mode_per_port(modes).map_err(|(port, tls, clear)| {
-        PosError::new(tls.max(clear), validate::mixed_port(port, tls, clear))
-    })?;
+    crate::autohttps::resolve(&mut config, &written)?;
     Ok(config)
 }
 
@@ -227,7 +236,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             if let Some(b) = node
                 .block
                 .as_ref()
-                .filter(|_| !matches!(opt, "log" | "tracing" | "security" | "servers"))
+                .filter(|_| !matches!(opt, "log" | "tracing" | "security" | "servers" | "acme_eab"))
             {
                 return Err(PosError::new(
                     b.open,
@@ -254,21 +263,9 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             "admin" => config.admin = admin(name, args)?,
             "log" => config.log = crate::logs::global(cx, node)?,
             "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
-            "storage" => {
-                // Caddy's own form names the module: `storage file_system DIR`.
-                let dir = match args {
-                    [m, d] if m.text == "file_system" => d,
-                    [d] => d,
-                    [] => {
-                        return Err(PosError::new(
-                            name.pos,
-                            "`storage` needs a directory, e.g. `storage /var/lib/gojinn`",
-                        ))
-                    }
-                    [_, extra, ..] => return Err(unexpected(extra, "`storage` takes one directory")),
-                };
-                validate::no_nul("storage", &dir.text).map_err(|e| PosError::new(dir.pos, e))?;
-                config.storage = Some(paths::resolve(&cx.base, Path::new(&dir.text)));
+            "storage" => crate::https_options::storage(cx, name, args, config)?,
+            _ if crate::https_options::OPTIONS.contains(&opt) => {
+                crate::https_options::parse(cx, node, config)?
             }
             "security" => cx.security = Some(crate::security::parse(node)?),
             "servers" => crate::servers::parse(node, &mut config.server)?,
@@ -299,6 +296,22 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 ))
             }
         }
+    }
+    let ports = &config.auto_https;
+    if ports.http_port == ports.https_port {
+        let at = seen
+            .iter()
+            .filter(|(o, _)| matches!(*o, "http_port" | "https_port"))
+            .map(|(_, p)| *p)
+            .max()
+            .unwrap_or(block.open);
+        return Err(PosError::new(
+            at,
+            format!(
+                "`http_port` and `https_port` are both {}: cleartext and HTTPS need different ports",
+                ports.http_port
+            ),
+        ));
     }
     Ok(())
 }
@@ -426,17 +439,6 @@ pub(crate) fn unexpected(t: &Token, why: &str) -> PosError {
     PosError::new(t.pos, format!("unexpected argument `{}`: {why}", t.text))
 }
 
-/// The scheme an address was written with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scheme {
-    /// No scheme: TLS when the site has `tls`.
-    Unstated,
-    /// `http://`: cleartext.
-    Http,
-    /// `https://`: the site needs `tls`.
-    Https,
-}
-
 /// One address of a site block as written.
 struct SiteKey {
     address: Address,
@@ -445,33 +447,8 @@ struct SiteKey {
     text: String,
 }
 
-impl SiteKey {
-    /// `https://` needs `tls` in the block (at `tls`), `http://` forbids it.
-    fn check_scheme(&self, tls: Option<Pos>) -> PResult<()> {
-        match (self.scheme, tls) {
-            (Scheme::Https, None) => Err(PosError::new(
-                self.pos,
-                format!(
-                    "address `{}` uses HTTPS, which needs `tls cert.pem key.pem` in its site block \
-                     (automatic certificate issuance is not supported by gojinn)",
-                    self.text
-                ),
-            )),
-            (Scheme::Http, Some(t)) => Err(PosError::new(
-                self.pos,
-                format!(
-                    "address `{}` is cleartext HTTP, but its site block has `tls` (line {}, column {}): \
-                     drop the `http://` or move the address to a site without `tls`",
-                    self.text, t.line, t.col
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// The addresses of one site block; several per token when comma-separated.
-fn site_keys(keys: &[&Token]) -> PResult<Vec<SiteKey>> {
+fn site_keys(keys: &[&Token], o: &AutoHttpsOptions) -> PResult<Vec<SiteKey>> {
     let mut out = Vec::new();
     for key in keys {
         let text = key.text.as_str();
@@ -512,7 +489,8 @@ fn site_keys(keys: &[&Token]) -> PResult<Vec<SiteKey>> {
                     col: key.pos.col + offset,
                     ..key.pos
                 };
-                let (address, scheme) = parse_address(piece).map_err(|m| PosError::new(pos, m))?;
+                let (address, scheme) =
+                    parse_address(piece, o).map_err(|m| PosError::new(pos, m))?;
                 out.push(SiteKey {
                     address,
                     scheme,
@@ -545,14 +523,9 @@ fn split_host_port(s: &str) -> Result<(String, Option<String>), ()> {
     }
 }
 
-/// Parses one site address.
-pub(crate) fn parse_address(text: &str) -> Result<(Address, Scheme), String> {
-    let auto_https = |name: &str| {
-        format!(
-            "address `{text}` needs automatic HTTPS, which is not supported by gojinn; \
-             give an explicit port, e.g. `{name}:8080`"
-        )
-    };
+/// Parses one site address. A port left out is the `http_port` after
+/// `http://` (or for any host under `auto_https off`), else the `https_port`.
+pub(crate) fn parse_address(text: &str, o: &AutoHttpsOptions) -> Result<(Address, Scheme), String> {
     let lower = text.to_ascii_lowercase();
     let (rest, scheme) = if let Some(rest) = lower.strip_prefix("http://") {
         (rest, Scheme::Http)
@@ -560,7 +533,7 @@ pub(crate) fn parse_address(text: &str) -> Result<(Address, Scheme), String> {
         (rest, Scheme::Https)
     } else if let Some((scheme, _)) = lower.split_once("://") {
         return Err(format!(
-            "address `{text}` has the unsupported scheme `{scheme}`: use `http://`, `https://` (with `tls`) or no scheme"
+            "address `{text}` has the unsupported scheme `{scheme}`: use `http://`, `https://` or no scheme"
         ));
     } else {
         (lower.as_str(), Scheme::Unstated)
@@ -577,21 +550,22 @@ pub(crate) fn parse_address(text: &str) -> Result<(Address, Scheme), String> {
         ));
     };
     let port: u16 = match port {
-        None if scheme == Scheme::Http => 80,
-        None if scheme == Scheme::Https => 443,
+        None if scheme == Scheme::Http => o.http_port,
+        None if scheme == Scheme::Https => o.https_port,
         None if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) => {
             return Err(format!(
                 "address `{text}` has no `:` before the port; did you mean `:{host}`?"
             ))
         }
-        None => return Err(auto_https(&host)),
+        None if o.mode == AutoHttps::Off => o.http_port,
+        None => o.https_port,
         Some(p) if p.is_empty() => return Err(format!("address `{text}` has an empty port")),
         Some(p) => p.parse().map_err(|_| {
             format!("invalid port `{p}` in address `{text}`: a port is a number from 0 to 65535")
         })?,
     };
     if !host.is_empty() {
-        validate::host(&host)?;
+        validate::site_host(&host)?;
     }
     Ok((
         Address {
@@ -607,8 +581,12 @@ pub(crate) fn parse_address(text: &str) -> Result<(Address, Scheme), String> {
 mod tests {
     use super::*;
 
+    fn addr_with(text: &str, o: &AutoHttpsOptions) -> Result<(Option<String>, u16), String> {
+        parse_address(text, o).map(|(a, _)| (a.host, a.port))
+    }
+
     fn addr(text: &str) -> Result<(Option<String>, u16), String> {
-        parse_address(text).map(|(a, _)| (a.host, a.port))
+        addr_with(text, &AutoHttpsOptions::default())
     }
 
     #[test]
@@ -627,19 +605,59 @@ mod tests {
     }
 
     #[test]
-    fn address_errors() {
+    fn a_host_without_port_takes_the_https_port() {
+        for (text, host) in [
+            ("example.com", "example.com"),
+            ("localhost", "localhost"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("[::1]", "[::1]"),
+            ("*.example.com", "*.example.com"),
+        ] {
+            assert_eq!(addr(text), Ok((Some(host.into()), 443)), "{text}");
+            assert_eq!(
+                parse_address(text, &AutoHttpsOptions::default()).unwrap().1,
+                Scheme::Unstated
+            );
+        }
+        let o = AutoHttpsOptions {
+            http_port: 8080,
+            https_port: 8443,
+            ..AutoHttpsOptions::default()
+        };
+        assert_eq!(addr_with("a.test", &o), Ok((Some("a.test".into()), 8443)));
         assert_eq!(
-            addr("example.com").unwrap_err(),
-            "address `example.com` needs automatic HTTPS, which is not supported by gojinn; \
-             give an explicit port, e.g. `example.com:8080`"
+            addr_with("https://a.test", &o),
+            Ok((Some("a.test".into()), 8443))
         );
-        // `https://` parses; whether the site has `tls` is checked per block.
+        assert_eq!(
+            addr_with("http://a.test", &o),
+            Ok((Some("a.test".into()), 8080))
+        );
+        // `auto_https off`: no implicit HTTPS, so the default is the HTTP port.
+        let off = AutoHttpsOptions {
+            mode: AutoHttps::Off,
+            ..o
+        };
+        assert_eq!(addr_with("a.test", &off), Ok((Some("a.test".into()), 8080)));
+        assert_eq!(
+            addr_with("https://a.test", &off),
+            Ok((Some("a.test".into()), 8443))
+        );
+    }
+
+    #[test]
+    fn address_errors() {
         assert_eq!(
             addr("https://x.test:8443"),
             Ok((Some("x.test".into()), 8443))
         );
         assert_eq!(addr("https://x.test"), Ok((Some("x.test".into()), 443)));
-        assert_eq!(parse_address("https://:8443").unwrap().1, Scheme::Https);
+        assert_eq!(
+            parse_address("https://:8443", &AutoHttpsOptions::default())
+                .unwrap()
+                .1,
+            Scheme::Https
+        );
         assert_eq!(
             addr("8080").unwrap_err(),
             "address `8080` has no `:` before the port; did you mean `:8080`?"
@@ -654,9 +672,13 @@ mod tests {
         assert!(addr("ftp://a:1")
             .unwrap_err()
             .contains("unsupported scheme `ftp`"));
-        assert!(addr("*.a.test:80")
+        assert!(addr("a.*.test:80")
             .unwrap_err()
             .starts_with("wildcard host"));
+        assert!(addr("*.1.2.3.4")
+            .unwrap_err()
+            .starts_with("invalid wildcard host"));
+        assert!(addr("*").unwrap_err().starts_with("wildcard host"));
         assert!(addr("a b:80").is_err());
     }
 

@@ -119,6 +119,10 @@ impl Checker<'_> {
         if let Some(dir) = &mut config.storage {
             *dir = paths::resolve(&self.base, dir);
         }
+        if let Some(root) = &mut config.auto_https.acme_ca_root {
+            let field = [Seg::Key("auto_https"), Seg::Key("acme_ca_root")];
+            self.path(root, "acme_ca_root", &field)?;
+        }
         if let crate::LogOutput::File(f) = &mut config.log.output {
             f.path = paths::resolve(&self.base, &f.path);
         }
@@ -137,27 +141,30 @@ impl Checker<'_> {
                 let path = [here[0], here[1], Seg::Key("addresses"), Seg::Index(j)];
                 if let Some(host) = &mut a.host {
                     host.make_ascii_lowercase();
-                    validate::host(host).map_err(|m| {
+                    validate::site_host(host).map_err(|m| {
                         self.at(&[path[0], path[1], path[2], path[3], Seg::Key("host")], m)
                     })?;
                 }
                 addresses.push((a.clone(), (i, j)));
                 modes.push((a.port, site.tls.is_some(), (i, j)));
             }
-            if let Some(tls) = &mut site.tls {
-                let at = [here[0], here[1], Seg::Key("tls")];
-                for (name, path) in [("cert", &mut tls.cert), ("key", &mut tls.key)] {
-                    let shown = path.to_string_lossy().into_owned();
-                    let field = [at[0], at[1], at[2], Seg::Key(name)];
-                    if shown.is_empty() {
-                        return Err(self.at(&field, format!("tls {name} path is empty")));
+            let at = [here[0], here[1], Seg::Key("tls")];
+            match &mut site.tls {
+                Some(crate::model::Tls::Files(tls)) => {
+                    for (name, path) in [("cert", &mut tls.cert), ("key", &mut tls.key)] {
+                        let field = [at[0], at[1], at[2], Seg::Key(name)];
+                        self.path(path, &format!("tls {name}"), &field)?;
                     }
-                    validate::no_nul(&format!("tls {name} path"), &shown)
-                        .map_err(|m| self.at(&field, m))?;
-                    *path = paths::resolve(&self.base, path);
+                    let pos = locate(self.src, &at);
+                    tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
                 }
-                let pos = locate(self.src, &at);
-                tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+                Some(crate::model::Tls::Managed(crate::model::Issuer::Acme(acme))) => {
+                    if let Some(root) = &mut acme.ca_root {
+                        let field = [at[0], at[1], at[2], Seg::Key("ca_root")];
+                        self.path(root, "tls ca_root", &field)?;
+                    }
+                }
+                Some(crate::model::Tls::Managed(crate::model::Issuer::Internal)) | None => {}
             }
             if let Some(log) = &mut site.log {
                 if let crate::LogOutput::File(f) = &mut log.output {
@@ -201,6 +208,18 @@ impl Checker<'_> {
             let (tls, clear) = (address_pos(tls), address_pos(clear));
             PosError::new(tls.max(clear), validate::mixed_port(port, tls, clear))
         })
+    }
+
+    /// Checks a file path at `field` (shown as `what`) and resolves it
+    /// against the file's directory.
+    fn path(&self, path: &mut PathBuf, what: &str, field: &[Seg]) -> Result<(), PosError> {
+        let shown = path.to_string_lossy().into_owned();
+        if shown.is_empty() {
+            return Err(self.at(field, format!("{what} path is empty")));
+        }
+        validate::no_nul(&format!("{what} path"), &shown).map_err(|m| self.at(field, m))?;
+        *path = paths::resolve(&self.base, path);
+        Ok(())
     }
 
     /// The `server` options: the same ranges as `servers { … }` in a Caddyfile.

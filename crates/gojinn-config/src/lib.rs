@@ -21,6 +21,7 @@
 
 use std::path::Path;
 
+mod autohttps;
 mod basic_auth;
 mod caddyfile;
 mod conditions;
@@ -33,6 +34,7 @@ mod gojinn;
 mod grants;
 mod handlers;
 mod headers;
+mod https_options;
 mod import;
 mod json;
 mod lexer;
