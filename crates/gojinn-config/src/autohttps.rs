@@ -327,3 +327,162 @@ fn redirects(sites: &[Site], o: &AutoHttpsOptions) -> Vec<Site> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn adapt(src: &str) -> Result<Config, String> {
+        crate::parse_caddyfile(src, Path::new("/srv/Caddyfile"), &|_| None)
+            .map(|l| l.config)
+            .map_err(|e| e.to_string())
+    }
+
+    fn tls_of(config: &Config, host: &str) -> Option<Tls> {
+        config
+            .sites
+            .iter()
+            .find(|s| s.addresses.iter().any(|a| a.host.as_deref() == Some(host)))
+            .and_then(|s| s.tls.clone())
+    }
+
+    #[test]
+    fn local_hosts_get_the_internal_ca() {
+        for h in [
+            "localhost",
+            "a.localhost",
+            "10.0.0.1",
+            "[::1]",
+            "nas.local",
+            "db.internal",
+            "tv.home.arpa",
+        ] {
+            assert!(is_local(h), "{h}");
+        }
+        for h in ["example.com", "localhost.example.com", "internal.example"] {
+            assert!(!is_local(h), "{h}");
+        }
+        // One public host in the site makes it ACME.
+        let c = adapt("localhost, example.com {\n}\n").unwrap();
+        assert!(matches!(
+            tls_of(&c, "localhost"),
+            Some(Tls::Managed(Issuer::Acme(_)))
+        ));
+    }
+
+    #[test]
+    fn address_rules() {
+        let c = adapt(
+            "a.test {\n}\nb.test:9000 {\n}\nc.test:80 {\n}\nhttp://d.test {\n}\nhttps://e.test:8443 {\n}\n:8080 {\n}\nf.test:0 {\n}\n",
+        )
+        .unwrap();
+        for https in ["a.test", "b.test", "e.test", "f.test"] {
+            assert!(tls_of(&c, https).is_some(), "{https}");
+        }
+        for clear in ["c.test", "d.test"] {
+            assert!(tls_of(&c, clear).is_none(), "{clear}");
+        }
+        let hostless = &c.sites[5];
+        assert_eq!(hostless.addresses[0].port, 8080);
+        assert!(hostless.tls.is_none());
+    }
+
+    #[test]
+    fn redirects_skip_port_zero_wildcards_and_served_hosts() {
+        let c = adapt(
+            "a.test {\n}\nb.test:0 {\n}\n*.c.test {\n    tls internal\n}\nd.test {\n}\nhttp://d.test {\n}\n",
+        )
+        .unwrap();
+        let redirect = c.sites.last().unwrap();
+        let hosts: Vec<_> = redirect
+            .addresses
+            .iter()
+            .map(|a| (a.host.as_deref().unwrap(), a.port))
+            .collect();
+        assert_eq!(hosts, [("a.test", 80)]);
+        assert_eq!(
+            redirect.routes[0].handle,
+            Handler::Redirect(Redirect {
+                to: "https://{host}{uri}".into(),
+                status: 308,
+                html: false
+            })
+        );
+    }
+
+    #[test]
+    fn a_hostless_site_on_the_http_port_takes_every_redirect() {
+        let c = adapt("a.test {\n}\n:80 {\n    respond \"mine\"\n}\n").unwrap();
+        assert_eq!(c.sites.len(), 2);
+    }
+
+    #[test]
+    fn no_redirects_when_disabled() {
+        for mode in ["disable_redirects", "off"] {
+            let c = adapt(&format!(
+                "{{\n    auto_https {mode}\n}}\na.test:8443 {{\n    tls internal\n}}\n"
+            ))
+            .unwrap();
+            assert_eq!(c.sites.len(), 1, "{mode}");
+        }
+    }
+
+    #[test]
+    fn explicit_issuer_keeps_its_fields_and_takes_the_rest_from_globals() {
+        let c = adapt(
+            "{\n    email g@x.test\n    acme_ca https://g.test/dir\n}\na.test {\n    tls me@x.test\n}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            tls_of(&c, "a.test"),
+            Some(Tls::Managed(Issuer::Acme(AcmeIssuer {
+                email: Some("me@x.test".into()),
+                dir: Some("https://g.test/dir".into()),
+                ..AcmeIssuer::default()
+            })))
+        );
+    }
+
+    #[test]
+    fn resolving_is_idempotent_through_json() {
+        let src = "{\n    email g@x.test\n    http_port 8080\n}\na.test {\n}\n";
+        let c = adapt(src).unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        let back = crate::parse_json(&json, Path::new("/srv/c.json")).unwrap();
+        assert_eq!(back.config, c);
+    }
+
+    #[test]
+    fn tls_json_shapes() {
+        let cases: [(Tls, &str); 3] = [
+            (Tls::Managed(Issuer::Internal), r#"{"issuer":"internal"}"#),
+            (
+                Tls::Managed(Issuer::Acme(AcmeIssuer {
+                    email: Some("a@b.c".into()),
+                    dir: Some("https://ca.test/dir".into()),
+                    ..AcmeIssuer::default()
+                })),
+                r#"{"issuer":"acme","email":"a@b.c","dir":"https://ca.test/dir"}"#,
+            ),
+            (
+                Tls::Files(crate::model::TlsFiles {
+                    cert: "/c.pem".into(),
+                    key: "/k.pem".into(),
+                    origin: None,
+                }),
+                r#"{"cert":"/c.pem","key":"/k.pem"}"#,
+            ),
+        ];
+        for (tls, json) in cases {
+            assert_eq!(serde_json::to_string(&tls).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Tls>(json).unwrap(), tls);
+        }
+        let err = serde_json::from_str::<Tls>(r#"{"issuer":"internal","email":"a@b.c"}"#);
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `email`"));
+    }
+}

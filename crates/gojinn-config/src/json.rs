@@ -42,8 +42,10 @@ fn syntax_error(src: &str, file: &Path, e: &serde_json::Error) -> ConfigError {
     let mut pos = pos_at(src, offset);
     // serde reports an unknown field after its key (or at the end of a tagged
     // object); point at the key itself.
+    // An unknown variant is reported the same way; point at its value.
     if let Some(field) = message
         .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))
         .and_then(|m| m.split('`').next())
     {
         let needle = format!("\"{field}\"");

@@ -424,6 +424,17 @@ impl<'de> Deserialize<'de> for Tls {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let value = serde_json::Value::deserialize(d)?;
+        // serde's internally tagged unit variants ignore other keys, even
+        // with `deny_unknown_fields`: refuse them here.
+        if let Some(map) = value.as_object() {
+            if map.get("issuer").and_then(|i| i.as_str()) == Some("internal") {
+                if let Some(extra) = map.keys().find(|k| *k != "issuer") {
+                    return Err(D::Error::custom(format!(
+                        "unknown field `{extra}`, expected `issuer` (the internal issuer takes no options)"
+                    )));
+                }
+            }
+        }
         if value.get("issuer").is_some() {
             Issuer::deserialize(value).map(Tls::Managed)
         } else {
