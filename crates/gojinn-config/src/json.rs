@@ -121,6 +121,15 @@ impl Checker<'_> {
         if let Some(dir) = &mut config.storage {
             *dir = paths::resolve(&self.base, dir);
         }
+        if config.auto_https.http_port == config.auto_https.https_port {
+            return Err(self.at(
+                &[Seg::Key("auto_https"), Seg::Key("https_port")],
+                format!(
+                    "`http_port` and `https_port` are both {}: cleartext and HTTPS need different ports",
+                    config.auto_https.http_port
+                ),
+            ));
+        }
         if let Some(root) = &mut config.auto_https.acme_ca_root {
             let field = [Seg::Key("auto_https"), Seg::Key("acme_ca_root")];
             self.path(root, "acme_ca_root", &field)?;
@@ -151,6 +160,32 @@ impl Checker<'_> {
                 modes.push((a.port, site.tls.is_some(), (i, j)));
             }
             let at = [here[0], here[1], Seg::Key("tls")];
+            if let Some(crate::model::Tls::Managed(issuer)) = &site.tls {
+                let acme = matches!(issuer, crate::model::Issuer::Acme(_));
+                for (j, a) in site.addresses.iter().enumerate() {
+                    let path = [here[0], here[1], Seg::Key("addresses"), Seg::Index(j)];
+                    let shown = validate::display_address(a);
+                    match a.host.as_deref() {
+                        None => {
+                            return Err(self.at(
+                                &path,
+                                format!(
+                                    "address `{shown}` has a managed certificate but names no host, so there is no name to get a certificate for"
+                                ),
+                            ))
+                        }
+                        Some(h) if acme && h.starts_with("*.") => {
+                            return Err(self.at(
+                                &path,
+                                format!(
+                                    "address `{shown}` needs a wildcard certificate, which ACME issues only through the DNS challenge, and gojinn has no DNS provider: use the internal issuer or certificate files"
+                                ),
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
             match &mut site.tls {
                 Some(crate::model::Tls::Files(tls)) => {
                     for (name, path) in [("cert", &mut tls.cert), ("key", &mut tls.key)] {
