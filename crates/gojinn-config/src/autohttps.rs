@@ -455,6 +455,61 @@ mod tests {
     }
 
     #[test]
+    fn every_auto_https_option_round_trips_through_json() {
+        let src = "{
+    email admin@example.com
+    acme_ca https://acme.example.net/directory
+    acme_ca_root ./root.pem
+    acme_eab {
+        key_id kid
+        mac_key bWFj
+    }
+    http_port 8080
+    https_port 8443
+    auto_https disable_redirects
+    local_certs
+    storage postgres://db.test/certs
+}
+a.test {
+}
+b.test {
+    tls {
+        issuer acme {
+            disable_http_challenge
+        }
+    }
+}
+";
+        let c = adapt(src).unwrap();
+        assert_eq!(
+            c.auto_https,
+            AutoHttpsOptions {
+                email: Some("admin@example.com".into()),
+                acme_ca: Some("https://acme.example.net/directory".into()),
+                acme_ca_root: Some("/srv/root.pem".into()),
+                acme_eab: Some(crate::model::Eab {
+                    key_id: "kid".into(),
+                    mac_key: "bWFj".into()
+                }),
+                http_port: 8080,
+                https_port: 8443,
+                mode: AutoHttps::DisableRedirects,
+                local_certs: true,
+            }
+        );
+        assert_eq!(c.storage_url.as_deref(), Some("postgres://db.test/certs"));
+        assert_eq!(tls_of(&c, "a.test"), Some(Tls::Managed(Issuer::Internal)));
+        let Some(Tls::Managed(Issuer::Acme(b))) = tls_of(&c, "b.test") else {
+            panic!("b.test should be ACME");
+        };
+        assert!(b.disable_http_challenge);
+        assert_eq!(b.ca_root.as_deref(), Some(Path::new("/srv/root.pem")));
+        let json = serde_json::to_string_pretty(&c).unwrap();
+        let back = crate::parse_json(&json, Path::new("/srv/c.json")).unwrap();
+        assert_eq!(back.config, c);
+    }
+
+    #[test]
     fn tls_json_shapes() {
         let cases: [(Tls, &str); 3] = [
             (Tls::Managed(Issuer::Internal), r#"{"issuer":"internal"}"#),

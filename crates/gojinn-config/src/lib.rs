@@ -21,6 +21,7 @@
 
 use std::path::Path;
 
+mod address;
 mod autohttps;
 mod basic_auth;
 mod caddyfile;
