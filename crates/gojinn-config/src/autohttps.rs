@@ -51,6 +51,8 @@ pub(crate) struct WrittenSite {
 pub(crate) fn resolve(config: &mut Config, written: &[WrittenSite]) -> PResult<()> {
     let o = config.auto_https.clone();
     let mut modes: Vec<(u16, bool, Pos)> = Vec::new();
+    // HTTPS addresses that are HTTPS only because of automatic HTTPS.
+    let mut implicit_at: Vec<Pos> = Vec::new();
     for (site, w) in config.sites.iter_mut().zip(written) {
         let https = site_is_https(site, w, &o)?;
         if let Some(first) = https {
@@ -71,10 +73,23 @@ pub(crate) fn resolve(config: &mut Config, written: &[WrittenSite]) -> PResult<(
         }
         for (a, wa) in site.addresses.iter().zip(&w.addresses) {
             modes.push((a.port, https.is_some(), wa.pos));
+            if https.is_some() && w.tls.is_none() && wa.scheme == Scheme::Unstated {
+                implicit_at.push(wa.pos);
+            }
         }
     }
     validate::one_mode_per_port(modes).map_err(|(port, tls, clear)| {
-        PosError::new(tls.max(clear), validate::mixed_port(port, tls, clear))
+        let mut message = validate::mixed_port(port, tls, clear);
+        if implicit_at.contains(&tls) {
+            // The usual cause: a `host:port` that was cleartext before
+            // automatic HTTPS.
+            message.push_str(&format!(
+                " (the address at line {}, column {} is HTTPS because it names a host on a port \
+                 other than the `http_port`: write `http://` before it to keep it cleartext)",
+                tls.line, tls.col
+            ));
+        }
+        PosError::new(tls.max(clear), message)
     })?;
     if matches!(o.mode, AutoHttps::On | AutoHttps::DisableCerts) {
         config.sites.extend(redirects(&config.sites, &o));

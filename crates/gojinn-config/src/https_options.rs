@@ -109,27 +109,27 @@ pub(crate) fn storage(
         }
     };
     validate::no_nul("storage", &value.text).map_err(|e| PosError::new(value.pos, e))?;
-    let lower = value.text.to_ascii_lowercase();
-    if STORE_SCHEMES.iter().any(|s| lower.starts_with(s)) && args.len() == 1 {
-        if STORE_SCHEMES.iter().any(|s| lower == *s) {
-            return Err(PosError::new(
-                value.pos,
-                format!("storage URL `{}` names no server", value.text),
-            ));
-        }
+    if value.text.contains("://") && args.len() == 1 {
+        store_url(&value.text).map_err(|m| PosError::new(value.pos, m))?;
         config.storage_url = Some(value.text.clone());
-    } else if let Some((scheme, _)) = lower.split_once("://") {
-        return Err(PosError::new(
-            value.pos,
-            format!(
-                "storage URL scheme `{scheme}` is not supported by gojinn: use `redis://`, \
-                 `postgres://` or a directory"
-            ),
-        ));
     } else {
         config.storage = Some(paths::resolve(&cx.base, Path::new(&value.text)));
     }
     Ok(())
+}
+
+/// A shared store's URL: `redis://…`, `postgres://…` or `postgresql://…`
+/// naming a server.
+pub(crate) fn store_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    match STORE_SCHEMES.iter().find(|s| lower.starts_with(**s)) {
+        Some(s) if lower.len() == s.len() => Err(format!("storage URL `{url}` names no server")),
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "storage URL scheme `{}` is not supported by gojinn: use `redis://`, `postgres://` or a directory",
+            lower.split_once("://").map_or(lower.as_str(), |(s, _)| s)
+        )),
+    }
 }
 
 /// `acme_eab { key_id ID  mac_key KEY }`.

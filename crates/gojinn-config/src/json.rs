@@ -130,6 +130,10 @@ impl Checker<'_> {
                 ),
             ));
         }
+        if let Some(url) = &config.storage_url {
+            crate::https_options::store_url(url)
+                .map_err(|m| self.at(&[Seg::Key("storage_url")], m))?;
+        }
         if let Some(root) = &mut config.auto_https.acme_ca_root {
             let field = [Seg::Key("auto_https"), Seg::Key("acme_ca_root")];
             self.path(root, "acme_ca_root", &field)?;
