@@ -500,7 +500,8 @@ pub struct AcmeIssuer {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
-    /// Host name to match (case-insensitive), or `None` for any host.
+    /// Host name to match (case-insensitive), or `None` for any host. A
+    /// leading `*.` (`*.example.com`) stands for any one label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// TCP port; `0` asks the OS for a free port (used by tests).
