@@ -85,7 +85,7 @@ fn a_site_naming_the_host_wins_over_a_site_for_any_host() {
     let dir = scratch("routing-hosts");
     std::fs::write(
         dir.join("Caddyfile"),
-        "{\n    admin off\n}\n:0 {\n    respond \"any\"\n}\napi.test:0, other.test:0 {\n    respond \"named\"\n}\n",
+        "{\n    admin off\n}\n:0 {\n    respond \"any\"\n}\nhttp://api.test:0, http://other.test:0 {\n    respond \"named\"\n}\n",
     )
     .expect("write");
     let s = Server::start(&dir.join("Caddyfile"), &[]);

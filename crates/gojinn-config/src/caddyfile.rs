@@ -1,13 +1,16 @@
-//! The Caddyfile adapter's top level: global options, site blocks and site
-//! addresses. Directives inside site blocks are in `directives` and `gojinn`.
+//! The Caddyfile adapter's top level: global options and site blocks. Site
+//! addresses are in `address`, directives inside site blocks in `directives`
+//! and `gojinn`, automatic HTTPS (run once every site is read) in `autohttps`.
 
 use std::path::{Path, PathBuf};
 
+use crate::address::{site_keys, split_host_port};
+use crate::autohttps::{WrittenAddress, WrittenSite};
 use crate::directives::{self, Mode};
 use crate::error::{Loaded, PResult, Pos, PosError};
 use crate::import::Sources;
 use crate::lexer::{self, Token};
-use crate::model::{Address, Config, Security, Site, Tls, DEFAULT_ADMIN_ADDR};
+use crate::model::{Address, AutoHttpsOptions, Config, Security, Site, Tls, DEFAULT_ADMIN_ADDR};
 use crate::names::{self, hint};
 use crate::placeholders::{self, Env};
 use crate::tree::{self, Block, Node};
@@ -106,6 +109,8 @@ fn build(
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
         storage: None,
+        storage_url: None,
+        auto_https: AutoHttpsOptions::default(),
         log: Default::default(),
         tracing: None,
         server: Default::default(),
@@ -121,8 +126,7 @@ fn build(
     }
 
     let mut addresses: Vec<(Address, Pos)> = Vec::new();
-    // Port, served over TLS, where: a port is either TLS or cleartext.
-    let mut modes: Vec<(u16, bool, Pos)> = Vec::new();
+    let mut written: Vec<WrittenSite> = Vec::new();
     // Address lines ending in `,` continue on the next line.
     let mut keys: Vec<&Token> = Vec::new();
     let mut i = 0;
@@ -149,7 +153,7 @@ fn build(
             }
             None => return Err(outside_site(node)),
         };
-        let site_addresses = site_keys(&keys)?;
+        let site_addresses = site_keys(&keys, &config.auto_https)?;
         keys.clear();
         let base = cx.base.clone();
         cx.site_level = true;
@@ -165,11 +169,18 @@ fn build(
             }
             log
         });
-        for key in &site_addresses {
-            key.check_scheme(tls.as_ref().map(|(_, p)| *p))?;
-            modes.push((key.address.port, tls.is_some(), key.pos));
-        }
         addresses.extend(site_addresses.iter().map(|k| (k.address.clone(), k.pos)));
+        written.push(WrittenSite {
+            addresses: site_addresses
+                .iter()
+                .map(|k| WrittenAddress {
+                    scheme: k.scheme,
+                    pos: k.pos,
+                    text: k.text.clone(),
+                })
+                .collect(),
+            tls: tls.as_ref().map(|(_, p)| *p),
+        });
         config.sites.push(Site {
             addresses: site_addresses.into_iter().map(|k| k.address).collect(),
             tls: tls.map(|(t, _)| t),
@@ -190,9 +201,7 @@ fn build(
     validate::has_sites(config.sites.len()).map_err(|m| PosError::new(Pos::START, m))?;
     validate::unique_addresses(addresses.iter().map(|(a, p)| (a, *p)))
         .map_err(|(a, at, first)| validate::duplicate_address(a, at, first))?;
-    validate::one_mode_per_port(modes).map_err(|(port, tls, clear)| {
-        PosError::new(tls.max(clear), validate::mixed_port(port, tls, clear))
-    })?;
+    crate::autohttps::resolve(&mut config, &written)?;
     Ok(config)
 }
 
@@ -227,7 +236,7 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             if let Some(b) = node
                 .block
                 .as_ref()
-                .filter(|_| !matches!(opt, "log" | "tracing" | "security" | "servers"))
+                .filter(|_| !matches!(opt, "log" | "tracing" | "security" | "servers" | "acme_eab"))
             {
                 return Err(PosError::new(
                     b.open,
@@ -254,21 +263,9 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             "admin" => config.admin = admin(name, args)?,
             "log" => config.log = crate::logs::global(cx, node)?,
             "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
-            "storage" => {
-                // Caddy's own form names the module: `storage file_system DIR`.
-                let dir = match args {
-                    [m, d] if m.text == "file_system" => d,
-                    [d] => d,
-                    [] => {
-                        return Err(PosError::new(
-                            name.pos,
-                            "`storage` needs a directory, e.g. `storage /var/lib/gojinn`",
-                        ))
-                    }
-                    [_, extra, ..] => return Err(unexpected(extra, "`storage` takes one directory")),
-                };
-                validate::no_nul("storage", &dir.text).map_err(|e| PosError::new(dir.pos, e))?;
-                config.storage = Some(paths::resolve(&cx.base, Path::new(&dir.text)));
+            "storage" => crate::https_options::storage(cx, name, args, config)?,
+            _ if crate::https_options::OPTIONS.contains(&opt) => {
+                crate::https_options::parse(cx, node, config)?
             }
             "security" => cx.security = Some(crate::security::parse(node)?),
             "servers" => crate::servers::parse(node, &mut config.server)?,
@@ -299,6 +296,22 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
                 ))
             }
         }
+    }
+    let ports = &config.auto_https;
+    if ports.http_port == ports.https_port {
+        let at = seen
+            .iter()
+            .filter(|(o, _)| matches!(*o, "http_port" | "https_port"))
+            .map(|(_, p)| *p)
+            .max()
+            .unwrap_or(block.open);
+        return Err(PosError::new(
+            at,
+            format!(
+                "`http_port` and `https_port` are both {}: cleartext and HTTPS need different ports",
+                ports.http_port
+            ),
+        ));
     }
     Ok(())
 }
@@ -424,246 +437,4 @@ fn known_directive(t: &Token) -> PResult<()> {
 /// "unexpected argument `x`: {why}" at `t`.
 pub(crate) fn unexpected(t: &Token, why: &str) -> PosError {
     PosError::new(t.pos, format!("unexpected argument `{}`: {why}", t.text))
-}
-
-/// The scheme an address was written with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scheme {
-    /// No scheme: TLS when the site has `tls`.
-    Unstated,
-    /// `http://`: cleartext.
-    Http,
-    /// `https://`: the site needs `tls`.
-    Https,
-}
-
-/// One address of a site block as written.
-struct SiteKey {
-    address: Address,
-    scheme: Scheme,
-    pos: Pos,
-    text: String,
-}
-
-impl SiteKey {
-    /// `https://` needs `tls` in the block (at `tls`), `http://` forbids it.
-    fn check_scheme(&self, tls: Option<Pos>) -> PResult<()> {
-        match (self.scheme, tls) {
-            (Scheme::Https, None) => Err(PosError::new(
-                self.pos,
-                format!(
-                    "address `{}` uses HTTPS, which needs `tls cert.pem key.pem` in its site block \
-                     (automatic certificate issuance is not supported by gojinn)",
-                    self.text
-                ),
-            )),
-            (Scheme::Http, Some(t)) => Err(PosError::new(
-                self.pos,
-                format!(
-                    "address `{}` is cleartext HTTP, but its site block has `tls` (line {}, column {}): \
-                     drop the `http://` or move the address to a site without `tls`",
-                    self.text, t.line, t.col
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The addresses of one site block; several per token when comma-separated.
-fn site_keys(keys: &[&Token]) -> PResult<Vec<SiteKey>> {
-    let mut out = Vec::new();
-    for key in keys {
-        let text = key.text.as_str();
-        if text.starts_with('(') && text.ends_with(')') {
-            return Err(PosError::new(
-                key.pos,
-                format!("snippets (`{text}`) are not supported by gojinn"),
-            ));
-        }
-        if text.starts_with("&(") {
-            return Err(PosError::new(
-                key.pos,
-                format!("named routes (`{text}`) are not supported by gojinn"),
-            ));
-        }
-        if names::DIRECTIVES.contains(&text) || names::UNSUPPORTED_DIRECTIVES.contains(&text) {
-            return Err(PosError::new(
-                key.pos,
-                format!("expected a site address, found the directive `{text}`; put directives in a site block such as `:8080 {{ … }}`"),
-            ));
-        }
-        if text.split(',').all(str::is_empty) {
-            // `""` or `,`: a site that could never be reached (found by fuzzing).
-            let what = if text.is_empty() {
-                "the site address is empty".to_owned()
-            } else {
-                format!("the site address `{text}` names no address")
-            };
-            return Err(PosError::new(
-                key.pos,
-                format!("{what}; give a port, e.g. `:8080`"),
-            ));
-        }
-        let mut offset = usize::from(key.kind == lexer::Kind::Quoted);
-        for piece in text.split(',') {
-            if !piece.is_empty() {
-                let pos = Pos {
-                    col: key.pos.col + offset,
-                    ..key.pos
-                };
-                let (address, scheme) = parse_address(piece).map_err(|m| PosError::new(pos, m))?;
-                out.push(SiteKey {
-                    address,
-                    scheme,
-                    pos,
-                    text: piece.to_owned(),
-                });
-            }
-            offset += piece.chars().count() + 1;
-        }
-    }
-    Ok(out)
-}
-
-/// Splits `host:port`; `[v6]:port` keeps its brackets. `Ok((host, None))` when
-/// there is no port; `Err` for an IPv6 address without brackets.
-fn split_host_port(s: &str) -> Result<(String, Option<String>), ()> {
-    if s.starts_with('[') {
-        let close = s.find(']').ok_or(())?;
-        let (host, after) = s.split_at(close + 1);
-        return match after.strip_prefix(':') {
-            Some(port) => Ok((host.to_owned(), Some(port.to_owned()))),
-            None if after.is_empty() => Ok((host.to_owned(), None)),
-            None => Err(()),
-        };
-    }
-    match s.rsplit_once(':') {
-        Some((host, _)) if host.contains(':') => Err(()),
-        Some((host, port)) => Ok((host.to_owned(), Some(port.to_owned()))),
-        None => Ok((s.to_owned(), None)),
-    }
-}
-
-/// Parses one site address.
-pub(crate) fn parse_address(text: &str) -> Result<(Address, Scheme), String> {
-    let auto_https = |name: &str| {
-        format!(
-            "address `{text}` needs automatic HTTPS, which is not supported by gojinn; \
-             give an explicit port, e.g. `{name}:8080`"
-        )
-    };
-    let lower = text.to_ascii_lowercase();
-    let (rest, scheme) = if let Some(rest) = lower.strip_prefix("http://") {
-        (rest, Scheme::Http)
-    } else if let Some(rest) = lower.strip_prefix("https://") {
-        (rest, Scheme::Https)
-    } else if let Some((scheme, _)) = lower.split_once("://") {
-        return Err(format!(
-            "address `{text}` has the unsupported scheme `{scheme}`: use `http://`, `https://` (with `tls`) or no scheme"
-        ));
-    } else {
-        (lower.as_str(), Scheme::Unstated)
-    };
-    if rest.contains('/') {
-        return Err(format!(
-            "address `{text}` has a path; site addresses are a host and a port only: \
-             match paths inside the block, e.g. `handle /api/* {{ … }}`"
-        ));
-    }
-    let Ok((host, port)) = split_host_port(rest) else {
-        return Err(format!(
-            "invalid address `{text}`: write IPv6 hosts in brackets, e.g. `[::1]:8080`"
-        ));
-    };
-    let port: u16 = match port {
-        None if scheme == Scheme::Http => 80,
-        None if scheme == Scheme::Https => 443,
-        None if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) => {
-            return Err(format!(
-                "address `{text}` has no `:` before the port; did you mean `:{host}`?"
-            ))
-        }
-        None => return Err(auto_https(&host)),
-        Some(p) if p.is_empty() => return Err(format!("address `{text}` has an empty port")),
-        Some(p) => p.parse().map_err(|_| {
-            format!("invalid port `{p}` in address `{text}`: a port is a number from 0 to 65535")
-        })?,
-    };
-    if !host.is_empty() {
-        validate::host(&host)?;
-    }
-    Ok((
-        Address {
-            host: (!host.is_empty()).then_some(host),
-            port,
-        },
-        scheme,
-    ))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failing test should panic
-mod tests {
-    use super::*;
-
-    fn addr(text: &str) -> Result<(Option<String>, u16), String> {
-        parse_address(text).map(|(a, _)| (a.host, a.port))
-    }
-
-    #[test]
-    fn addresses() {
-        assert_eq!(addr(":8080"), Ok((None, 8080)));
-        assert_eq!(addr("localhost:8080"), Ok((Some("localhost".into()), 8080)));
-        assert_eq!(
-            addr("Example.COM:9000"),
-            Ok((Some("example.com".into()), 9000))
-        );
-        assert_eq!(addr("http://:8081"), Ok((None, 8081)));
-        assert_eq!(addr("http://a.test:1"), Ok((Some("a.test".into()), 1)));
-        assert_eq!(addr("http://a.test"), Ok((Some("a.test".into()), 80)));
-        assert_eq!(addr("[::1]:8080"), Ok((Some("[::1]".into()), 8080)));
-        assert_eq!(addr(":0"), Ok((None, 0)));
-    }
-
-    #[test]
-    fn address_errors() {
-        assert_eq!(
-            addr("example.com").unwrap_err(),
-            "address `example.com` needs automatic HTTPS, which is not supported by gojinn; \
-             give an explicit port, e.g. `example.com:8080`"
-        );
-        // `https://` parses; whether the site has `tls` is checked per block.
-        assert_eq!(
-            addr("https://x.test:8443"),
-            Ok((Some("x.test".into()), 8443))
-        );
-        assert_eq!(addr("https://x.test"), Ok((Some("x.test".into()), 443)));
-        assert_eq!(parse_address("https://:8443").unwrap().1, Scheme::Https);
-        assert_eq!(
-            addr("8080").unwrap_err(),
-            "address `8080` has no `:` before the port; did you mean `:8080`?"
-        );
-        assert!(addr(":99999")
-            .unwrap_err()
-            .starts_with("invalid port `99999`"));
-        assert!(addr("localhost:").unwrap_err().contains("empty port"));
-        assert!(addr("::1:80").unwrap_err().contains("brackets"));
-        assert!(addr("[::1").unwrap_err().contains("brackets"));
-        assert!(addr("a.test:80/api").unwrap_err().contains("has a path"));
-        assert!(addr("ftp://a:1")
-            .unwrap_err()
-            .contains("unsupported scheme `ftp`"));
-        assert!(addr("*.a.test:80")
-            .unwrap_err()
-            .starts_with("wildcard host"));
-        assert!(addr("a b:80").is_err());
-    }
-
-    #[test]
-    fn host_port_split() {
-        assert_eq!(split_host_port("[::1]"), Ok(("[::1]".into(), None)));
-        assert_eq!(split_host_port("[::1]x"), Err(()));
-        assert_eq!(split_host_port(":1"), Ok((String::new(), Some("1".into()))));
-    }
 }

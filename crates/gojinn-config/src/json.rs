@@ -42,8 +42,10 @@ fn syntax_error(src: &str, file: &Path, e: &serde_json::Error) -> ConfigError {
     let mut pos = pos_at(src, offset);
     // serde reports an unknown field after its key (or at the end of a tagged
     // object); point at the key itself.
+    // An unknown variant is reported the same way; point at its value.
     if let Some(field) = message
         .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))
         .and_then(|m| m.split('`').next())
     {
         let needle = format!("\"{field}\"");
@@ -119,6 +121,23 @@ impl Checker<'_> {
         if let Some(dir) = &mut config.storage {
             *dir = paths::resolve(&self.base, dir);
         }
+        if config.auto_https.http_port == config.auto_https.https_port {
+            return Err(self.at(
+                &[Seg::Key("auto_https"), Seg::Key("https_port")],
+                format!(
+                    "`http_port` and `https_port` are both {}: cleartext and HTTPS need different ports",
+                    config.auto_https.http_port
+                ),
+            ));
+        }
+        if let Some(url) = &config.storage_url {
+            crate::https_options::store_url(url)
+                .map_err(|m| self.at(&[Seg::Key("storage_url")], m))?;
+        }
+        if let Some(root) = &mut config.auto_https.acme_ca_root {
+            let field = [Seg::Key("auto_https"), Seg::Key("acme_ca_root")];
+            self.path(root, "acme_ca_root", &field)?;
+        }
         if let crate::LogOutput::File(f) = &mut config.log.output {
             f.path = paths::resolve(&self.base, &f.path);
         }
@@ -137,27 +156,56 @@ impl Checker<'_> {
                 let path = [here[0], here[1], Seg::Key("addresses"), Seg::Index(j)];
                 if let Some(host) = &mut a.host {
                     host.make_ascii_lowercase();
-                    validate::host(host).map_err(|m| {
+                    validate::site_host(host).map_err(|m| {
                         self.at(&[path[0], path[1], path[2], path[3], Seg::Key("host")], m)
                     })?;
                 }
                 addresses.push((a.clone(), (i, j)));
                 modes.push((a.port, site.tls.is_some(), (i, j)));
             }
-            if let Some(tls) = &mut site.tls {
-                let at = [here[0], here[1], Seg::Key("tls")];
-                for (name, path) in [("cert", &mut tls.cert), ("key", &mut tls.key)] {
-                    let shown = path.to_string_lossy().into_owned();
-                    let field = [at[0], at[1], at[2], Seg::Key(name)];
-                    if shown.is_empty() {
-                        return Err(self.at(&field, format!("tls {name} path is empty")));
+            let at = [here[0], here[1], Seg::Key("tls")];
+            if let Some(crate::model::Tls::Managed(issuer)) = &site.tls {
+                let acme = matches!(issuer, crate::model::Issuer::Acme(_));
+                for (j, a) in site.addresses.iter().enumerate() {
+                    let path = [here[0], here[1], Seg::Key("addresses"), Seg::Index(j)];
+                    let shown = validate::display_address(a);
+                    match a.host.as_deref() {
+                        None => {
+                            return Err(self.at(
+                                &path,
+                                format!(
+                                    "address `{shown}` has a managed certificate but names no host, so there is no name to get a certificate for"
+                                ),
+                            ))
+                        }
+                        Some(h) if acme && h.starts_with("*.") => {
+                            return Err(self.at(
+                                &path,
+                                format!(
+                                    "address `{shown}` needs a wildcard certificate, which ACME issues only through the DNS challenge, and gojinn has no DNS provider: use the internal issuer or certificate files"
+                                ),
+                            ))
+                        }
+                        Some(_) => {}
                     }
-                    validate::no_nul(&format!("tls {name} path"), &shown)
-                        .map_err(|m| self.at(&field, m))?;
-                    *path = paths::resolve(&self.base, path);
                 }
-                let pos = locate(self.src, &at);
-                tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+            }
+            match &mut site.tls {
+                Some(crate::model::Tls::Files(tls)) => {
+                    for (name, path) in [("cert", &mut tls.cert), ("key", &mut tls.key)] {
+                        let field = [at[0], at[1], at[2], Seg::Key(name)];
+                        self.path(path, &format!("tls {name}"), &field)?;
+                    }
+                    let pos = locate(self.src, &at);
+                    tls.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+                }
+                Some(crate::model::Tls::Managed(crate::model::Issuer::Acme(acme))) => {
+                    if let Some(root) = &mut acme.ca_root {
+                        let field = [at[0], at[1], at[2], Seg::Key("ca_root")];
+                        self.path(root, "tls ca_root", &field)?;
+                    }
+                }
+                Some(crate::model::Tls::Managed(crate::model::Issuer::Internal)) | None => {}
             }
             if let Some(log) = &mut site.log {
                 if let crate::LogOutput::File(f) = &mut log.output {
@@ -201,6 +249,18 @@ impl Checker<'_> {
             let (tls, clear) = (address_pos(tls), address_pos(clear));
             PosError::new(tls.max(clear), validate::mixed_port(port, tls, clear))
         })
+    }
+
+    /// Checks a file path at `field` (shown as `what`) and resolves it
+    /// against the file's directory.
+    fn path(&self, path: &mut PathBuf, what: &str, field: &[Seg]) -> Result<(), PosError> {
+        let shown = path.to_string_lossy().into_owned();
+        if shown.is_empty() {
+            return Err(self.at(field, format!("{what} path is empty")));
+        }
+        validate::no_nul(&format!("{what} path"), &shown).map_err(|m| self.at(field, m))?;
+        *path = paths::resolve(&self.base, path);
+        Ok(())
     }
 
     /// The `server` options: the same ranges as `servers { … }` in a Caddyfile.

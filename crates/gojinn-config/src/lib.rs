@@ -4,7 +4,11 @@
 //! the Caddyfile (Caddy's syntax, with the directives gojinn implements),
 //! `{env.X}` placeholders, size and duration units, path resolution against the
 //! config file's directory, and semantic checks, every error carrying
-//! `file:line:col`. It knows nothing of wasmtime or hyper: whether a module
+//! `file:line:col`. It also decides automatic HTTPS (which sites are HTTPS,
+//! which issuer each certificate comes from, the HTTP->HTTPS redirects), so
+//! the server reads only [`Site::tls`] and never Caddy's address rules; getting
+//! the certificates is the server's job. It knows nothing of wasmtime or
+//! hyper: whether a module
 //! exists and compiles is the runtime's job (it reports at
 //! [`Function::origin`]), binding sockets the server's.
 //!
@@ -21,6 +25,8 @@
 
 use std::path::Path;
 
+mod address;
+mod autohttps;
 mod basic_auth;
 mod caddyfile;
 mod conditions;
@@ -33,6 +39,7 @@ mod gojinn;
 mod grants;
 mod handlers;
 mod headers;
+mod https_options;
 mod import;
 mod json;
 mod lexer;

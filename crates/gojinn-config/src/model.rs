@@ -36,6 +36,13 @@ pub struct Config {
     /// `$HOME/.local/share/gojinn`), decided by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<PathBuf>,
+    /// `storage redis://…` / `storage postgres://…`: certificates, the ACME account and
+    /// their locks live in this shared store, so several nodes share them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_url: Option<String>,
+    /// Automatic HTTPS global options.
+    #[serde(default, skip_serializing_if = "AutoHttpsOptions::is_default")]
+    pub auto_https: AutoHttpsOptions,
     /// `log` global option: format and level of the server's own log.
     #[serde(default, skip_serializing_if = "LogConfig::is_default")]
     pub log: LogConfig,
@@ -294,8 +301,9 @@ fn default_admin() -> Option<String> {
 pub struct Site {
     /// Addresses of the block (`:8080`, `localhost:8080`, `example.com:9000`).
     pub addresses: Vec<Address>,
-    /// `tls CERT KEY`: the site is served over TLS with this certificate on all
-    /// its ports; cleartext when `None`.
+    /// The site is served over TLS on all its ports with these certificates;
+    /// cleartext when `None`. Resolved: a site that automatic HTTPS made HTTPS
+    /// has its implicit issuer here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
     /// `log`: the site's access log; none when `None`.
@@ -310,11 +318,137 @@ pub struct Site {
     pub errors: Vec<crate::handlers::ErrorRoutes>,
 }
 
-/// `tls <cert.pem> <key.pem>`: a certificate chain and its private key, both
-/// PEM files (automatic certificate issuance is not supported).
+/// Default port of cleartext HTTP (`http_port`).
+pub const DEFAULT_HTTP_PORT: u16 = 80;
+/// Default port of HTTPS (`https_port`).
+pub const DEFAULT_HTTPS_PORT: u16 = 443;
+
+/// The automatic HTTPS global options (`email`, `acme_ca`, `http_port`,
+/// `auto_https`, …). The Caddyfile adapter has already applied them to every
+/// site's [`Site::tls`]; the server reads the ports and the ACME account data
+/// from here, the rest from the sites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoHttpsOptions {
+    /// `email`: the ACME account's contact address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// `acme_ca URL`: the ACME directory URL; `None` is Let's Encrypt
+    /// production (the server's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme_ca: Option<String>,
+    /// `acme_ca_root FILE`: absolute path of a PEM file with the root the ACME
+    /// server's own HTTPS certificate chains to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme_ca_root: Option<PathBuf>,
+    /// `acme_eab { key_id …  mac_key … }`: External Account Binding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme_eab: Option<Eab>,
+    /// `http_port`: the port of cleartext HTTP (and of the HTTP->HTTPS
+    /// redirects and the ACME HTTP challenge).
+    pub http_port: u16,
+    /// `https_port`: the port of HTTPS for addresses that give none.
+    pub https_port: u16,
+    /// `auto_https`: what automatic HTTPS does.
+    pub mode: AutoHttps,
+    /// `local_certs`: every managed site gets its certificate from the
+    /// internal CA instead of ACME.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub local_certs: bool,
+}
+
+impl Default for AutoHttpsOptions {
+    fn default() -> Self {
+        AutoHttpsOptions {
+            email: None,
+            acme_ca: None,
+            acme_ca_root: None,
+            acme_eab: None,
+            http_port: DEFAULT_HTTP_PORT,
+            https_port: DEFAULT_HTTPS_PORT,
+            mode: AutoHttps::On,
+            local_certs: false,
+        }
+    }
+}
+
+impl AutoHttpsOptions {
+    /// True when every option has its default (then the JSON form leaves it out).
+    pub fn is_default(&self) -> bool {
+        *self == AutoHttpsOptions::default()
+    }
+}
+
+/// The `auto_https` global option.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoHttps {
+    /// Sites with a host are HTTPS with managed certificates, and their hosts
+    /// are redirected from HTTP.
+    #[default]
+    On,
+    /// `off`: no implicit HTTPS, no managed certificates but those a `tls`
+    /// directive asks for, no redirects.
+    Off,
+    /// `disable_redirects`: as `On`, without the HTTP->HTTPS redirects.
+    DisableRedirects,
+    /// `disable_certs`: as `On`, but every HTTPS site must give `tls CERT KEY`.
+    DisableCerts,
+}
+
+/// ACME External Account Binding credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Tls {
+pub struct Eab {
+    /// The key identifier the CA gave.
+    pub key_id: String,
+    /// The HMAC key the CA gave, as written (base64url).
+    pub mac_key: String,
+}
+
+/// How a TLS site gets its certificate.
+///
+/// The JSON form is either `{"cert": …, "key": …}` or `{"issuer": …}`;
+/// deserializing picks the form by the `issuer` key, so errors name the bad
+/// field of that form (a derived `untagged` would only say that nothing matched).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Tls {
+    /// `tls <cert.pem> <key.pem>`: files the user gives.
+    Files(TlsFiles),
+    /// A certificate gojinn obtains and renews.
+    Managed(Issuer),
+}
+
+impl<'de> Deserialize<'de> for Tls {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        // serde's internally tagged unit variants ignore other keys, even
+        // with `deny_unknown_fields`: refuse them here.
+        if let Some(map) = value.as_object() {
+            if map.get("issuer").and_then(|i| i.as_str()) == Some("internal") {
+                if let Some(extra) = map.keys().find(|k| *k != "issuer") {
+                    return Err(D::Error::custom(format!(
+                        "unknown field `{extra}`, expected `issuer` (the internal issuer takes no options)"
+                    )));
+                }
+            }
+        }
+        if value.get("issuer").is_some() {
+            Issuer::deserialize(value).map(Tls::Managed)
+        } else {
+            TlsFiles::deserialize(value).map(Tls::Files)
+        }
+        .map_err(D::Error::custom)
+    }
+}
+
+/// `tls <cert.pem> <key.pem>`: a certificate chain and its private key, both
+/// PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
     /// Absolute path of the certificate chain (leaf first).
     pub cert: PathBuf,
     /// Absolute path of the private key (PKCS#8, PKCS#1 or SEC1).
@@ -325,12 +459,49 @@ pub struct Tls {
     pub origin: Option<String>,
 }
 
+/// Who issues a managed certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "issuer", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Issuer {
+    /// An ACME CA (Let's Encrypt unless `dir` says otherwise).
+    Acme(AcmeIssuer),
+    /// Gojinn's own local CA (`tls internal`, `local_certs`): trusted only by
+    /// clients that were given its root.
+    Internal,
+}
+
+/// The ACME issuer of a site, the global options already applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeIssuer {
+    /// The account's contact address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// ACME directory URL; `None` is Let's Encrypt production (the server's
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// PEM of the CA's root for the ACME server's own HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_root: Option<PathBuf>,
+    /// External Account Binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eab: Option<Eab>,
+    /// `disable_http_challenge`: never answer the HTTP-01 challenge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_http_challenge: bool,
+    /// `disable_tlsalpn_challenge`: never answer the TLS-ALPN-01 challenge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_tlsalpn_challenge: bool,
+}
+
 /// A site address. Gojinn listens on all interfaces at `port` (as Caddy does);
 /// `host`, when present, restricts the block to requests whose `Host` matches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
-    /// Host name to match (case-insensitive), or `None` for any host.
+    /// Host name to match (case-insensitive), or `None` for any host. A
+    /// leading `*.` (`*.example.com`) stands for any one label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// TCP port; `0` asks the OS for a free port (used by tests).

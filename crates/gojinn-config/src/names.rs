@@ -98,9 +98,17 @@ pub(crate) const CADDY_ORDER: &[&str] = &[
 
 /// Global options gojinn implements.
 pub(crate) const GLOBAL_OPTIONS: &[&str] = &[
+    "acme_ca",
+    "acme_ca_root",
+    "acme_eab",
     "admin",
+    "auto_https",
     "debug",
+    "email",
     "grace_period",
+    "http_port",
+    "https_port",
+    "local_certs",
     "log",
     "order",
     "security",
@@ -111,23 +119,15 @@ pub(crate) const GLOBAL_OPTIONS: &[&str] = &[
 
 /// Caddy's global options that gojinn does not implement.
 pub(crate) const UNSUPPORTED_GLOBAL_OPTIONS: &[&str] = &[
-    "acme_ca",
-    "acme_ca_root",
     "acme_dns",
-    "acme_eab",
-    "auto_https",
     "cert_issuer",
     "cert_lifetime",
     "default_bind",
     "default_sni",
-    "email",
     "events",
     "fallback_sni",
     "filesystem",
-    "http_port",
-    "https_port",
     "key_type",
-    "local_certs",
     "metrics",
     "ocsp_interval",
     "ocsp_stapling",

@@ -204,7 +204,7 @@ pub(crate) fn module_path(path: &Path) -> Result<(), String> {
 pub(crate) fn host(host: &str) -> Result<(), String> {
     if host.contains('*') {
         return Err(format!(
-            "wildcard host `{host}` is not supported by gojinn; use `:PORT` to answer for every host"
+            "wildcard host `{host}` is not supported here: a wildcard is `*.` before a name (`*.example.com`); use `:PORT` to answer for every host"
         ));
     }
     let ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -222,6 +222,31 @@ pub(crate) fn host(host: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("invalid host `{host}` in site address"))
+    }
+}
+
+/// A site address's host: a [`host`], or a wildcard over one label of a DNS
+/// name (`*.example.com`).
+pub(crate) fn site_host(host: &str) -> Result<(), String> {
+    match host.strip_prefix("*.") {
+        Some(rest) if !rest.contains('*') && !rest.starts_with('[') => host_name(rest, host),
+        _ => self::host(host),
+    }
+}
+
+/// `rest` of the wildcard `shown` is a DNS name.
+fn host_name(rest: &str, shown: &str) -> Result<(), String> {
+    let ok = !rest.is_empty()
+        && rest.parse::<std::net::Ipv4Addr>().is_err()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid wildcard host `{shown}`: a wildcard stands for the first label of a name, e.g. `*.example.com`"
+        ))
     }
 }
 

@@ -101,7 +101,7 @@ fn without_origins(mut c: Config) -> Config {
     }
     c.for_each_function_mut(|f| f.origin = None);
     for s in &mut c.sites {
-        if let Some(tls) = &mut s.tls {
+        if let Some(gojinn_config::Tls::Files(tls)) = &mut s.tls {
             tls.origin = None;
         }
         proxies(&mut s.routes);
