@@ -108,6 +108,12 @@ pub(crate) async fn obtain(
                 format!("ACME CA `{ca}` offers no {challenge:?} challenge for `{name}`")
             })?;
             let key_auth = ch.key_authorization();
+            let kind = if challenge == ChallengeType::Http01 {
+                "http-01"
+            } else {
+                "tls-alpn-01"
+            };
+            tracing::info!(target: "gojinn::tls", domain = %name, challenge = kind, ca = %ca, "answering the CA's challenge");
             match challenge {
                 ChallengeType::Http01 => {
                     challenges.put_http(&ch.token, key_auth.as_str());
@@ -201,5 +207,16 @@ fn alpn_certificate(
     params.custom_extensions = vec![CustomExtension::new_acme_identifier(digest)];
     let key = KeyPair::generate().map_err(|e| e.to_string())?;
     let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
-    crate::certified_key(&cert.pem(), &key.serialize_pem(), provider).map(Arc::new)
+    // Not `CertifiedKey::from_der`: its consistency check parses the
+    // certificate with webpki, which refuses the critical acmeIdentifier
+    // extension this certificate must carry.
+    let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let signing = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| format!("TLS-ALPN-01 key: {e}"))?;
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing,
+    )))
 }

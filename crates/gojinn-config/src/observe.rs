@@ -145,10 +145,28 @@ fn sampler(key: &Token, args: &[Token]) -> PResult<TraceSampler> {
 }
 
 impl Config {
-    /// This config with its secrets (`env` values, `debug_secret`) replaced by
-    /// [`REDACTED`], for showing to an operator.
+    /// This config with its secrets (`env` values, `debug_secret`, EAB MAC
+    /// keys, the credentials of a `storage` URL) replaced by [`REDACTED`], for
+    /// showing to an operator.
     pub fn redacted(&self) -> Config {
         let mut out = self.clone();
+        if let Some(eab) = &mut out.auto_https.acme_eab {
+            eab.mac_key = REDACTED.to_owned();
+        }
+        for site in &mut out.sites {
+            if let Some(crate::Tls::Managed(crate::Issuer::Acme(a))) = &mut site.tls {
+                if let Some(eab) = &mut a.eab {
+                    eab.mac_key = REDACTED.to_owned();
+                }
+            }
+        }
+        if let Some(url) = &mut out.storage_url {
+            if let (Some((scheme, rest)), true) = (url.split_once("://"), url.contains('@')) {
+                if let Some((_, host)) = rest.rsplit_once('@') {
+                    *url = format!("{scheme}://{REDACTED}@{host}");
+                }
+            }
+        }
         out.for_each_function_mut(|f| {
             for e in &mut f.env {
                 e.value = REDACTED.to_owned();

@@ -280,9 +280,9 @@ impl App {
         }
         // The HTTP port answers ACME HTTP-01 validations even where no site
         // (and no redirect) is served on it.
-        let http_validated = managed.iter().any(|(_, spec)| {
-            matches!(spec, gojinn_certs::IssuerSpec::Acme(a) if a.http_challenge)
-        });
+        let http_validated = managed
+            .iter()
+            .any(|(_, spec)| matches!(spec, gojinn_certs::IssuerSpec::Acme(a) if a.http_challenge));
         if http_validated && mode == Mode::Serve {
             ports.entry(config.auto_https.http_port).or_default();
         }
@@ -319,11 +319,15 @@ impl App {
             .any(|(_, spec)| *spec == gojinn_certs::IssuerSpec::Internal);
         if internal {
             match m.local_root().await {
-                Ok((_, Some(path))) => tracing::info!(target: "gojinn::tls", root = %path.display(),
-                    "sites with `tls internal` have certificates from the local CA: trust this root to trust them"),
+                Ok((_, Some(path))) => {
+                    tracing::info!(target: "gojinn::tls", root = %path.display(),
+                    "sites with `tls internal` have certificates from the local CA: trust this root to trust them")
+                }
                 Ok((_, None)) => tracing::info!(target: "gojinn::tls",
                     "sites with `tls internal` have certificates from the local CA, whose root is in the shared storage"),
-                Err(e) => tracing::error!(target: "gojinn::tls", error = %e, "the local CA is unavailable"),
+                Err(e) => {
+                    tracing::error!(target: "gojinn::tls", error = %e, "the local CA is unavailable")
+                }
             }
         }
     }
@@ -374,7 +378,10 @@ fn managed_names(config: &Config) -> Vec<(String, gojinn_certs::IssuerSpec)> {
                     .unwrap_or_else(|| gojinn_certs::LETS_ENCRYPT.to_owned()),
                 email: a.email.clone(),
                 ca_root: a.ca_root.clone(),
-                eab: a.eab.as_ref().map(|e| (e.key_id.clone(), e.mac_key.clone())),
+                eab: a
+                    .eab
+                    .as_ref()
+                    .map(|e| (e.key_id.clone(), e.mac_key.clone())),
                 http_challenge: !a.disable_http_challenge,
                 tlsalpn_challenge: !a.disable_tlsalpn_challenge,
             }),

@@ -39,7 +39,10 @@ pub(crate) struct Certificates {
 impl Certificates {
     /// Loads the certificate and key of every site with `tls CERT KEY`; one
     /// message per bad site, naming the file and the directive's place.
-    pub(crate) fn load(sites: &[Site], managed: Option<Manager>) -> Result<Certificates, Vec<String>> {
+    pub(crate) fn load(
+        sites: &[Site],
+        managed: Option<Manager>,
+    ) -> Result<Certificates, Vec<String>> {
         let provider = provider();
         let mut by_site = HashMap::new();
         let mut errors = Vec::new();
@@ -84,8 +87,7 @@ impl Certificates {
         for &i in on_port {
             if let Some(Some(Tls::Managed(issuer))) = sites.get(i).map(|s| &s.tls) {
                 managed = true;
-                alpn_challenge |=
-                    matches!(issuer, Issuer::Acme(a) if !a.disable_tlsalpn_challenge);
+                alpn_challenge |= matches!(issuer, Issuer::Acme(a) if !a.disable_tlsalpn_challenge);
             }
             let (Some(site), Some(key)) = (sites.get(i), self.by_site.get(&i)) else {
                 continue;
@@ -101,7 +103,11 @@ impl Certificates {
         let managed = match (managed, &self.managed) {
             (false, _) => None,
             (true, Some(m)) => Some(m.clone()),
-            (true, None) => return Err("internal error: a managed TLS site without a certificate manager".to_owned()),
+            (true, None) => {
+                return Err(
+                    "internal error: a managed TLS site without a certificate manager".to_owned(),
+                )
+            }
         };
         if fallback.is_none() && managed.is_none() {
             return Err("internal error: a TLS port without a certificate".to_owned());
