@@ -107,12 +107,14 @@ fn a_domain_site_gets_a_certificate_from_the_ca_serves_h2_and_redirects_http() {
         return;
     };
     let storage = dir.join("storage");
-    let server = start(
-        &dir,
-        &globals(&ca, &storage.display().to_string(), ports),
-        &domain_site(""),
-    );
+    let config = globals(&ca, &storage.display().to_string(), ports)
+        .replace("admin off", "admin 127.0.0.1:0");
+    let server = start(&dir, &config, &domain_site(""));
     wait_log(&server, &["certificate obtained", DOMAIN]);
+    wait_log(
+        &server,
+        &["answering the CA's challenge", "\"challenge\":\"http-01\""],
+    );
 
     let roots = ca.issuing_roots_pem();
     let answer = get(ports.https, &roots, true);
@@ -154,6 +156,73 @@ fn a_domain_site_gets_a_certificate_from_the_ca_serves_h2_and_redirects_http() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "{key:?}");
+
+    // Metrics and /config tell the expiry of the served certificate.
+    let admin = wait_log(&server, &["admin listening"]);
+    let admin: serde_json::Value = serde_json::from_str(&admin).expect("json log line");
+    let admin = admin["fields"]["port"].as_u64().expect("admin port") as u16;
+    let leaf = get(ports.https, &roots, true).leaf_der;
+    let expiry = leaf_not_after(&leaf)
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let metrics = crate::harness::try_get(admin, "/metrics")
+        .expect("scrape")
+        .text();
+    let samples = crate::harness::samples(&metrics);
+    assert_eq!(
+        samples.get(&format!(
+            "gojinn_tls_certificate_expiry_seconds{{domain=\"{DOMAIN}\"}}"
+        )),
+        Some(&(expiry as f64)),
+        "{metrics}"
+    );
+    assert_eq!(
+        samples.get(&format!(
+            "gojinn_tls_certificates_obtained_total{{domain=\"{DOMAIN}\"}}"
+        )),
+        Some(&1.0),
+        "{metrics}"
+    );
+    let shown = crate::harness::try_get(admin, "/config")
+        .expect("/config")
+        .json();
+    assert_eq!(shown["managed_certificates"][0]["name"], DOMAIN, "{shown}");
+    assert_eq!(
+        shown["managed_certificates"][0]["not_after"], expiry,
+        "{shown}"
+    );
+
+    // A reload keeps the certificate and orders nothing.
+    let other = free_port();
+    std::fs::write(
+        dir.join("Caddyfile"),
+        format!(
+            "{{\n{config}}}\n\n{}\nhttp://:{other} {{\n    respond \"added\"\n}}\n",
+            domain_site("")
+        ),
+    )
+    .expect("write Caddyfile");
+    server.signal("HUP");
+    wait_log(&server, &["config reloaded"]);
+    assert_eq!(
+        crate::harness::try_get(other, "/")
+            .expect("added site")
+            .status,
+        200
+    );
+    assert_eq!(get(ports.https, &roots, true).leaf_der, leaf);
+    let orders = server
+        .logs()
+        .iter()
+        .filter(|l| l.contains("certificate obtained") || l.contains("answering the CA"))
+        .count();
+    assert_eq!(
+        orders,
+        2,
+        "one order, one challenge: {}",
+        server.logs().join("\n")
+    );
 }
 
 #[test]
@@ -341,29 +410,34 @@ fn a_stopped_ca_is_logged_while_the_other_sites_keep_serving() {
 
 #[test]
 fn two_nodes_sharing_redis_storage_order_one_certificate() {
-    let dir = scratch_dir("shared");
+    let dir = scratch_dir("shared-redis");
     let Some(redis) = crate::shared::Redis::start(&dir, 0) else {
         return;
     };
+    two_nodes_order_once(&dir, &redis.url());
+}
+
+#[test]
+fn two_nodes_sharing_postgres_storage_order_one_certificate() {
+    let Some(pg) = crate::postgres::Postgres::start() else {
+        return;
+    };
+    two_nodes_order_once(&scratch_dir("shared-pg"), &pg.url());
+}
+
+/// Two nodes with `storage` at `url` serve one certificate, ordered once.
+fn two_nodes_order_once(dir: &Path, url: &str) {
     // Pebble validates on node A's ports; node B answers through the shared
     // store when it is the one ordering.
     let (a_ports, b_ports) = (Ports::free(), Ports::free());
-    let Some(ca) = pebble(&dir, a_ports, None, false) else {
+    let Some(ca) = pebble(dir, a_ports, None, false) else {
         return;
     };
     let (a_dir, b_dir) = (dir.join("a"), dir.join("b"));
     std::fs::create_dir_all(&a_dir).expect("a dir");
     std::fs::create_dir_all(&b_dir).expect("b dir");
-    let a = start(
-        &a_dir,
-        &globals(&ca, &redis.url(), a_ports),
-        &domain_site(""),
-    );
-    let b = start(
-        &b_dir,
-        &globals(&ca, &redis.url(), b_ports),
-        &domain_site(""),
-    );
+    let a = start(&a_dir, &globals(&ca, url, a_ports), &domain_site(""));
+    let b = start(&b_dir, &globals(&ca, url, b_ports), &domain_site(""));
     let roots = ca.issuing_roots_pem();
     let deadline = Instant::now() + ISSUE_TIMEOUT;
     let (leaf_a, leaf_b) = loop {

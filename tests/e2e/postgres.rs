@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Postgres {
+pub(crate) struct Postgres {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
@@ -50,7 +50,7 @@ impl Postgres {
         }
     }
 
-    fn start() -> Option<Postgres> {
+    pub(crate) fn start() -> Option<Postgres> {
         let Some(bin) = bin_dir() else {
             eprintln!("SKIPPED: no PostgreSQL binaries under /usr/lib/postgresql (install Debian's `postgresql`)");
             return None;
@@ -132,6 +132,11 @@ impl Postgres {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+
+    /// The database as a URL (what `storage postgres://…` takes).
+    pub(crate) fn url(&self) -> String {
+        format!("postgres://gojinn@127.0.0.1:{}/postgres", self.port)
     }
 
     fn dsn(&self) -> String {

@@ -573,11 +573,11 @@ fn validate_names_a_missing_unparsable_or_mismatched_certificate_file() {
         "{err}"
     );
 
+    // A managed certificate needs a name to be issued for.
     let (ok, err) = validate(&dir, ":8443 {\n    tls internal\n}\n");
     assert!(!ok);
     assert!(
-        err.contains("Caddyfile:2:9")
-            && err.contains("automatic certificate issuance is not supported"),
+        err.contains("Caddyfile:1:1") && err.contains("names no host"),
         "{err}"
     );
 }
