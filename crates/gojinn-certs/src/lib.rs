@@ -186,14 +186,23 @@ struct Served {
 }
 
 impl Served {
-    /// Two-thirds into its lifetime.
     fn renew_at(&self) -> SystemTime {
-        let life = self
-            .not_after
-            .duration_since(self.not_before)
-            .unwrap_or_default();
-        self.not_before + life * 2 / 3
+        renew_at(self.not_before, self.not_after)
     }
+}
+
+/// Two-thirds into a certificate's lifetime.
+fn renew_at(not_before: SystemTime, not_after: SystemTime) -> SystemTime {
+    let life = not_after.duration_since(not_before).unwrap_or_default();
+    not_before + life * 2 / 3
+}
+
+/// A certificate as storage holds it.
+struct Stored {
+    chain: String,
+    key: String,
+    not_before: SystemTime,
+    not_after: SystemTime,
 }
 
 /// One managed name.
@@ -558,40 +567,64 @@ impl Shared {
         self.install(name, &chain, &key, true)
     }
 
-    /// Installs the stored certificate of `name` unless it has expired;
-    /// `Ok(None)` when there is none.
-    async fn load_stored(&self, name: &str, spec: &AcmeSpec) -> Result<Option<Served>, String> {
+    /// The stored chain and key of `name` with the leaf's validity; `None`
+    /// when storage has none.
+    async fn stored(&self, name: &str, spec: &AcmeSpec) -> Result<Option<Stored>, String> {
         let [crt, key, _] = cert_keys(spec, name);
-        let (Some(chain), Some(pem)) = (
+        let (Some(chain), Some(key)) = (
             self.storage.load(&crt).await?,
             self.storage.load(&key).await?,
         ) else {
             return Ok(None);
         };
-        let (chain, pem) = (
-            String::from_utf8_lossy(&chain),
-            String::from_utf8_lossy(&pem),
+        let (chain, key) = (
+            String::from_utf8_lossy(&chain).into_owned(),
+            String::from_utf8_lossy(&key).into_owned(),
         );
-        let served = self.install_if_valid(name, &chain, &pem)?;
-        if let Some(s) = &served {
-            tracing::info!(target: "gojinn::tls", domain = %name, not_after = %humantime(s.not_after), "certificate loaded from storage");
-        }
-        Ok(served)
+        let certified = certified_key(&chain, &key, &self.provider)?;
+        let leaf = certified.cert.first().ok_or("an empty certificate chain")?;
+        let (not_before, not_after) = validity(leaf)?;
+        Ok(Some(Stored {
+            chain,
+            key,
+            not_before,
+            not_after,
+        }))
     }
 
-    fn install_if_valid(
+    /// Serves the stored certificate of `name` when it is still `usable`.
+    async fn install_stored(
         &self,
         name: &str,
-        chain: &str,
-        key: &str,
+        spec: &AcmeSpec,
+        usable: impl Fn(&Stored) -> bool,
     ) -> Result<Option<Served>, String> {
-        let certified = certified_key(chain, key, &self.provider)?;
-        let leaf = certified.cert.first().ok_or("an empty certificate chain")?;
-        let (_, not_after) = validity(leaf)?;
-        if not_after <= SystemTime::now() {
+        let Some(stored) = self.stored(name, spec).await? else {
+            return Ok(None);
+        };
+        if !usable(&stored) {
             return Ok(None);
         }
-        self.install(name, chain, key, false).map(Some)
+        let served = self.install(name, &stored.chain, &stored.key, false)?;
+        tracing::info!(target: "gojinn::tls", domain = %name, not_after = %humantime(served.not_after), "certificate loaded from storage");
+        Ok(Some(served))
+    }
+
+    /// Serves the stored certificate of `name` unless it has expired.
+    async fn load_stored(&self, name: &str, spec: &AcmeSpec) -> Result<Option<Served>, String> {
+        self.install_stored(name, spec, |s| s.not_after > SystemTime::now())
+            .await
+    }
+
+    /// Serves the stored certificate of `name` when it is not yet due for
+    /// renewal (another node may have renewed it); says whether it did.
+    async fn fresh_in_storage(&self, name: &str, spec: &AcmeSpec) -> Result<bool, String> {
+        let fresh = self
+            .install_stored(name, spec, |s| {
+                renew_at(s.not_before, s.not_after) > SystemTime::now()
+            })
+            .await?;
+        Ok(fresh.is_some())
     }
 
     /// Obtains and renews the certificate of `name` until aborted.
@@ -699,36 +732,6 @@ impl Shared {
             tracing::warn!(target: "gojinn::tls", domain = %name, error = %e, "cannot release the order lock");
         }
         result
-    }
-
-    /// Whether storage holds a certificate for `name` not yet due for renewal
-    /// that differs from the served one; installs it when so.
-    async fn fresh_in_storage(&self, name: &str, spec: &AcmeSpec) -> Result<bool, String> {
-        let [crt, key, _] = cert_keys(spec, name);
-        let (Some(chain), Some(pem)) = (
-            self.storage.load(&crt).await?,
-            self.storage.load(&key).await?,
-        ) else {
-            return Ok(false);
-        };
-        let (chain, pem) = (
-            String::from_utf8_lossy(&chain),
-            String::from_utf8_lossy(&pem),
-        );
-        let certified = certified_key(&chain, &pem, &self.provider)?;
-        let leaf = certified.cert.first().ok_or("an empty certificate chain")?;
-        let (not_before, not_after) = validity(leaf)?;
-        let candidate = Served {
-            key: Arc::new(certified),
-            not_before,
-            not_after,
-        };
-        if candidate.renew_at() <= SystemTime::now() {
-            return Ok(false);
-        }
-        self.install(name, &chain, &pem, false)?;
-        tracing::info!(target: "gojinn::tls", domain = %name, not_after = %humantime(not_after), "certificate loaded from storage");
-        Ok(true)
     }
 }
 

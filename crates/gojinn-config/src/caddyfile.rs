@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::address::{site_keys, split_host_port};
 use crate::autohttps::{WrittenAddress, WrittenSite};
-use crate::directives::{self, Mode};
+use crate::directives::{self, single, Mode};
 use crate::error::{Loaded, PResult, Pos, PosError};
 use crate::import::Sources;
 use crate::lexer::{self, Token};
@@ -314,21 +314,6 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
         ));
     }
     Ok(())
-}
-
-/// The one argument of a global option such as `grace_period 10s`.
-fn single<'a>(name: &Token, args: &'a [Token], example: &str) -> PResult<&'a Token> {
-    match args {
-        [one] => Ok(one),
-        [] => Err(PosError::new(
-            name.pos,
-            format!("`{}` needs a value, e.g. `{example}`", name.text),
-        )),
-        [_, extra, ..] => Err(unexpected(
-            extra,
-            &format!("`{}` takes one value", name.text),
-        )),
-    }
 }
 
 /// `admin <address>` or `admin off`.

@@ -277,6 +277,11 @@ pub(crate) fn no_block(node: &Node, what: &str) -> PResult<()> {
 pub(crate) fn one_arg<'a>(node: &'a Node, example: &str) -> PResult<&'a Token> {
     let (name, args) = split(node)?;
     no_block(node, &name.text)?;
+    single(name, args, example)
+}
+
+/// The one argument `args` of the option or directive `name`.
+pub(crate) fn single<'a>(name: &Token, args: &'a [Token], example: &str) -> PResult<&'a Token> {
     match args {
         [one] => Ok(one),
         [] => Err(PosError::new(

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::caddyfile::{unexpected, Ctx};
-use crate::directives::split;
+use crate::directives::{single, split};
 use crate::error::{PResult, PosError};
 use crate::lexer::Token;
 use crate::model::{AutoHttps, Config};
@@ -189,21 +189,6 @@ fn port(t: &Token) -> PResult<u16> {
                 "invalid port `{}`: a port is a number from 1 to 65535",
                 t.text
             ),
-        )),
-    }
-}
-
-/// The one argument of a global option.
-fn single<'a>(name: &Token, args: &'a [Token], example: &str) -> PResult<&'a Token> {
-    match args {
-        [one] => Ok(one),
-        [] => Err(PosError::new(
-            name.pos,
-            format!("`{}` needs a value, e.g. `{example}`", name.text),
-        )),
-        [_, extra, ..] => Err(unexpected(
-            extra,
-            &format!("`{}` takes one value", name.text),
         )),
     }
 }

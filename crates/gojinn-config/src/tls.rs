@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::caddyfile::{unexpected, Ctx};
-use crate::directives::{first_time, split};
+use crate::directives::{first_time, single, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::lexer::Token;
 use crate::model::{AcmeIssuer, Eab, Issuer, Tls, TlsFiles};
@@ -151,12 +151,16 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Tls> {
             match key {
                 "issuer" => issuer(cx, opt, o, args, &mut draft)?,
                 "ca" => {
-                    let t = one(o, args, "ca https://acme-staging-v02.api.letsencrypt.org/directory")?;
+                    let t = single(
+                        o,
+                        args,
+                        "ca https://acme-staging-v02.api.letsencrypt.org/directory",
+                    )?;
                     draft.acme.dir = Some(url(t)?);
                     draft.acme_setting(o);
                 }
                 "ca_root" => {
-                    let t = one(o, args, "ca_root /etc/ssl/acme-root.pem")?;
+                    let t = single(o, args, "ca_root /etc/ssl/acme-root.pem")?;
                     draft.acme.ca_root = Some(file(cx, t, "ca_root")?);
                     draft.acme_setting(o);
                 }
@@ -164,19 +168,12 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Tls> {
                     draft.acme.eab = Some(eab_args(o, args)?);
                     draft.acme_setting(o);
                 }
-                _ if UNSUPPORTED_OPTIONS.contains(&key) => {
-                    return Err(PosError::new(
-                        o.pos,
-                        format!("`tls` option `{key}` is not supported by gojinn"),
-                    ))
-                }
                 _ => {
-                    return Err(PosError::new(
-                        o.pos,
-                        format!(
-                            "unknown `tls` option `{key}`{}: gojinn's are `issuer`, `ca`, `ca_root` and `eab`",
-                            hint(key, &[OPTIONS, UNSUPPORTED_OPTIONS])
-                        ),
+                    return Err(refused_option(
+                        o,
+                        "`tls`",
+                        [OPTIONS, UNSUPPORTED_OPTIONS],
+                        ": gojinn's are `issuer`, `ca`, `ca_root` and `eab`",
                     ))
                 }
             }
@@ -249,7 +246,7 @@ fn issuer(cx: &Ctx<'_>, node: &Node, o: &Token, args: &[Token], draft: &mut Draf
                 }
                 match key {
                     "dir" => {
-                        let t = one(
+                        let t = single(
                             a,
                             args,
                             "dir https://acme-staging-v02.api.letsencrypt.org/directory",
@@ -257,10 +254,10 @@ fn issuer(cx: &Ctx<'_>, node: &Node, o: &Token, args: &[Token], draft: &mut Draf
                         draft.acme.dir = Some(url(t)?);
                     }
                     "email" => {
-                        draft.acme.email = Some(email(one(a, args, "email you@example.com")?)?)
+                        draft.acme.email = Some(email(single(a, args, "email you@example.com")?)?)
                     }
                     "trusted_roots" => {
-                        let t = one(a, args, "trusted_roots /etc/ssl/acme-root.pem")?;
+                        let t = single(a, args, "trusted_roots /etc/ssl/acme-root.pem")?;
                         draft.acme.ca_root = Some(file(cx, t, "trusted_roots")?);
                     }
                     "eab" => draft.acme.eab = Some(eab_args(a, args)?),
@@ -274,19 +271,12 @@ fn issuer(cx: &Ctx<'_>, node: &Node, o: &Token, args: &[Token], draft: &mut Draf
                             draft.acme.disable_tlsalpn_challenge = true;
                         }
                     }
-                    _ if UNSUPPORTED_ACME_OPTIONS.contains(&key) => {
-                        return Err(PosError::new(
-                            a.pos,
-                            format!("`issuer acme` option `{key}` is not supported by gojinn"),
-                        ))
-                    }
                     _ => {
-                        return Err(PosError::new(
-                            a.pos,
-                            format!(
-                                "unknown `issuer acme` option `{key}`{}",
-                                hint(key, &[ACME_OPTIONS, UNSUPPORTED_ACME_OPTIONS])
-                            ),
+                        return Err(refused_option(
+                            a,
+                            "`issuer acme`",
+                            [ACME_OPTIONS, UNSUPPORTED_ACME_OPTIONS],
+                            "",
                         ))
                     }
                 }
@@ -310,21 +300,6 @@ fn issuer(cx: &Ctx<'_>, node: &Node, o: &Token, args: &[Token], draft: &mut Draf
         }
     }
     Ok(())
-}
-
-/// The one argument of `name`.
-fn one<'a>(name: &Token, args: &'a [Token], example: &str) -> PResult<&'a Token> {
-    match args {
-        [t] => Ok(t),
-        [] => Err(PosError::new(
-            name.pos,
-            format!("`{}` needs a value, e.g. `{example}`", name.text),
-        )),
-        [_, extra, ..] => Err(unexpected(
-            extra,
-            &format!("`{}` takes one value", name.text),
-        )),
-    }
 }
 
 /// `eab KEY_ID MAC_KEY`.
@@ -408,4 +383,30 @@ pub(crate) fn eab(id: &Token, mac: &Token) -> PResult<Eab> {
         key_id: id.text.clone(),
         mac_key: mac.text.clone(),
     })
+}
+
+/// The error for an option `t` of `what` that gojinn does not take: one of
+/// Caddy's it does not support (`[_, unsupported]`), else unknown, with the
+/// nearest known name and `known_list`.
+fn refused_option(
+    t: &Token,
+    what: &str,
+    [known, unsupported]: [&[&'static str]; 2],
+    known_list: &str,
+) -> PosError {
+    let key = t.text.as_str();
+    if unsupported.contains(&key) {
+        PosError::new(
+            t.pos,
+            format!("{what} option `{key}` is not supported by gojinn"),
+        )
+    } else {
+        PosError::new(
+            t.pos,
+            format!(
+                "unknown {what} option `{key}`{}{known_list}",
+                hint(key, &[known, unsupported])
+            ),
+        )
+    }
 }
