@@ -134,6 +134,8 @@ pub struct Stores {
     postgres: Mutex<HashMap<String, Arc<PgPool>>>,
     /// Embedded locks: process memory, so one table for the process's life.
     locks: Arc<kv::Locks>,
+    /// The job queue `host_enqueue` puts into, once the server made it.
+    jobs: std::sync::OnceLock<Arc<dyn JobSink>>,
 }
 
 /// How many stores of each kind a [`Stores`] holds open.
@@ -179,6 +181,17 @@ impl Stores {
     /// No store open yet.
     pub fn new() -> Self {
         Stores::default()
+    }
+
+    /// Sets the job queue of `host_enqueue` (once, when the server starts).
+    pub fn set_job_sink(&self, sink: Arc<dyn JobSink>) {
+        let _ = self.jobs.set(sink);
+    }
+
+    /// The job queue of `host_enqueue`; `None` where the server runs no jobs
+    /// (`gojinn validate`).
+    pub fn job_sink(&self) -> Option<Arc<dyn JobSink>> {
+        self.jobs.get().cloned()
     }
 
     /// The KV namespace `namespace` on `backend`: `None` or `embedded`, the
@@ -267,6 +280,44 @@ pub struct Capabilities {
     kv: Option<Kv>,
     db: Option<(Db, Access)>,
     http: Vec<HttpTarget>,
+    enqueue: Option<EnqueueGrant>,
+}
+
+/// Where `host_enqueue` puts jobs: the server's job queue.
+pub trait JobSink: Send + Sync {
+    /// Queues a run of the module `target` with `payload` as its stdin, under
+    /// `policy`; `trace_id` is the enqueuing call's.
+    fn enqueue<'a>(
+        &'a self,
+        target: &'a Path,
+        payload: Vec<u8>,
+        policy: &'a JobPolicy,
+        trace_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), HostError>> + Send + 'a>>;
+}
+
+/// How the jobs a route queues are run and bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPolicy {
+    /// Attempts per job (`retries` + 1).
+    pub max_attempts: u32,
+    /// Wait before a retry, doubled each time, in ms.
+    pub backoff_ms: u64,
+    /// Cap on the jobs waiting for one target.
+    pub queue_max: u64,
+    /// Cap on one job's payload, in bytes.
+    pub payload_max: u64,
+}
+
+/// `permissions { enqueue <module>… }`: the modules a route may queue.
+#[derive(Clone)]
+struct EnqueueGrant {
+    /// Absolute module paths.
+    modules: Vec<PathBuf>,
+    /// What relative names are resolved against (the config's directory).
+    base: PathBuf,
+    policy: JobPolicy,
+    sink: Arc<dyn JobSink>,
 }
 
 /// The database a route's `db` grant reaches.
@@ -298,7 +349,26 @@ impl Capabilities {
             kv: None,
             db: None,
             http: Vec::new(),
+            enqueue: None,
         }
+    }
+
+    /// Grants `host_enqueue` of `modules` (absolute paths; a guest's relative
+    /// name is resolved against `base`) into `sink`, under `policy`.
+    pub fn with_enqueue(
+        mut self,
+        modules: &[PathBuf],
+        base: &Path,
+        policy: JobPolicy,
+        sink: Arc<dyn JobSink>,
+    ) -> Self {
+        self.enqueue = Some(EnqueueGrant {
+            modules: modules.to_vec(),
+            base: base.to_owned(),
+            policy,
+            sink,
+        });
+        self
     }
 
     /// Grants KV access to keys matching `read` / `write` patterns in `kv`.
@@ -515,6 +585,41 @@ fn params(bytes: &[u8]) -> Result<Vec<Value>, HostError> {
 }
 
 impl CallCx {
+    /// `host_enqueue`: queues a run of the granted module named `name` with
+    /// `payload` as its stdin.
+    pub async fn enqueue(&self, name: Vec<u8>, payload: Vec<u8>) -> Result<(), HostError> {
+        let name = utf8("module name", name)?;
+        let Some(grant) = &self.caps.enqueue else {
+            return Err(HostError::Denied(format!(
+                "this route may not enqueue (`permissions {{ enqueue {name} }}`)"
+            )));
+        };
+        let path = Path::new(&name);
+        let path = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            grant.base.join(path.strip_prefix("./").unwrap_or(path))
+        };
+        let Some(target) = grant.modules.iter().find(|m| **m == path) else {
+            return Err(HostError::Denied(format!(
+                "module `{}` is not in this route's `enqueue` permission",
+                name.escape_debug()
+            )));
+        };
+        let limit = usize::try_from(grant.policy.payload_max).unwrap_or(usize::MAX);
+        if payload.len() > limit {
+            return Err(HostError::TooLarge {
+                what: "job payload",
+                size: payload.len(),
+                limit,
+            });
+        }
+        grant
+            .sink
+            .enqueue(target, payload, &grant.policy, &self.trace_id)
+            .await
+    }
+
     /// `host_kv_get`.
     pub async fn kv_get(&self, k: Vec<u8>) -> Result<Option<Vec<u8>>, HostError> {
         let k = key(k)?;

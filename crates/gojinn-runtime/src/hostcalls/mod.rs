@@ -105,13 +105,13 @@ host_abi! {
         legacy_flag(&mut caller, call, r)
     }
 
-    // --- Gojinn functions this server does not provide: Gojinn's failure value. ---
-
-    /// Gojinn's background job queue: returns `1` (failed); not available here.
-    unavailable sync fn host_enqueue(f_ptr: i32, f_len: i32, p_ptr: i32, p_len: i32) -> i32 = |caller, call| {
-        unavailable(&mut caller, call);
-        1
+    /// Queues a run of a module the `enqueue` permission names, payload as stdin: `0` queued, `1` not (see `host_last_error`).
+    legacy async fn host_enqueue(f_ptr: i32, f_len: i32, p_ptr: i32, p_len: i32) -> i32 = |caller, call| {
+        let r = run(&mut caller, [(f_ptr, f_len), (p_ptr, p_len)], |cx, [f, p]| async move { cx.enqueue(f, p).await }).await;
+        1 - legacy_flag(&mut caller, call, r.map(|()| true))
     }
+
+    // --- Gojinn functions this server does not provide: Gojinn's failure value. ---
 
     /// Gojinn's S3 upload: returns `1` (failed); not available here.
     unavailable sync fn host_s3_put(k_ptr: i32, k_len: i32, b_ptr: i32, b_len: i32) -> i32 = |caller, call| {
