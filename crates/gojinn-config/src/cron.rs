@@ -18,6 +18,9 @@ use croner::parser::{CronParser, Seconds, Year};
 pub const MIN_EVERY: Duration = Duration::from_secs(1);
 
 /// What a spec names, ready to be stepped.
+// `Pattern` is much larger than `Every`; there is one schedule per trigger,
+// built at load, so boxing it would save nothing worth the indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CronSchedule {
     /// `@every <duration>`: a whole number of seconds, at least [`MIN_EVERY`].
@@ -123,14 +126,10 @@ pub fn cron_schedule(spec: &str) -> Result<CronSchedule, String> {
         .sloppy_ranges(true)
         .build();
     let cron = parser.parse(pattern).map_err(|e| {
-        let why = e.to_string();
-        let why = why.trim_end_matches('.');
-        let mut chars = why.chars();
-        let why = match chars.next() {
-            Some(c) => c.to_lowercase().chain(chars).collect(),
-            None => String::new(),
-        };
-        format!("invalid cron spec `{spec}`: {why}")
+        format!(
+            "invalid cron spec `{spec}`: {}",
+            which_field(&parser, pattern, &e)
+        )
     })?;
     let schedule = CronSchedule::Pattern(cron);
     // A pattern such as `0 0 30 2 *` (February 30) parses but never fires.
@@ -139,6 +138,44 @@ pub fn cron_schedule(spec: &str) -> Result<CronSchedule, String> {
         return bad("it never matches a date (is the day of the month past the end of the month?)");
     }
     Ok(schedule)
+}
+
+/// Names of the fields of a five-field pattern, with what each takes.
+const FIELDS: &[(&str, &str)] = &[
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-6 or SUN-SAT"),
+];
+
+/// Why `pattern` failed to parse, naming the field at fault: croner's own
+/// messages (`Number out of bounds`) do not say which one.
+fn which_field(parser: &CronParser, pattern: &str, e: &croner::errors::CronError) -> String {
+    let fields: Vec<&str> = pattern.split_whitespace().collect();
+    let named: Vec<(&str, &str)> = if fields.len() == 6 {
+        std::iter::once(("second", "0-59"))
+            .chain(FIELDS.iter().copied())
+            .collect()
+    } else {
+        FIELDS.to_vec()
+    };
+    // The first field that fails alone, every other field `*`.
+    for (i, (field, (name, range))) in fields.iter().zip(&named).enumerate() {
+        let alone: Vec<&str> = (0..fields.len())
+            .map(|j| if j == i { *field } else { "*" })
+            .collect();
+        if parser.parse(&alone.join(" ")).is_err() {
+            return format!("the {name} field `{field}` is not valid (it takes {range}, lists `a,b`, ranges `a-b` and steps `*/n`)");
+        }
+    }
+    let why = e.to_string();
+    let why = why.trim_end_matches('.');
+    let mut chars = why.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// `@every <duration>`, `rest` being what follows `@every`.
@@ -259,7 +296,13 @@ mod tests {
         );
         assert!(err("0 0 * * * * 2030").contains("it has 7 field(s)"));
         assert!(err("").starts_with("invalid cron spec ``: it is empty"));
-        assert!(err("61 * * * *").starts_with("invalid cron spec `61 * * * *`: "));
+        assert_eq!(
+            err("61 * * * *"),
+            "invalid cron spec `61 * * * *`: the minute field `61` is not valid (it takes 0-59, lists `a,b`, ranges `a-b` and steps `*/n`)"
+        );
+        assert!(err("0 0 25 * * *").contains("the hour field `25`"));
+        assert!(err("* * 0 * *").contains("the day-of-month field `0`"));
+        assert!(err("* * * 13 *").contains("the month field `13`"));
         assert!(err("* * * * MONDAY").starts_with("invalid cron spec `* * * * MONDAY`: "));
         assert_eq!(
             err("@dayly"),

@@ -38,13 +38,13 @@ pub(crate) fn sub_directive(cx: &Ctx<'_>, f: &mut Function, node: &Node) -> PRes
     match name.text.as_str() {
         "cron" => {
             let c = cron(cx, node)?;
-            if f.crons.contains(&c) {
+            if f.crons.iter().any(|o| same_cron(o, &c)) {
+                let module = args.get(1).map_or("", |m| m.text.as_str());
                 return Err(PosError::new(
                     name.pos,
                     format!(
-                        "cron `{}` for `{}` is given twice in this block",
-                        c.spec,
-                        c.module.display()
+                        "`cron \"{}\" {module}` is given twice in this block: each would run",
+                        c.spec
                     ),
                 ));
             }
@@ -104,6 +104,12 @@ pub(crate) fn sub_directive(cx: &Ctx<'_>, f: &mut Function, node: &Node) -> PRes
         _ => {}
     }
     Ok(())
+}
+
+/// Two triggers of one spec for one module (whatever their `catch_up`): both
+/// would run at each tick.
+pub(crate) fn same_cron(a: &Cron, b: &Cron) -> bool {
+    a.spec == b.spec && a.module == b.module
 }
 
 /// `cron "<spec>" <module> [{ catch_up none|once }]`.

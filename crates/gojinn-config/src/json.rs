@@ -532,7 +532,10 @@ impl Checker<'_> {
             crate::cron::cron_schedule(&c.spec).map_err(|e| self.at(&field("spec"), e))?;
             validate::module_path(&c.module).map_err(|e| self.at(&field("module"), e))?;
             c.module = paths::resolve(&self.base, &c.module);
-            if f.crons[..i].contains(&f.crons[i]) {
+            if f.crons[..i]
+                .iter()
+                .any(|o| crate::jobs::same_cron(o, &f.crons[i]))
+            {
                 let mut p = handle_field("crons");
                 p.push(Seg::Index(i));
                 return Err(self.at(&p, "this cron is already listed: same spec, same module"));
