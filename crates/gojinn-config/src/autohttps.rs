@@ -327,6 +327,7 @@ fn redirects(sites: &[Site], o: &AutoHttpsOptions) -> Vec<Site> {
                     .collect(),
                 tls: None,
                 log: None,
+                queue: None,
                 routes: vec![Route {
                     group: None,
                     matcher: None,

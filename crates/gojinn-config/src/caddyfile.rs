@@ -44,6 +44,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) matchers: Vec<crate::named::Definition>,
     /// The `log` directive of the site being read, and where it was written.
     pub(crate) log: Option<(crate::AccessLog, Pos)>,
+    /// The `queue` directive of the site being read, and where it was written.
+    pub(crate) queue: Option<(String, Pos)>,
 }
 
 impl Ctx<'_> {
@@ -104,12 +106,14 @@ fn build(
         errors: Vec::new(),
         in_errors: false,
         log: None,
+        queue: None,
     };
     let mut config = Config {
         admin: Some(DEFAULT_ADMIN_ADDR.to_owned()),
         debug: false,
         storage: None,
         storage_url: None,
+        queue: None,
         auto_https: AutoHttpsOptions::default(),
         log: Default::default(),
         tracing: None,
@@ -185,6 +189,7 @@ fn build(
             addresses: site_addresses.into_iter().map(|k| k.address).collect(),
             tls: tls.map(|(t, _)| t),
             log,
+            queue: cx.queue.take().map(|(q, _)| q),
             routes,
             errors: std::mem::take(&mut cx.errors),
         });
@@ -264,6 +269,11 @@ fn global_options(cx: &mut Ctx<'_>, config: &mut Config, block: &Block) -> PResu
             "log" => config.log = crate::logs::global(cx, node)?,
             "tracing" => config.tracing = Some(crate::observe::tracing(node)?),
             "storage" => crate::https_options::storage(cx, name, args, config)?,
+            "queue" => {
+                let v = single(name, args, "queue redis://localhost:6379")?;
+                crate::jobs::queue_url(&v.text).map_err(|e| PosError::new(v.pos, e))?;
+                config.queue = Some(v.text.clone());
+            }
             _ if crate::https_options::OPTIONS.contains(&opt) => {
                 crate::https_options::parse(cx, node, config)?
             }

@@ -157,6 +157,10 @@ fn directives(
                 crate::logs::site(cx, node, site_level)?;
                 continue;
             }
+            "queue" => {
+                crate::jobs::site_queue(cx, node, site_level)?;
+                continue;
+            }
             "tls" => {
                 return Err(PosError::new(
                     name_token.pos,

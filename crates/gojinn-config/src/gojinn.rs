@@ -15,7 +15,7 @@ use crate::model::{
 use crate::named::{self, RouteMatch};
 use crate::names::{self, hint};
 use crate::tree::Node;
-use crate::{grants, paths, units, validate};
+use crate::{grants, jobs, paths, units, validate};
 
 /// Parses one `gojinn` directive into a route.
 pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
@@ -71,6 +71,10 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         db_driver: None,
         db_dsn: None,
         debug_secret: None,
+        crons: Vec::new(),
+        jobs: Default::default(),
+        record_crashes: false,
+        crash_path: None,
         security: cx.security.clone(),
         origin: Some(cx.sources.place(name.pos)),
     };
@@ -86,6 +90,17 @@ pub(crate) fn parse(cx: &Ctx<'_>, node: &Node) -> PResult<Route> {
         }
     }
     grants::finish(&mut f, &cx.base).map_err(|e| PosError::new(name.pos, e))?;
+    jobs::finish(&f).map_err(|e| {
+        // The only check there is about `crash_path`: point at it.
+        let at = node
+            .block
+            .iter()
+            .flat_map(|b| &b.nodes)
+            .filter_map(|n| n.words.first())
+            .find(|w| w.text == "crash_path")
+            .map_or(name.pos, |w| w.pos);
+        PosError::new(at, e)
+    })?;
     Ok(matcher.route(None, Handler::Gojinn(f)))
 }
 
@@ -106,13 +121,18 @@ fn set_module(cx: &Ctx<'_>, f: &mut Function, token: &Token, at: &mut Option<Pos
             ),
         ));
     }
+    f.module = module(cx, token)?;
+    *at = Some(token.pos);
+    Ok(())
+}
+
+/// The module `token` names, checked (a `.wasm` or `.wat` path) and resolved
+/// as a route's module is: for `gojinn`, `cron` and `enqueue` alike.
+pub(crate) fn module(cx: &Ctx<'_>, token: &Token) -> PResult<PathBuf> {
     let path = Path::new(&token.text);
     validate::module_path(path).map_err(|e| PosError::new(token.pos, e))?;
     let cwd = std::env::current_dir().ok();
-    f.module =
-        paths::module(&cx.base, cwd.as_deref(), path).map_err(|e| PosError::new(token.pos, e))?;
-    *at = Some(token.pos);
-    Ok(())
+    paths::module(&cx.base, cwd.as_deref(), path).map_err(|e| PosError::new(token.pos, e))
 }
 
 fn after_module(extra: &Token) -> PosError {
@@ -139,7 +159,10 @@ fn sub_directive<'n>(
     if !names::GOJINN_SUBDIRECTIVES.contains(&sub) {
         return Err(unknown(name));
     }
-    if !matches!(sub, "env" | "args" | "mount" | "wasm_file" | "path") {
+    if !matches!(
+        sub,
+        "env" | "args" | "mount" | "wasm_file" | "path" | "cron"
+    ) {
         first_time(seen, sub, name.pos, |first| {
             format!(
                 "duplicate `{sub}` (first set at line {}, column {})",
@@ -272,7 +295,8 @@ fn sub_directive<'n>(
                 f.args.push(a.text.clone());
             }
         }
-        "permissions" => f.permissions = grants::permissions(node)?,
+        "permissions" => f.permissions = grants::permissions(cx, node)?,
+        _ if jobs::SUBDIRECTIVES.contains(&sub) => jobs::sub_directive(cx, f, node)?,
         "mount" => f.mounts.push(grants::mount(&cx.base, node)?),
         "kv" => f.kv = Some(grants::kv(node)?),
         "db_driver" => f.db_driver = Some(grants::driver(node)?),

@@ -4,7 +4,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::caddyfile::unexpected;
+use crate::caddyfile::{unexpected, Ctx};
 use crate::directives::{first_time, no_block, one_arg, only_block, split};
 use crate::error::{PResult, Pos, PosError};
 use crate::lexer::Token;
@@ -14,14 +14,15 @@ use crate::paths;
 use crate::tree::Node;
 
 /// Entries of a `permissions` block.
-pub(crate) const PERMISSIONS: &[&str] = &["kv_read", "kv_write", "db", "http"];
+pub(crate) const PERMISSIONS: &[&str] = &["kv_read", "kv_write", "db", "http", "enqueue"];
 
 fn at(t: &Token) -> impl Fn(String) -> PosError + '_ {
     move |e| PosError::new(t.pos, e)
 }
 
-/// `permissions { kv_read …; kv_write …; db read|write; http host:port … }`.
-pub(crate) fn permissions(node: &Node) -> PResult<Permissions> {
+/// `permissions { kv_read …; kv_write …; db read|write; http host:port …;
+/// enqueue module … }`.
+pub(crate) fn permissions(cx: &Ctx<'_>, node: &Node) -> PResult<Permissions> {
     let block = only_block(
         node,
         "`permissions` takes a block, e.g. `permissions { kv_read users:* }`",
@@ -45,7 +46,7 @@ pub(crate) fn permissions(node: &Node) -> PResult<Permissions> {
             return Err(PosError::new(
                 what.pos,
                 format!(
-                    "unknown permission `{key}`{}; permissions are `kv_read`, `kv_write`, `db` and `http`",
+                    "unknown permission `{key}`{}; permissions are `kv_read`, `kv_write`, `db`, `http` and `enqueue`",
                     hint(key, &[PERMISSIONS])
                 ),
             ));
@@ -62,6 +63,7 @@ pub(crate) fn permissions(node: &Node) -> PResult<Permissions> {
                 "db" => "db read",
                 "kv_write" => "kv_write sessions:*",
                 "http" => "http api.example.com:443",
+                "enqueue" => "enqueue ./functions/worker.wasm",
                 _ => "kv_read users:*",
             };
             return Err(PosError::new(
@@ -86,6 +88,11 @@ pub(crate) fn permissions(node: &Node) -> PResult<Permissions> {
                     return Err(unexpected(extra, "`db` takes one mode, `read` or `write`"));
                 }
                 p.db = Some(db_access(&values[0].text).map_err(at(&values[0]))?);
+            }
+            "enqueue" => {
+                for v in values {
+                    p.enqueue.push(crate::gojinn::module(cx, v)?);
+                }
             }
             _ => {
                 for v in values {

@@ -134,6 +134,9 @@ impl Checker<'_> {
             crate::https_options::store_url(url)
                 .map_err(|m| self.at(&[Seg::Key("storage_url")], m))?;
         }
+        if let Some(url) = &config.queue {
+            crate::jobs::queue_url(url).map_err(|m| self.at(&[Seg::Key("queue")], m))?;
+        }
         if let Some(root) = &mut config.auto_https.acme_ca_root {
             let field = [Seg::Key("auto_https"), Seg::Key("acme_ca_root")];
             self.path(root, "acme_ca_root", &field)?;
@@ -213,6 +216,10 @@ impl Checker<'_> {
                 }
                 let pos = locate(self.src, &[here[0], here[1], Seg::Key("log")]);
                 log.origin = Some(format!("{}:{}:{}", self.file.display(), pos.line, pos.col));
+            }
+            if let Some(url) = &site.queue {
+                crate::jobs::queue_url(url)
+                    .map_err(|m| self.at(&[here[0], here[1], Seg::Key("queue")], m))?;
             }
             self.routes(&mut site.routes, &[here[0], here[1], Seg::Key("routes")])?;
             for (e, errors) in site.errors.iter_mut().enumerate() {
@@ -428,6 +435,7 @@ impl Checker<'_> {
                             .map_err(|m| self.at(&p, m))?;
                     }
                     self.grants(f, &handle_field)?;
+                    self.jobs(f, &handle_field)?;
                     if let Some(secret) = &f.debug_secret {
                         validate::debug_secret(secret)
                             .map_err(|e| self.at(&handle_field("debug_secret"), e))?;
@@ -496,10 +504,63 @@ impl Checker<'_> {
             })?;
             m.host = paths::resolve(&self.base, &m.host);
         }
+        for (i, module) in f.permissions.enqueue.iter_mut().enumerate() {
+            validate::module_path(module).map_err(|e| self.at(&perm("enqueue", i), e))?;
+            *module = paths::resolve(&self.base, module);
+        }
         if let Some(kv) = &f.kv {
             grants::kv_backend(kv).map_err(|e| self.at(&handle_field("kv"), e))?;
         }
         grants::finish(f, &self.base).map_err(|e| self.at(&handle_field("db_dsn"), e))
+    }
+
+    /// `crons`, `jobs`, `record_crashes` and `crash_path`: the same checks as
+    /// the Caddyfile's.
+    fn jobs(
+        &self,
+        f: &mut Function,
+        handle_field: &dyn Fn(&'static str) -> Vec<Seg>,
+    ) -> Result<(), PosError> {
+        for i in 0..f.crons.len() {
+            let field = |name: &'static str| {
+                let mut p = handle_field("crons");
+                p.push(Seg::Index(i));
+                p.push(Seg::Key(name));
+                p
+            };
+            let c = &mut f.crons[i];
+            crate::cron::cron_schedule(&c.spec).map_err(|e| self.at(&field("spec"), e))?;
+            validate::module_path(&c.module).map_err(|e| self.at(&field("module"), e))?;
+            c.module = paths::resolve(&self.base, &c.module);
+            if f.crons[..i]
+                .iter()
+                .any(|o| crate::jobs::same_cron(o, &f.crons[i]))
+            {
+                let mut p = handle_field("crons");
+                p.push(Seg::Index(i));
+                return Err(self.at(&p, "this cron is already listed: same spec, same module"));
+            }
+        }
+        let j = &f.jobs;
+        let jobs = |name: &'static str| {
+            let mut p = handle_field("jobs");
+            p.push(Seg::Key(name));
+            p
+        };
+        crate::jobs::retries(j.retries, &j.retries.to_string())
+            .map_err(|e| self.at(&jobs("retries"), e))?;
+        crate::jobs::retry_backoff_ms(j.retry_backoff_ms, &format!("{}ms", j.retry_backoff_ms))
+            .map_err(|e| self.at(&jobs("retry_backoff_ms"), e))?;
+        crate::jobs::queue_max(j.queue_max, &j.queue_max.to_string())
+            .map_err(|e| self.at(&jobs("queue_max"), e))?;
+        crate::jobs::payload_max(j.payload_max, &j.payload_max.to_string())
+            .map_err(|e| self.at(&jobs("payload_max"), e))?;
+        if let Some(dir) = &mut f.crash_path {
+            let shown = dir.to_string_lossy().into_owned();
+            crate::jobs::crash_path(&shown).map_err(|e| self.at(&handle_field("crash_path"), e))?;
+            *dir = paths::resolve(&self.base, dir);
+        }
+        crate::jobs::finish(f).map_err(|e| self.at(&handle_field("crash_path"), e))
     }
 }
 

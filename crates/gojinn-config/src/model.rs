@@ -40,6 +40,10 @@ pub struct Config {
     /// their locks live in this shared store, so several nodes share them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_url: Option<String>,
+    /// `queue redis://…` / `queue postgres://…`: the job queue of every site
+    /// that does not name its own; `None` is the embedded queue in `storage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
     /// Automatic HTTPS global options.
     #[serde(default, skip_serializing_if = "AutoHttpsOptions::is_default")]
     pub auto_https: AutoHttpsOptions,
@@ -309,6 +313,10 @@ pub struct Site {
     /// `log`: the site's access log; none when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<crate::AccessLog>,
+    /// `queue URL`: the job queue of this site's functions, instead of
+    /// [`Config::queue`]; `None` uses that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
     /// Routes, already sorted in Caddy's directive order; evaluated first to last.
     #[serde(default)]
     pub routes: Vec<Route>,
@@ -652,6 +660,21 @@ pub struct Function {
     /// guest's stderr in `X-Gojinn-Logs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug_secret: Option<String>,
+    /// `cron "<spec>" <module>`: runs of `module` on a schedule, with this route's
+    /// limits and grants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crons: Vec<Cron>,
+    /// How jobs of this route are retried and bounded.
+    #[serde(default, skip_serializing_if = "JobPolicy::is_default")]
+    pub jobs: JobPolicy,
+    /// `record_crashes`: a failing call writes a crash record into `crash_path`
+    /// (`None`: the `crashes` directory of the storage, decided by the server).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_crashes: bool,
+    /// `crash_path DIR`: absolute directory of the crash records, resolved
+    /// against the config file's directory; only set with `record_crashes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_path: Option<PathBuf>,
     /// Signature policy of the module (a `security` block in the `gojinn`
     /// block, else the global one); `None` checks no signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -660,6 +683,101 @@ pub struct Function {
     /// the module; not part of the JSON form.
     #[serde(skip)]
     pub origin: Option<String>,
+}
+
+/// One `cron "<spec>" <module> [{ catch_up none|once }]` trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cron {
+    /// The schedule as written, already checked: see [`crate::cron_schedule`].
+    pub spec: String,
+    /// Absolute path of the `.wasm` or `.wat` module run at each tick,
+    /// resolved as the route's module is.
+    pub module: PathBuf,
+    /// What happens to the ticks missed while no node ran.
+    #[serde(default, skip_serializing_if = "CatchUp::is_none")]
+    pub catch_up: CatchUp,
+}
+
+/// `catch_up`: what a `cron` trigger does about ticks missed while no node ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Missed ticks are skipped; the next run is the next tick (the default).
+    #[default]
+    None,
+    /// One run makes up for all the ticks missed, however many.
+    Once,
+}
+
+impl CatchUp {
+    /// True for [`CatchUp::None`], the default (then the JSON form leaves it out).
+    pub fn is_none(&self) -> bool {
+        *self == CatchUp::None
+    }
+}
+
+/// Default number of retries of a failed job: none, one attempt only.
+pub const DEFAULT_JOB_RETRIES: u32 = 0;
+/// Most retries a route may ask for (`retries`).
+pub const MAX_JOB_RETRIES: u32 = 100;
+/// Default delay before a failed job is retried: 1 s.
+pub const DEFAULT_RETRY_BACKOFF_MS: u64 = 1_000;
+/// Longest `retry_backoff`: 1 day.
+pub const MAX_RETRY_BACKOFF_MS: u64 = 86_400_000;
+/// Default cap on the jobs waiting for one route.
+pub const DEFAULT_QUEUE_MAX: u64 = 10_000;
+/// Default cap on a job's payload: 1 MiB.
+pub const DEFAULT_JOB_PAYLOAD_MAX: u64 = 1 << 20;
+
+/// How the jobs of a route are retried and bounded (`retries`,
+/// `retry_backoff`, `queue_max`, `job_payload_max`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobPolicy {
+    /// `retries N`: how many times a failed job is tried again (0: one attempt).
+    #[serde(default = "default_job_retries")]
+    pub retries: u32,
+    /// `retry_backoff`: the delay before a failed job is tried again, in ms.
+    #[serde(default = "default_retry_backoff_ms")]
+    pub retry_backoff_ms: u64,
+    /// `queue_max N`: jobs that may wait for this route; past it, enqueueing fails.
+    #[serde(default = "default_queue_max")]
+    pub queue_max: u64,
+    /// `job_payload_max SIZE`: the largest payload of one job, in bytes.
+    #[serde(default = "default_job_payload_max")]
+    pub payload_max: u64,
+}
+
+impl Default for JobPolicy {
+    fn default() -> Self {
+        JobPolicy {
+            retries: DEFAULT_JOB_RETRIES,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
+            queue_max: DEFAULT_QUEUE_MAX,
+            payload_max: DEFAULT_JOB_PAYLOAD_MAX,
+        }
+    }
+}
+
+impl JobPolicy {
+    /// True when every field has its default (then the JSON form leaves it out).
+    pub fn is_default(&self) -> bool {
+        *self == JobPolicy::default()
+    }
+}
+
+fn default_job_retries() -> u32 {
+    DEFAULT_JOB_RETRIES
+}
+fn default_retry_backoff_ms() -> u64 {
+    DEFAULT_RETRY_BACKOFF_MS
+}
+fn default_queue_max() -> u64 {
+    DEFAULT_QUEUE_MAX
+}
+fn default_job_payload_max() -> u64 {
+    DEFAULT_JOB_PAYLOAD_MAX
 }
 
 /// `security { policy strict|audit; trusted_key <hex> … }`: which signatures a
@@ -715,6 +833,10 @@ pub struct Permissions {
     /// subdomain).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<String>,
+    /// Modules the function may enqueue jobs for (`enqueue ./worker.wasm`):
+    /// absolute paths, resolved as module paths are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enqueue: Vec<PathBuf>,
 }
 
 impl Permissions {
@@ -724,6 +846,7 @@ impl Permissions {
             && self.kv_write.is_empty()
             && self.db.is_none()
             && self.http.is_empty()
+            && self.enqueue.is_empty()
     }
 }
 

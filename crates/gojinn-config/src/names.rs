@@ -23,6 +23,7 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "basicauth",
     "log",
     "try_files",
+    "queue",
 ];
 
 /// Caddy's standard directives that gojinn does not implement.
@@ -111,6 +112,7 @@ pub(crate) const GLOBAL_OPTIONS: &[&str] = &[
     "local_certs",
     "log",
     "order",
+    "queue",
     "security",
     "servers",
     "storage",
@@ -182,6 +184,13 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "db_dsn",
     "debug_secret",
     "security",
+    "cron",
+    "retries",
+    "retry_backoff",
+    "queue_max",
+    "job_payload_max",
+    "record_crashes",
+    "crash_path",
 ];
 
 /// Sub-directives of upstream Gojinn (the Caddy plugin) for features this server
@@ -198,10 +207,7 @@ const GOJINN_ONLY: &[(&str, &str)] = &[
     ("mqtt_", "have an MQTT bridge POST each message to a gojinn route"),
     ("ai_", "call the model's HTTP API from the function with `permissions { http api.example.com:443 }`"),
     ("s3_", "keep objects in a mounted directory (`mount ./objects /objects rw`) or in KV"),
-    ("record_crashes", "read faults from the log: each line has the fault kind, the route and the trace id"),
-    ("crash_path", "read faults from the log: each line has the fault kind, the route and the trace id"),
     ("sentry_dsn", "ship the log's fault lines or the OpenTelemetry traces (the `tracing` global option) to your error tracker"),
-    ("cron", "call the route on a schedule from a systemd timer or cron (`curl -fsS http://localhost:8080/job`)"),
     ("api_key", "check the key in the function (it gets every request header)"),
     ("cors_origin", "set `Access-Control-Allow-Origin` in the function's response headers"),
     ("rate_limit", "rate-limit in a proxy in front of gojinn"),
@@ -295,8 +301,6 @@ mod tests {
             "ai_tool",
             "cluster_replicas",
             "consensus",
-            "record_crashes",
-            "crash_path",
             "sentry_dsn",
             "db_sync_url",
         ] {
@@ -322,11 +326,11 @@ mod tests {
 
     #[test]
     fn order_covers_supported_directives() {
-        // `gojinn` is ordered by `order`; `tls`, `log` and `handle_errors`
+        // `gojinn` is ordered by `order`; `tls`, `log`, `queue` and `handle_errors`
         // configure the site, not a route.
         for d in DIRECTIVES
             .iter()
-            .filter(|d| !matches!(**d, "gojinn" | "tls" | "log" | "handle_errors"))
+            .filter(|d| !matches!(**d, "gojinn" | "tls" | "log" | "queue" | "handle_errors"))
         {
             assert!(CADDY_ORDER.contains(d), "{d}");
         }

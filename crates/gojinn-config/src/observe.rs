@@ -146,8 +146,8 @@ fn sampler(key: &Token, args: &[Token]) -> PResult<TraceSampler> {
 
 impl Config {
     /// This config with its secrets (`env` values, `debug_secret`, EAB MAC
-    /// keys, the credentials of a `storage` URL) replaced by [`REDACTED`], for
-    /// showing to an operator.
+    /// keys, the credentials of `storage` and `queue` URLs) replaced by
+    /// [`REDACTED`], for showing to an operator.
     pub fn redacted(&self) -> Config {
         let mut out = self.clone();
         if let Some(eab) = &mut out.auto_https.acme_eab {
@@ -160,12 +160,12 @@ impl Config {
                 }
             }
         }
-        if let Some(url) = &mut out.storage_url {
-            if let (Some((scheme, rest)), true) = (url.split_once("://"), url.contains('@')) {
-                if let Some((_, host)) = rest.rsplit_once('@') {
-                    *url = format!("{scheme}://{REDACTED}@{host}");
-                }
-            }
+        for url in [&mut out.storage_url, &mut out.queue]
+            .into_iter()
+            .chain(out.sites.iter_mut().map(|s| &mut s.queue))
+            .flatten()
+        {
+            redact_userinfo(url);
         }
         out.for_each_function_mut(|f| {
             for e in &mut f.env {
@@ -179,9 +179,49 @@ impl Config {
     }
 }
 
+/// Replaces the userinfo (`user:password@`) of `url`, if any, by [`REDACTED`].
+fn redact_userinfo(url: &mut String) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return;
+    };
+    // The userinfo ends at the last `@` of the authority, which ends at the
+    // first `/`, `?` or `#` (a password may hold `@` or `/` only escaped).
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if let Some(at) = rest[..authority_end].rfind('@') {
+        *url = format!("{scheme}://{REDACTED}@{}", &rest[at + 1..]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    #[test]
+    fn redacted_hides_store_and_queue_credentials() {
+        let src = "{\n  storage redis://u:pw1@cache:6379\n  queue postgres://app:pw2@db/jobs\n}\n:8080 {\n  queue rediss://:pw3@q.internal:6380/2\n  respond ok\n}\n:8081 {\n  queue redis://q.internal/0?user=a@b\n  respond ok\n}\n";
+        let loaded = crate::parse_caddyfile(src, Path::new("/srv/Caddyfile"), &|_| None)
+            .expect("valid config");
+        let r = loaded.config.redacted();
+        assert_eq!(
+            r.storage_url.as_deref(),
+            Some("redis://[redacted]@cache:6379")
+        );
+        assert_eq!(r.queue.as_deref(), Some("postgres://[redacted]@db/jobs"));
+        assert_eq!(
+            r.sites[0].queue.as_deref(),
+            Some("rediss://[redacted]@q.internal:6380/2")
+        );
+        // No userinfo: an `@` in the query is left alone.
+        assert_eq!(
+            r.sites[1].queue.as_deref(),
+            Some("redis://q.internal/0?user=a@b")
+        );
+        assert_eq!(
+            loaded.config.queue.as_deref(),
+            Some("postgres://app:pw2@db/jobs"),
+            "the original is untouched"
+        );
+    }
 
     #[test]
     fn redacted_hides_env_values_and_debug_secrets_only() {

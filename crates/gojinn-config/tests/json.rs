@@ -61,7 +61,7 @@ fn unknown_field_points_at_the_key() {
     assert_eq!((d.line, d.col), (3, 3));
     assert_eq!(
         d.message,
-        "unknown field `admn`, expected one of `admin`, `debug`, `storage`, `storage_url`, `auto_https`, `log`, `tracing`, `server`, `sites`"
+        "unknown field `admn`, expected one of `admin`, `debug`, `storage`, `storage_url`, `queue`, `auto_https`, `log`, `tracing`, `server`, `sites`"
     );
     assert_eq!(d.to_string(), format!("c.json:3:3: {}", d.message));
 }
