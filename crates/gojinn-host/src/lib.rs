@@ -314,8 +314,6 @@ pub struct JobPolicy {
 struct EnqueueGrant {
     /// Absolute module paths.
     modules: Vec<PathBuf>,
-    /// What relative names are resolved against (the config's directory).
-    base: PathBuf,
     policy: JobPolicy,
     sink: Arc<dyn JobSink>,
 }
@@ -353,18 +351,16 @@ impl Capabilities {
         }
     }
 
-    /// Grants `host_enqueue` of `modules` (absolute paths; a guest's relative
-    /// name is resolved against `base`) into `sink`, under `policy`.
+    /// Grants `host_enqueue` of `modules` (absolute paths) into `sink`, under
+    /// `policy`.
     pub fn with_enqueue(
         mut self,
         modules: &[PathBuf],
-        base: &Path,
         policy: JobPolicy,
         sink: Arc<dyn JobSink>,
     ) -> Self {
         self.enqueue = Some(EnqueueGrant {
             modules: modules.to_vec(),
-            base: base.to_owned(),
             policy,
             sink,
         });
@@ -594,13 +590,19 @@ impl CallCx {
                 "this route may not enqueue (`permissions {{ enqueue {name} }}`)"
             )));
         };
+        // An absolute name is the module's path; a relative one (`worker.wasm`,
+        // `./jobs/worker.wasm`) names the granted module whose path ends with it.
         let path = Path::new(&name);
-        let path = if path.is_absolute() {
-            path.to_owned()
+        let path = path.strip_prefix("./").unwrap_or(path);
+        let found = if path.is_absolute() {
+            grant.modules.iter().find(|m| *m == path)
         } else {
-            grant.base.join(path.strip_prefix("./").unwrap_or(path))
+            grant
+                .modules
+                .iter()
+                .find(|m| !path.as_os_str().is_empty() && m.ends_with(path))
         };
-        let Some(target) = grant.modules.iter().find(|m| **m == path) else {
+        let Some(target) = found else {
             return Err(HostError::Denied(format!(
                 "module `{}` is not in this route's `enqueue` permission",
                 name.escape_debug()

@@ -218,8 +218,23 @@ pub struct Loaded {
     pub cache: CacheStats,
     /// What the operator should know about this config, in file order.
     pub notices: Vec<LoadNotice>,
+    /// The functions jobs run, by module path: every route's own module
+    /// (asynchronous requests), and the modules of its `cron` triggers and
+    /// `enqueue` grant, run with that route's settings. A module named by
+    /// several routes runs with the first one's.
+    pub job_targets: Vec<(PathBuf, FunctionId)>,
+    /// Every `cron` trigger, with the route it belongs to.
+    pub crons: Vec<LoadedCron>,
     /// The engine and its epoch ticker; the functions need it alive.
     pub runtime: Runtime,
+}
+
+/// One `cron` trigger of a route.
+pub struct LoadedCron {
+    /// The trigger as written.
+    pub cron: gojinn_config::Cron,
+    /// The route's job settings.
+    pub policy: gojinn_host::JobPolicy,
 }
 
 impl Loaded {
@@ -257,6 +272,8 @@ pub struct Plan<'a> {
     sites: Vec<Vec<RouteNode>>,
     errors: Vec<Vec<ErrorTree>>,
     notices: Vec<LoadNotice>,
+    job_targets: Vec<(PathBuf, FunctionId)>,
+    crons: Vec<LoadedCron>,
 }
 
 impl<'a> Plan<'a> {
@@ -271,6 +288,8 @@ impl<'a> Plan<'a> {
             errors: Vec::new(),
             notices: Vec::new(),
             namespace: String::new(),
+            job_targets: Vec::new(),
+            crons: Vec::new(),
         };
         let mut sites = Vec::with_capacity(config.sites.len());
         let mut errors = Vec::with_capacity(config.sites.len());
@@ -303,6 +322,8 @@ impl<'a> Plan<'a> {
             sites,
             errors,
             notices: walk.notices,
+            job_targets: walk.job_targets,
+            crons: walk.crons,
         })
     }
 
@@ -376,6 +397,8 @@ impl<'a> Plan<'a> {
             functions,
             sites: self.sites,
             errors: self.errors,
+            job_targets: self.job_targets,
+            crons: self.crons,
             runtime,
         })
     }
@@ -417,6 +440,8 @@ struct Walk<'c, 's> {
     notices: Vec<LoadNotice>,
     /// The KV namespace of the site being walked.
     namespace: String,
+    job_targets: Vec<(PathBuf, FunctionId)>,
+    crons: Vec<LoadedCron>,
 }
 
 impl Walk<'_, '_> {
@@ -479,9 +504,44 @@ impl Walk<'_, '_> {
         out
     }
 
+    /// A route's function, and the job targets it brings: its own module, its
+    /// `cron` modules and `enqueue` modules, each run with its settings.
+    fn function(&mut self, f: &FunctionConfig, label: &Arc<str>) -> FunctionId {
+        let id = self.one_function(f, label);
+        let known = |targets: &[(PathBuf, FunctionId)], m: &Path| targets.iter().any(|(t, _)| t == m);
+        if !known(&self.job_targets, &f.module) {
+            self.job_targets.push((f.module.clone(), id));
+        }
+        let extra: Vec<PathBuf> = f
+            .crons
+            .iter()
+            .map(|c| c.module.clone())
+            .chain(f.permissions.enqueue.iter().cloned())
+            .collect();
+        for module in extra {
+            if known(&self.job_targets, &module) {
+                continue;
+            }
+            let target = FunctionConfig {
+                module: module.clone(),
+                crons: Vec::new(),
+                ..f.clone()
+            };
+            let target_id = self.one_function(&target, label);
+            self.job_targets.push((module, target_id));
+        }
+        for cron in &f.crons {
+            self.crons.push(LoadedCron {
+                cron: cron.clone(),
+                policy: job_policy(&f.jobs),
+            });
+        }
+        id
+    }
+
     /// Resolves the grants and spec of one function. Its id is its place among
     /// the pending functions; after an error no id is used (the plan fails).
-    fn function(&mut self, f: &FunctionConfig, label: &Arc<str>) -> FunctionId {
+    fn one_function(&mut self, f: &FunctionConfig, label: &Arc<str>) -> FunctionId {
         let id = FunctionId(self.pending.len());
         let origin = f.origin.as_deref();
         let caps = match capabilities(f, self.config, self.stores, label, &self.namespace) {
@@ -552,10 +612,23 @@ fn capabilities(
     if !p.http.is_empty() {
         caps = caps.with_http(&p.http);
     }
+    if let (false, Some(sink)) = (p.enqueue.is_empty(), stores.job_sink()) {
+        caps = caps.with_enqueue(&p.enqueue, job_policy(&f.jobs), sink);
+    }
     if let Some(m) = f.mounts.iter().find(|m| !m.host.is_dir()) {
         return Err(LoadErrorKind::MountMissing(m.host.clone()));
     }
     Ok(caps)
+}
+
+/// A route's job settings as the host applies them.
+pub fn job_policy(p: &gojinn_config::JobPolicy) -> gojinn_host::JobPolicy {
+    gojinn_host::JobPolicy {
+        max_attempts: p.retries.saturating_add(1),
+        backoff_ms: p.retry_backoff_ms,
+        queue_max: p.queue_max,
+        payload_max: p.payload_max,
+    }
 }
 
 /// The runtime's spec of a configured function: its limits, grants
