@@ -287,6 +287,38 @@ mod tests {
         );
     }
 
+    /// croner's extensions (`L`, `W`, `#`, `?`) and degenerate steps go
+    /// through parse and stepping without a panic, whatever the answer.
+    #[test]
+    fn odd_specs_never_panic() {
+        let t = at(2025, 2, 27, 23, 59, 59);
+        for spec in [
+            "* * L * *",
+            "0 0 15W * *",
+            "0 0 * * 5#3",
+            "0 0 ? * MON",
+            "0 0 * * 5L",
+            "*/0 * * * *",
+            "0/0 * * * *",
+            "/5 * * * *",
+            "1-60/2 * * * *",
+            "59-1 * * * *",
+            "0 0 29 2 *",
+            "0 0 31 4 *",
+            "@every 0s",
+            "@every 999999999999h",
+            "* * * * * é",
+            "\u{0} * * * *",
+            "@",
+            "@every\t5m",
+            "0 0 31 2 * *",
+        ] {
+            if let Ok(s) = cron_schedule(spec) {
+                let _ = s.next_after(t);
+            }
+        }
+    }
+
     #[test]
     fn bad_specs_name_themselves() {
         let err = |spec: &str| cron_schedule(spec).unwrap_err();

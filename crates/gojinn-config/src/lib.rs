@@ -7,7 +7,9 @@
 //! `file:line:col`. It also decides automatic HTTPS (which sites are HTTPS,
 //! which issuer each certificate comes from, the HTTP->HTTPS redirects), so
 //! the server reads only [`Site::tls`] and never Caddy's address rules; getting
-//! the certificates is the server's job. It knows nothing of wasmtime or
+//! the certificates is the server's job. It checks `cron` specs and computes
+//! their ticks ([`cron_schedule`]), so that the runtime that runs the jobs
+//! and this crate agree on one reading of a spec. It knows nothing of wasmtime or
 //! hyper: whether a module
 //! exists and compiles is the runtime's job (it reports at
 //! [`Function::origin`]), binding sockets the server's.

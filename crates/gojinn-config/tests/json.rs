@@ -112,3 +112,125 @@ fn load_file_picks_the_loader_by_extension() {
         .starts_with(&format!("cannot read `{}`: ", missing.display())));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 19: every jobs option, Caddyfile → JSON → `Config`, with the values
+/// the runtime reads.
+#[test]
+fn every_job_option_round_trips_through_json() {
+    use gojinn_config::{CatchUp, Cron, JobPolicy};
+    let src = r#"{
+    queue rediss://worker:pw@cache.internal:6380/1
+}
+:8080 {
+    queue postgresql://app@db.internal/jobs
+    gojinn ./fn/api.wasm {
+        cron "0 */2 * * *" ./fn/sweep.wasm
+        cron "15 0 3 * * 1-5" ./fn/nightly.wat {
+            catch_up once
+        }
+        cron "@every 90s" ../shared/tick.wasm
+        retries 5
+        retry_backoff 1m30s
+        queue_max 20
+        job_payload_max 2MiB
+        record_crashes true
+        crash_path ../crashes
+        permissions {
+            enqueue ./fn/worker.wasm /opt/mail.wasm
+        }
+    }
+}
+"#;
+    let file = Path::new("/etc/gojinn/Caddyfile");
+    let adapted = parse_caddyfile(src, file, &|_| None).unwrap().config;
+    assert_eq!(
+        adapted.queue.as_deref(),
+        Some("rediss://worker:pw@cache.internal:6380/1")
+    );
+    assert_eq!(
+        adapted.sites[0].queue.as_deref(),
+        Some("postgresql://app@db.internal/jobs")
+    );
+    let f = adapted.functions()[0];
+    assert_eq!(
+        f.crons,
+        [
+            Cron {
+                spec: "0 */2 * * *".into(),
+                module: "/etc/gojinn/fn/sweep.wasm".into(),
+                catch_up: CatchUp::None,
+            },
+            Cron {
+                spec: "15 0 3 * * 1-5".into(),
+                module: "/etc/gojinn/fn/nightly.wat".into(),
+                catch_up: CatchUp::Once,
+            },
+            Cron {
+                spec: "@every 90s".into(),
+                module: "/etc/shared/tick.wasm".into(),
+                catch_up: CatchUp::None,
+            },
+        ]
+    );
+    assert_eq!(
+        f.jobs,
+        JobPolicy {
+            retries: 5,
+            retry_backoff_ms: 90_000,
+            queue_max: 20,
+            payload_max: 2 << 20,
+        }
+    );
+    assert!(f.record_crashes);
+    assert_eq!(f.crash_path.as_deref(), Some(Path::new("/etc/crashes")));
+    assert_eq!(
+        f.permissions.enqueue,
+        [
+            PathBuf::from("/etc/gojinn/fn/worker.wasm"),
+            PathBuf::from("/opt/mail.wasm")
+        ]
+    );
+    for c in &f.crons {
+        assert!(gojinn_config::cron_schedule(&c.spec).is_ok(), "{}", c.spec);
+    }
+
+    let json = serde_json::to_string_pretty(&adapted).unwrap();
+    let back = parse_json(&json, Path::new("/elsewhere/config.json"))
+        .unwrap()
+        .config;
+    let (mut a, mut b) = (adapted, back);
+    for c in [&mut a, &mut b] {
+        c.for_each_function_mut(|f| f.origin = None);
+    }
+    assert_eq!(a, b);
+
+    // Defaults: absent from the JSON form, and read back as defaults.
+    let plain = parse_caddyfile(":8080 {\n    gojinn ./a.wasm\n}\n", file, &|_| None)
+        .unwrap()
+        .config;
+    let json = serde_json::to_string(&plain).unwrap();
+    for key in [
+        "crons",
+        "jobs",
+        "record_crashes",
+        "crash_path",
+        "queue",
+        "enqueue",
+    ] {
+        assert!(!json.contains(&format!("\"{key}\"")), "{key} in {json}");
+    }
+    assert_eq!(plain.functions()[0].jobs, JobPolicy::default());
+    assert_eq!(JobPolicy::default().payload_max, 1_048_576);
+    // A partial `jobs` object takes the other fields' defaults.
+    let src = r#"{"sites": [{"addresses": [{"port": 8080}], "routes": [
+        {"handle": {"handler": "gojinn", "module": "a.wasm", "jobs": {"retries": 2}}}
+    ]}]}"#;
+    let c = parse_json(src, Path::new("/srv/c.json")).unwrap().config;
+    assert_eq!(
+        c.functions()[0].jobs,
+        JobPolicy {
+            retries: 2,
+            ..JobPolicy::default()
+        }
+    );
+}
