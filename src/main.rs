@@ -296,6 +296,30 @@ fn certificate_manager(
     )))
 }
 
+/// The job queue (`queue` URL, else `jobs.redb` in the storage directory)
+/// and its workers, which start with the server; `None` when there is no
+/// directory for the embedded queue (HOME unset) and no `queue` URL.
+fn job_workers(
+    config: &gojinn_config::Config,
+    metrics: &gojinn_http::Metrics,
+) -> anyhow::Result<Option<Arc<gojinn_jobs::Workers>>> {
+    let dir = config
+        .storage
+        .clone()
+        .or_else(gojinn_host::default_storage_dir);
+    let queue = match (dir, config.queue.as_deref()) {
+        (_, Some(url)) => gojinn_jobs::Queue::open(Path::new(""), Some(url)),
+        (Some(dir), None) => gojinn_jobs::Queue::open(&dir, None),
+        (None, None) => return Ok(None),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let metrics = metrics.clone();
+    Ok(Some(gojinn_jobs::Workers::new(
+        Arc::new(queue),
+        Arc::new(move |event| metrics.record_job(event)),
+    )))
+}
+
 fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
     let loaded = gojinn_config::load_file(config_path)?;
     // The config's `log` and `debug` options set the level, so logging starts
@@ -320,9 +344,15 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         // Made once: every reload loads with the same stores (and their locks),
         // metrics and tracer.
         let metrics = gojinn_http::Metrics::new();
+        let stores = Arc::new(gojinn_host::Stores::new());
+        let jobs = job_workers(&config, &metrics)?;
+        if let Some(workers) = &jobs {
+            stores.set_job_sink(Arc::new(gojinn_http::jobs::QueueSink(workers.clone())));
+        }
         let services = gojinn_http::Services {
-            stores: Arc::new(gojinn_host::Stores::new()),
+            stores,
             certs: certificate_manager(&config, &metrics)?,
+            jobs,
             metrics,
             tracer: traces.as_ref().map(|_| gojinn_http::Tracer::from_global()),
             logs: outputs,

@@ -278,6 +278,28 @@ impl gojinn_admin::Control for Running {
         shown
     }
 
+    fn jobs(
+        &self,
+        method: http::Method,
+        path: String,
+        query: Option<String>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = (http::StatusCode, serde_json::Value)> + Send>,
+    > {
+        let running = self.clone();
+        Box::pin(async move {
+            match running.0.server.jobs() {
+                Some(workers) => {
+                    gojinn_http::jobs::api(workers, &method, &path, query.as_deref()).await
+                }
+                None => (
+                    http::StatusCode::NOT_FOUND,
+                    serde_json::json!({ "error": "this server runs no job queue" }),
+                ),
+            }
+        })
+    }
+
     fn load(
         &self,
         body: bytes::Bytes,

@@ -10,6 +10,9 @@
 //! | `GET` | `/metrics` | Prometheus metrics: OpenMetrics text when the `Accept` header asks for it (as Prometheus does), else the classic text format |
 //! | `GET` | `/config` | the running config as JSON, secrets redacted |
 //! | `POST` | `/load` | replaces the running config with the body (`Content-Type: text/caddyfile` or `application/json`); `200` on success, `400` with the errors as text, `415` for another type; **loopback callers only** |
+//! | `GET` | `/jobs?state=queued\|running\|done\|dead`, `/jobs/{id}` | jobs of the queue as JSON (state, attempts, last error, the function's response when done); **loopback callers only** |
+//! | `POST` | `/jobs/{id}/retry` | puts a dead job back in the queue; **loopback callers only** |
+//! | `DELETE` | `/jobs/{id}` | removes a job that is not running; **loopback callers only** |
 //!
 //! Any other path is `404`; a known path with another method is `405` with `Allow`.
 //! Mutating endpoints (`/load`) answer only callers connecting from a loopback
@@ -53,6 +56,14 @@ pub trait Control: Send + Sync + 'static {
         body: bytes::Bytes,
         format: ConfigFormat,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Vec<String>>> + Send>>;
+    /// The job API: `method` on `path` (under `/jobs`) with `query`; the
+    /// status and JSON to answer.
+    fn jobs(
+        &self,
+        method: Method,
+        path: String,
+        query: Option<String>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = (StatusCode, serde_json::Value)> + Send>>;
 }
 
 /// The config format a `/load` body is in, from its Content-Type.
@@ -195,6 +206,29 @@ async fn handle(admin: &Admin, peer: SocketAddr, req: Request<Incoming>) -> Resp
         "/health" | "/ready" | "/metrics" | "/config" => method_not_allowed("GET, HEAD"),
         "/load" if req.method() == Method::POST => load(admin, peer, req).await,
         "/load" => method_not_allowed("POST"),
+        p if p == "/jobs" || p.starts_with("/jobs/") => {
+            // Jobs carry request bodies and can be changed: loopback only.
+            if !is_loopback(peer) {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    "the job API answers loopback callers only\n",
+                );
+            }
+            let (status, json) = admin
+                .control
+                .jobs(
+                    req.method().clone(),
+                    p.to_owned(),
+                    req.uri().query().map(str::to_owned),
+                )
+                .await;
+            let mut resp = text(status, serde_json::to_vec_pretty(&json).unwrap_or_default());
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

@@ -33,6 +33,8 @@ pub struct Services {
     /// The certificate manager of the sites with managed TLS (ACME, `tls
     /// internal`); `None` where nothing is served (`gojinn validate`).
     pub certs: Option<gojinn_certs::Manager>,
+    /// The job queue's workers; `None` where nothing is served.
+    pub jobs: Option<Arc<gojinn_jobs::Workers>>,
 }
 
 /// A configuration, loaded: sites grouped by port, functions compiled.
@@ -56,6 +58,10 @@ pub struct App {
     pub(crate) certs: Option<gojinn_certs::Manager>,
     /// The names whose certificates are managed, with their issuers.
     managed: Vec<(String, gojinn_certs::IssuerSpec)>,
+    /// What runs the jobs of each target (a module path).
+    job_targets: std::collections::HashMap<String, Arc<FunctionRoute>>,
+    /// The `cron` triggers of this config.
+    crons: Vec<gojinn_loader::LoadedCron>,
     /// Kept alive for the functions' engine and its epoch ticker.
     _runtime: Runtime,
 }
@@ -147,6 +153,8 @@ pub(crate) struct FunctionRoute {
     /// `debug_secret`: a request carrying it in `X-Gojinn-Debug` gets the guest's
     /// stderr back in `X-Gojinn-Logs`.
     pub(crate) debug_secret: Option<String>,
+    /// The job queue and this route's job settings, for asynchronous requests.
+    pub(crate) jobs: Option<(Arc<gojinn_jobs::Workers>, gojinn_host::JobPolicy)>,
 }
 
 impl App {
@@ -200,6 +208,8 @@ impl App {
             errors,
             runtime,
             mut notices,
+            job_targets,
+            crons,
             ..
         } = loaded;
         notices.extend(unavailable_import_warnings(&functions));
@@ -215,7 +225,20 @@ impl App {
         }
         let functions: Vec<Arc<FunctionRoute>> = functions
             .into_iter()
-            .map(|f| Arc::new(FunctionRoute::new(f, &services.metrics)))
+            .map(|f| {
+                Arc::new(FunctionRoute::new(
+                    f,
+                    &services.metrics,
+                    services.jobs.as_ref(),
+                ))
+            })
+            .collect();
+        let job_targets = job_targets
+            .into_iter()
+            .filter_map(|(module, id)| {
+                let route = functions.get(id.index())?.clone();
+                Some((module.display().to_string(), route))
+            })
             .collect();
 
         let mut ports: BTreeMap<u16, Vec<Arc<SiteRt>>> = BTreeMap::new();
@@ -302,6 +325,8 @@ impl App {
             notices,
             certs,
             managed,
+            job_targets,
+            crons,
             _runtime: runtime,
         })
     }
@@ -330,6 +355,49 @@ impl App {
                 }
             }
         }
+    }
+
+    /// What runs the jobs of `target` (a module path).
+    pub(crate) fn job_target(&self, target: &str) -> Option<Arc<FunctionRoute>> {
+        self.job_targets.get(target).cloned()
+    }
+
+    /// The longest deadline of any job target.
+    pub(crate) fn longest_job_deadline(&self) -> std::time::Duration {
+        self.job_targets
+            .values()
+            .map(|r| r.function.spec().timeout)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Hands this config's `cron` triggers to the workers (replacing the old
+    /// config's): call once it is the app being served.
+    pub fn start_crons(&self, workers: Option<&gojinn_jobs::Workers>) {
+        let Some(workers) = workers else { return };
+        let entries = self
+            .crons
+            .iter()
+            .filter_map(|c| {
+                let schedule = gojinn_config::cron_schedule(&c.cron.spec).ok()?;
+                let target = c.cron.module.display().to_string();
+                Some(gojinn_jobs::CronEntry {
+                    key: format!("{}|{}", c.cron.spec, target),
+                    target,
+                    next_after: Box::new(move |ms| {
+                        let after =
+                            chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?;
+                        let next = schedule.next_after(after)?;
+                        u64::try_from(next.timestamp_millis()).ok()
+                    }),
+                    catch_up_once: c.cron.catch_up == gojinn_config::CatchUp::Once,
+                    max_attempts: c.policy.max_attempts,
+                    backoff_ms: c.policy.backoff_ms,
+                    queue_max: c.policy.queue_max,
+                })
+            })
+            .collect();
+        workers.set_crons(entries);
     }
 
     /// Forgets the managed names this app does not serve: call once it is the
@@ -439,8 +507,9 @@ fn origin_prefix(origin: Option<&str>) -> String {
 }
 
 impl FunctionRoute {
-    fn new(f: LoadedFunction, metrics: &Metrics) -> Self {
+    fn new(f: LoadedFunction, metrics: &Metrics, jobs: Option<&Arc<gojinn_jobs::Workers>>) -> Self {
         FunctionRoute {
+            jobs: jobs.map(|w| (w.clone(), f.jobs.clone())),
             metrics: metrics.function(&f.label, &f.module),
             function: f.function,
             label: f.label,

@@ -395,6 +395,62 @@ struct Ran {
     times: Option<crate::otel::SandboxTimes>,
 }
 
+/// With `X-Gojinn-Async: true`, queues the call as a job and answers 202
+/// with its id (`None`: run it now).
+async fn queue_if_async(
+    route: &FunctionRoute,
+    headers: &http::HeaderMap,
+    request: &GuestRequest,
+    trace_id: &str,
+) -> Option<Ran> {
+    let asked = headers
+        .get(crate::jobs::ASYNC_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    let (workers, policy) = route.jobs.as_ref().filter(|_| asked)?;
+    let queued = crate::jobs::enqueue_request(
+        workers,
+        &route.function.spec().module,
+        policy,
+        gojinn_contract::encode_request(request),
+        trace_id,
+    )
+    .await;
+    let (status, body, id) = match queued {
+        Ok(id) => {
+            tracing::info!(target: "gojinn::jobs", route = %route.label, job_id = %id, trace_id, "request queued as a job");
+            (
+                StatusCode::ACCEPTED,
+                serde_json::json!({ "status": "queued", "job_id": id }),
+                Some(id),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(target: "gojinn::jobs", route = %route.label, trace_id, error = %e, "request not queued");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({ "error": format!("not queued: {e}") }),
+                None,
+            )
+        }
+    };
+    let mut resp = Response::new(full(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(value) = id.and_then(|id| http::HeaderValue::from_str(&id).ok()) {
+        resp.headers_mut().insert(crate::jobs::JOB_ID_HEADER, value);
+    }
+    Some(Ran {
+        resp,
+        sandbox: None,
+        stderr: None,
+        fault: None,
+        times: None,
+    })
+}
+
 /// Runs the function of `route` on `req`.
 async fn run_function(
     route: &FunctionRoute,
@@ -461,6 +517,9 @@ async fn run_function(
         trace_id.to_owned(),
     );
     drop(body);
+    if let Some(ran) = queue_if_async(route, &parts.headers, &guest_request, trace_id).await {
+        return ran;
+    }
     // Off by default (a cached callsite check); tests of shutdown and reload
     // turn it on to know a call is in flight.
     tracing::debug!(target: "gojinn::call", route = %route.label, trace_id = %trace_id, "call started");

@@ -32,6 +32,7 @@ mod exchange;
 mod files;
 mod handle_errors;
 mod handler;
+pub mod jobs;
 mod matcher;
 pub mod metrics;
 pub mod otel;

@@ -143,6 +143,22 @@ struct ResetLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DomainLabels {
     domain: String,
 }
@@ -176,6 +192,10 @@ struct Families {
     cert_expiry: Family<DomainLabels, Gauge>,
     cert_obtained: Family<DomainLabels, Counter>,
     cert_failures: Family<DomainLabels, Counter>,
+    job_depth: Family<TargetLabels, Gauge>,
+    job_attempts: Family<AttemptLabels, Counter>,
+    job_duration: Family<KindLabels, Histogram, fn() -> Histogram>,
+    cron_lateness: Histogram,
     unmatched: RequestCounters,
 }
 
@@ -294,6 +314,31 @@ impl Metrics {
             "Failed attempts to obtain or renew the certificate of a managed domain",
             cert_failures.clone(),
         );
+        let job_depth = Family::<TargetLabels, Gauge>::default();
+        registry.register(
+            "gojinn_jobs_waiting",
+            "Jobs queued or running, by target module (every node of a shared queue sees all of them)",
+            job_depth.clone(),
+        );
+        let job_attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "gojinn_job_attempts",
+            "Job attempts this node finished, by kind (cron, enqueue, async) and outcome (done, retry, dead, lost)",
+            job_attempts.clone(),
+        );
+        let job_duration: Family<_, _, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS_NS, NANOS));
+        registry.register(
+            "gojinn_job_attempt_duration_seconds",
+            "Wall time of a job attempt, by kind",
+            job_duration.clone(),
+        );
+        let cron_lateness = Histogram::new(DURATION_BUCKETS_NS, NANOS);
+        registry.register(
+            "gojinn_cron_lateness_seconds",
+            "From a cron tick's scheduled time to its job queued",
+            cron_lateness.clone(),
+        );
         let unmatched = RequestCounters {
             route: UNMATCHED_ROUTE.to_owned(),
             family: requests.clone(),
@@ -316,8 +361,48 @@ impl Metrics {
             cert_expiry,
             cert_obtained,
             cert_failures,
+            job_depth,
+            job_attempts,
+            job_duration,
+            cron_lateness,
             unmatched,
         }))
+    }
+
+    /// Records what the job workers tell (their event sink).
+    pub fn record_job(&self, event: gojinn_jobs::worker::JobEvent<'_>) {
+        use gojinn_jobs::worker::JobEvent;
+        match event {
+            JobEvent::Attempt {
+                kind,
+                outcome,
+                elapsed,
+                ..
+            } => {
+                self.0
+                    .job_attempts
+                    .get_or_create(&AttemptLabels {
+                        kind: kind.as_str(),
+                        outcome,
+                    })
+                    .inc();
+                self.0
+                    .job_duration
+                    .get_or_create(&KindLabels {
+                        kind: kind.as_str(),
+                    })
+                    .observe(nanos(elapsed));
+            }
+            JobEvent::CronFired { lateness, .. } => self.0.cron_lateness.observe(nanos(lateness)),
+            JobEvent::Depth { target, jobs } => {
+                self.0
+                    .job_depth
+                    .get_or_create(&TargetLabels {
+                        target: target.to_owned(),
+                    })
+                    .set(i64::try_from(jobs).unwrap_or(i64::MAX));
+            }
+        }
     }
 
     /// Records what the certificate manager tells (its event sink).

@@ -96,7 +96,7 @@ struct Listening {
 
 /// What every connection task shares.
 pub(crate) struct Shared {
-    app: ArcSwap<App>,
+    pub(crate) app: ArcSwap<App>,
     grace_ms: AtomicU64,
     /// Flipped to `true` once: connections finish their request and close.
     pub(crate) drain: watch::Sender<bool>,
@@ -149,11 +149,20 @@ impl Server {
         for bound in listeners {
             map.insert(bound.configured_port, start_listening(&shared, bound));
         }
+        if let Some(workers) = &services.jobs {
+            workers.run(Arc::new(crate::jobs::AppExecutor::new(&shared)));
+            shared.app.load().start_crons(Some(workers));
+        }
         Server {
             shared,
             services,
             listeners: tokio::sync::Mutex::new(map),
         }
+    }
+
+    /// The job queue's workers, when the server runs jobs.
+    pub fn jobs(&self) -> Option<&Arc<gojinn_jobs::Workers>> {
+        self.services.jobs.as_ref()
     }
 
     /// The state of every managed certificate (admin `/config`).
@@ -184,10 +193,9 @@ impl Server {
         // Certificates kept by the new config stay; new names load from storage.
         app.start_certificates().await;
         self.reload(app, &options).await?;
-        self.shared
-            .app
-            .load()
-            .retain_certificates(self.services.certs.as_ref());
+        let app = self.shared.app.load();
+        app.retain_certificates(self.services.certs.as_ref());
+        app.start_crons(self.services.jobs.as_deref());
         let open = self.services.stores.prune();
         tracing::debug!(target: "gojinn::reload", ?open, "stores kept after the switch");
         Ok(())
@@ -247,10 +255,15 @@ impl Server {
             grace_ms = grace.as_millis() as u64,
             "draining"
         );
-        if tokio::time::timeout(grace, all_closed(shared))
-            .await
-            .is_err()
-        {
+        // Jobs stop being claimed; running ones get the same grace period as
+        // requests, beside them.
+        let jobs = async {
+            if let Some(workers) = &self.services.jobs {
+                workers.shutdown(grace).await;
+            }
+        };
+        let (closed, ()) = tokio::join!(tokio::time::timeout(grace, all_closed(shared)), jobs);
+        if closed.is_err() {
             tracing::warn!(
                 connections = shared.connections.load(Ordering::Acquire),
                 "grace period over; interrupting the requests still running"

@@ -88,7 +88,7 @@ const DEPTH_EVERY: Duration = Duration::from_secs(5);
 /// The process's workers and cron schedulers.
 pub struct Workers {
     queue: Arc<Queue>,
-    executor: Arc<dyn Executor>,
+    executor: std::sync::OnceLock<Arc<dyn Executor>>,
     events: JobEvents,
     /// Wakes an idle worker when this node queued a job.
     wake: Arc<Notify>,
@@ -98,39 +98,45 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts the workers on `queue`. Must be called inside a tokio runtime.
-    pub fn start(
-        queue: Arc<Queue>,
-        executor: Arc<dyn Executor>,
-        events: JobEvents,
-    ) -> Arc<Workers> {
-        let workers = Arc::new(Workers {
+    /// Workers on `queue`, not yet running: jobs can be queued at once, and
+    /// run once [`run`](Self::run) gives them an executor.
+    pub fn new(queue: Arc<Queue>, events: JobEvents) -> Arc<Workers> {
+        Arc::new(Workers {
             queue,
-            executor,
+            executor: std::sync::OnceLock::new(),
             events,
             wake: Arc::new(Notify::new()),
             stop: watch::Sender::new(false),
             workers: Mutex::new(JoinSet::new()),
             crons: Mutex::new(JoinSet::new()),
-        });
-        {
-            let mut set = workers.workers.lock().unwrap_or_else(|e| e.into_inner());
-            for _ in 0..CONCURRENCY {
-                set.spawn(work(workers.clone_parts()));
-            }
-            set.spawn(report_depths(workers.clone_parts()));
-        }
-        workers
+        })
     }
 
-    fn clone_parts(&self) -> Parts {
-        Parts {
+    /// Starts running jobs with `executor` (once; later calls do nothing).
+    /// Must be called inside a tokio runtime.
+    pub fn run(&self, executor: Arc<dyn Executor>) {
+        if self.executor.set(executor).is_err() {
+            return;
+        }
+        let mut set = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..CONCURRENCY {
+            if let Some(p) = self.parts() {
+                set.spawn(work(p));
+            }
+        }
+        if let Some(p) = self.parts() {
+            set.spawn(report_depths(p));
+        }
+    }
+
+    fn parts(&self) -> Option<Parts> {
+        Some(Parts {
             queue: self.queue.clone(),
-            executor: self.executor.clone(),
+            executor: self.executor.get()?.clone(),
             events: self.events.clone(),
             wake: self.wake.clone(),
             stop: self.stop.subscribe(),
-        }
+        })
     }
 
     /// The queue.
@@ -150,7 +156,9 @@ impl Workers {
         let mut crons = self.crons.lock().unwrap_or_else(|e| e.into_inner());
         crons.abort_all();
         for entry in entries {
-            crons.spawn(schedule(self.clone_parts(), entry));
+            if let Some(p) = self.parts() {
+                crons.spawn(schedule(p, entry));
+            }
         }
     }
 

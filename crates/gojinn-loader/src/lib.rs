@@ -139,6 +139,8 @@ pub struct LoadedFunction {
     pub debug_secret: Option<String>,
     /// The module's path as configured.
     pub module: PathBuf,
+    /// The route's job settings (asynchronous requests, its triggers' jobs).
+    pub jobs: gojinn_host::JobPolicy,
 }
 
 /// One `handle_errors` block: the statuses it handles and its routes.
@@ -263,6 +265,7 @@ struct Pending {
     label: Arc<str>,
     max_body_size: u64,
     debug_secret: Option<String>,
+    jobs: gojinn_host::JobPolicy,
 }
 
 /// A config walked once: grants resolved and specs made, nothing compiled yet.
@@ -379,6 +382,7 @@ impl<'a> Plan<'a> {
                         max_body_size: p.max_body_size,
                         debug_secret: p.debug_secret,
                         module: p.spec.module,
+                        jobs: p.jobs,
                     })
                 }
                 Err(e) => errors.push(e),
@@ -508,7 +512,8 @@ impl Walk<'_, '_> {
     /// `cron` modules and `enqueue` modules, each run with its settings.
     fn function(&mut self, f: &FunctionConfig, label: &Arc<str>) -> FunctionId {
         let id = self.one_function(f, label);
-        let known = |targets: &[(PathBuf, FunctionId)], m: &Path| targets.iter().any(|(t, _)| t == m);
+        let known =
+            |targets: &[(PathBuf, FunctionId)], m: &Path| targets.iter().any(|(t, _)| t == m);
         if !known(&self.job_targets, &f.module) {
             self.job_targets.push((f.module.clone(), id));
         }
@@ -573,6 +578,7 @@ impl Walk<'_, '_> {
                 label: label.clone(),
                 max_body_size: f.max_body_size,
                 debug_secret: f.debug_secret.clone(),
+                jobs: job_policy(&f.jobs),
             }),
             Err(e) => self.errors.push(e),
         }
