@@ -70,6 +70,7 @@ mod gojinn_functions;
 mod harness;
 mod host;
 mod hostile;
+mod jobs;
 mod languages;
 mod lifecycle;
 mod load;

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 
 mod host;
+mod job;
 
 fn read_request() -> Value {
     let mut input = String::new();
@@ -198,6 +199,11 @@ fn main() {
         "host" => {
             let req = read_request();
             respond(200, &host::main(&req));
+        }
+        "job" => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).expect("stdin");
+            respond(200, &job::main(&input).to_string());
         }
         "go-style" => {
             // Go's json.Encoder: a trailing newline and default status.

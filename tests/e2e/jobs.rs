@@ -1,0 +1,377 @@
+//! Jobs (issue 19) against the real binary and real stores: `host_enqueue`
+//! runs its target with the payload; an asynchronous request is answered 202
+//! and its response kept; failures are retried with back-off, then dead and
+//! re-queueable through the admin API; cron fires once per tick across two
+//! nodes sharing Redis; a node killed mid-job loses the job to the other
+//! after its lease; 10,000 jobs under load are none lost and none run twice.
+//! The test guest's `job` mode marks each run in KV (`dup:<key>` when a key
+//! is marked twice), so the tests count runs in the function's own store.
+
+use crate::harness::{guest, scratch, try_get, Server};
+use crate::host::one;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for jobs to run.
+const JOBS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// KV for every key, and `enqueue` of the test guest.
+fn grants() -> String {
+    format!(
+        "            permissions {{\n                kv_read *\n                kv_write *\n                enqueue {}\n            }}",
+        guest().display()
+    )
+}
+
+/// A `job` route at `path` with `extra` sub-directives, and a `/kv` route to
+/// read the KV store (`args host`), both on `kv`.
+fn routes(path: &str, extra: &str, kv: &str) -> String {
+    let g = guest().display();
+    let grants = grants();
+    format!(
+        "    handle {path} {{\n        gojinn {g} {{\n            args job\n            timeout 10s\n{kv}\n{grants}\n{extra}\n        }}\n    }}\n    handle /kv {{\n        gojinn {g} {{\n            args host\n{kv}\n{grants}\n        }}\n    }}\n"
+    )
+}
+
+/// Starts gojinn with `globals` and the site `:0 { body }`; its admin port.
+fn start(dir: &Path, globals: &str, body: &str) -> (Server, u16) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join("Caddyfile");
+    std::fs::write(
+        &path,
+        format!(
+            "{{\n    admin 127.0.0.1:0\n    storage {}\n{globals}\n}}\n\n:0 {{\n{body}\n}}\n",
+            dir.join("storage").display()
+        ),
+    )
+    .expect("write Caddyfile");
+    let server = Server::start(&path, &[]);
+    let line = server
+        .wait_for_log(|l| l.contains("\"message\":\"admin listening\""))
+        .expect("admin listening");
+    let v: Value = serde_json::from_str(&line).expect("json");
+    let admin = v["fields"]["port"].as_u64().expect("port") as u16;
+    (server, admin)
+}
+
+/// KV keys starting with `prefix`.
+fn keys(server: &Server, prefix: &str) -> Vec<String> {
+    let r = one(server, "/kv", json!({"call": "kv_list", "key": prefix}));
+    let out: Value = serde_json::from_str(r["out"].as_str().unwrap_or("null"))
+        .unwrap_or_else(|e| panic!("kv_list answer ({e}): {r}"));
+    assert_eq!(out["more"], false, "a list cut short: {r}");
+    let mut keys: Vec<String> = serde_json::from_value(out["keys"].clone()).expect("keys");
+    keys.sort();
+    keys
+}
+
+/// Waits until `done` holds, or panics with `what` and the log.
+fn wait_until(server: &Server, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + JOBS_TIMEOUT;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; log:\n{}",
+            server.logs().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `method` on the admin job API; status and JSON.
+fn api(admin: u16, method: &str, path: &str) -> (u16, Value) {
+    let resp = crate::harness::request_to(admin, method, path, &[], b"");
+    let json = serde_json::from_str(&resp.text()).unwrap_or(Value::Null);
+    (resp.status, json)
+}
+
+/// Waits until job `id` is in `state`; its record.
+fn wait_state(server: &Server, admin: u16, id: &str, state: &str) -> Value {
+    let mut job = Value::Null;
+    wait_until(server, &format!("job {id} to be {state}"), || {
+        job = api(admin, "GET", &format!("/jobs/{id}")).1;
+        job["state"] == state
+    });
+    job
+}
+
+/// Posts `payload` asynchronously to `path`; the job id.
+fn post_async(server: &Server, path: &str, payload: Value) -> String {
+    let resp = server.request(
+        "POST",
+        path,
+        &[("X-Gojinn-Async", "true")],
+        payload.to_string().as_bytes(),
+    );
+    assert_eq!(resp.status, 202, "{}", resp.text());
+    let id = resp
+        .header("x-gojinn-job-id")
+        .expect("job id header")
+        .to_owned();
+    assert_eq!(resp.json()["job_id"], id.as_str());
+    assert_eq!(resp.json()["status"], "queued");
+    id
+}
+
+#[test]
+fn host_enqueue_runs_the_target_with_its_payload() {
+    let dir = scratch("jobs-enqueue");
+    let (server, _) = start(&dir, "", &routes("/job", "", ""));
+    let name = guest()
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
+    let resp = server.request(
+        "POST",
+        "/job",
+        &[],
+        json!({"do": "enqueue", "module": name, "payload": {"key": "from-enqueue"}})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let body: Value = resp.json();
+    assert_eq!(body["rets"], json!([0]), "queued");
+    wait_until(&server, "the enqueued job's mark", || {
+        keys(&server, "from-enqueue") == ["from-enqueue"]
+    });
+    // A module the grant does not name is refused (1), and nothing runs.
+    let resp = server.request(
+        "POST",
+        "/job",
+        &[],
+        json!({"do": "enqueue", "module": "other.wasm", "payload": {"key": "never"}})
+            .to_string()
+            .as_bytes(),
+    );
+    let body: Value = resp.json();
+    assert_eq!(body["rets"], json!([1]));
+    assert!(server
+        .logs()
+        .iter()
+        .any(|l| l.contains("not in this route's `enqueue` permission")));
+}
+
+#[test]
+fn an_async_request_is_answered_202_and_its_response_kept() {
+    let dir = scratch("jobs-async");
+    let (server, admin) = start(&dir, "", &routes("/job", "", ""));
+    let id = post_async(&server, "/job", json!({"key": "async-one"}));
+    let job = wait_state(&server, admin, &id, "done");
+    assert_eq!(job["kind"], "async");
+    assert_eq!(job["attempts"], 1);
+    assert_eq!(job["result"]["status"], 200, "{job}");
+    let body: Value =
+        serde_json::from_str(job["result"]["body"].as_str().expect("body")).expect("json");
+    assert_eq!(body["marked"], "async-one");
+    assert_eq!(keys(&server, "async-one"), ["async-one"]);
+    // Unknown ids and states are named.
+    assert_eq!(api(admin, "GET", "/jobs/nope").0, 404);
+    assert_eq!(api(admin, "GET", "/jobs?state=lost").0, 400);
+}
+
+#[test]
+fn failures_are_retried_then_dead_and_a_dead_job_is_retried_through_the_api() {
+    let dir = scratch("jobs-retry");
+    let (server, admin) = start(
+        &dir,
+        "",
+        &routes(
+            "/job",
+            "            retries 2\n            retry_backoff 100ms",
+            "",
+        ),
+    );
+    let flaky = post_async(&server, "/job", json!({"do": "flaky", "key": "flaky"}));
+    let failing = post_async(&server, "/job", json!({"do": "fail"}));
+    let job = wait_state(&server, admin, &flaky, "done");
+    assert_eq!(job["attempts"], 3, "failed twice, then succeeded: {job}");
+    let dead = wait_state(&server, admin, &failing, "dead");
+    assert_eq!(dead["attempts"], 3, "{dead}");
+    assert!(
+        dead["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{dead}"
+    );
+    let (status, list) = api(admin, "GET", "/jobs?state=dead");
+    assert_eq!(status, 200);
+    assert!(list["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .any(|j| j["id"] == failing.as_str()));
+    // Re-queued with its attempts reset; it fails again, three more times.
+    assert_eq!(api(admin, "POST", &format!("/jobs/{failing}/retry")).0, 200);
+    assert_eq!(
+        api(admin, "POST", &format!("/jobs/{flaky}/retry")).0,
+        409,
+        "only dead jobs"
+    );
+    wait_until(&server, "the retried job to die again", || {
+        let job = api(admin, "GET", &format!("/jobs/{failing}")).1;
+        job["state"] == "dead" && job["finished_ms"] != dead["finished_ms"]
+    });
+    assert_eq!(api(admin, "DELETE", &format!("/jobs/{failing}")).0, 200);
+    assert_eq!(api(admin, "GET", &format!("/jobs/{failing}")).0, 404);
+    assert!(keys(&server, "dup:").is_empty());
+}
+
+/// Two nodes on `queue` (a shared store URL) with a cron trigger every
+/// second: each tick runs once.
+fn cron_once_per_tick(name: &str, queue: &str, kv: &str) {
+    let dir = scratch(name);
+    let g = guest().display();
+    let cron = format!("            cron \"@every 1s\" {g}");
+    let globals = format!("    queue {queue}");
+    let (a, _) = start(&dir.join("a"), &globals, &routes("/job", &cron, kv));
+    let (b, _) = start(&dir.join("b"), &globals, &routes("/job", &cron, kv));
+    wait_until(&a, "three cron ticks", || keys(&a, "cron:").len() >= 3);
+    assert!(
+        keys(&a, "dup:").is_empty(),
+        "a tick ran twice: {:?}",
+        keys(&a, "dup:")
+    );
+    drop(b);
+}
+
+#[test]
+fn cron_fires_once_per_tick_on_one_node() {
+    let dir = scratch("jobs-cron-one");
+    let g = guest().display();
+    let (server, _) = start(
+        &dir,
+        "",
+        &routes("/job", &format!("            cron \"@every 1s\" {g}"), ""),
+    );
+    wait_until(&server, "two cron ticks", || {
+        keys(&server, "cron:").len() >= 2
+    });
+    let ticks = keys(&server, "cron:");
+    assert!(
+        ticks[0].ends_with('Z'),
+        "scheduled_at is RFC 3339: {ticks:?}"
+    );
+    assert!(keys(&server, "dup:").is_empty());
+}
+
+#[test]
+fn cron_fires_once_per_tick_across_two_nodes_sharing_redis() {
+    let dir = scratch("jobs-cron-redis");
+    let Some(redis) = crate::shared::Redis::start(&dir, 0) else {
+        return;
+    };
+    let url = redis.url();
+    cron_once_per_tick(
+        "jobs-cron-redis-nodes",
+        &url,
+        &format!("            kv {url}"),
+    );
+}
+
+#[test]
+fn cron_fires_once_per_tick_across_two_nodes_sharing_postgres() {
+    let dir = scratch("jobs-cron-pg");
+    let (Some(redis), Some(pg)) = (
+        crate::shared::Redis::start(&dir, 0),
+        crate::postgres::Postgres::start(),
+    ) else {
+        return;
+    };
+    // The queue in PostgreSQL; the marks in Redis, which both nodes read.
+    cron_once_per_tick(
+        "jobs-cron-pg-nodes",
+        &pg.url(),
+        &format!("            kv {}", redis.url()),
+    );
+}
+
+#[test]
+fn a_node_killed_mid_job_loses_it_to_the_other_after_its_lease() {
+    let dir = scratch("jobs-kill");
+    let Some(redis) = crate::shared::Redis::start(&dir, 0) else {
+        return;
+    };
+    let url = redis.url();
+    let globals = format!("    queue {url}");
+    let kv = format!("            kv {url}");
+    let body = routes("/job", "            timeout 3s", &kv).replace("timeout 10s\n", "");
+    let (mut a, admin_a) = start(&dir.join("a"), &globals, &body);
+    // Node A takes the job and sleeps in it.
+    let id = post_async(
+        &a,
+        "/job",
+        json!({"do": "sleep", "ms": 2500, "key": "survivor"}),
+    );
+    wait_state(&a, admin_a, &id, "running");
+    a.signal("KILL");
+    assert!(
+        a.wait_exit(Duration::from_secs(10)).is_some(),
+        "node A died"
+    );
+    // Node B starts after A died; the job is leased to A until its lease ends
+    // (the longest deadline, 3 s, plus 10 s), then B runs it to completion.
+    let (b, admin_b) = start(&dir.join("b"), &globals, &body);
+    let job = wait_state(&b, admin_b, &id, "done");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(keys(&b, "survivor"), ["survivor"]);
+    assert!(keys(&b, "dup:").is_empty(), "ran once to completion");
+}
+
+#[test]
+fn ten_thousand_jobs_under_load_are_none_lost_and_none_run_twice() {
+    let dir = scratch("jobs-10k");
+    let Some(redis) = crate::shared::Redis::start(&dir, 0) else {
+        return;
+    };
+    let url = redis.url();
+    let globals = format!("    queue {url}");
+    let kv = format!("            kv {url}");
+    let (a, _) = start(&dir.join("a"), &globals, &routes("/job", "", &kv));
+    let (b, _) = start(&dir.join("b"), &globals, &routes("/job", "", &kv));
+    let name = guest()
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
+    // Ten requests of 1,000 host_enqueue calls each, split between the nodes,
+    // while both also serve plain requests.
+    let load = std::thread::spawn({
+        let (pa, pb) = (a.port, b.port);
+        move || {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut served = 0;
+            while Instant::now() < deadline {
+                for port in [pa, pb] {
+                    if try_get(port, "/kv").is_ok_and(|r| r.status < 500) {
+                        served += 1;
+                    }
+                }
+            }
+            served
+        }
+    });
+    for batch in 0..10 {
+        let server = if batch % 2 == 0 { &a } else { &b };
+        let resp = server.request(
+            "POST",
+            "/job",
+            &[],
+            json!({"do": "enqueue", "module": name, "count": 1000, "payload": {"key": format!("k{batch}")}})
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let body: Value = resp.json();
+        let rets = body["rets"].as_array().expect("rets");
+        assert!(rets.iter().all(|r| r == 0), "every enqueue succeeded");
+    }
+    assert!(load.join().expect("load") > 0);
+    wait_until(&a, "10,000 marks", || {
+        (0..10)
+            .map(|batch| keys(&a, &format!("k{batch}:")).len())
+            .sum::<usize>()
+            == 10_000
+    });
+    assert!(keys(&a, "dup:").is_empty(), "none ran twice");
+}
