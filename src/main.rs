@@ -103,6 +103,19 @@ enum Command {
         #[arg(long)]
         address: Option<String>,
     },
+    /// Look at and act on the job queue of a running server (its admin listener,
+    /// loopback only): `list [--state dead]`, `show ID`, `retry ID`.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsAction,
+        /// Caddyfile (or `.json` config) naming the admin address.
+        #[arg(long, short, default_value = "Caddyfile", global = true)]
+        config: PathBuf,
+        /// Admin address of the running server (`host:port`); default: the config's
+        /// `admin` option, else localhost:2019.
+        #[arg(long, global = true)]
+        address: Option<String>,
+    },
     /// Print a bcrypt hash of a password for `basic_auth` (as `caddy hash-password`).
     ///
     /// Without --plaintext, reads one line from stdin:
@@ -224,6 +237,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: reloaded", config.display());
             Ok(())
         }
+        Command::Jobs {
+            action,
+            config,
+            address,
+        } => jobs_command(&action, &config, address.as_deref()),
         Command::New { name, lang } => {
             let dir = dev::new::create(&name, lang, Path::new("."))?;
             println!(
@@ -294,6 +312,63 @@ fn certificate_manager(
         storage,
         Box::new(move |event| metrics.record_certificate(event)),
     )))
+}
+
+/// What `gojinn jobs` does.
+#[derive(clap::Subcommand, Debug)]
+enum JobsAction {
+    /// List jobs in a state: queued (default), running, done or dead.
+    List {
+        #[arg(long, default_value = "queued")]
+        state: String,
+    },
+    /// Show one job: state, attempts, last error, the function's response.
+    Show { id: String },
+    /// Put a dead job back in the queue.
+    Retry { id: String },
+}
+
+fn jobs_command(action: &JobsAction, config: &Path, address: Option<&str>) -> anyhow::Result<()> {
+    let address = match address {
+        Some(a) => a.to_owned(),
+        None => reload::admin_address(&load_config(config)?, None)?,
+    };
+    let (method, path) = match action {
+        JobsAction::List { state } => (http::Method::GET, format!("/jobs?state={state}")),
+        JobsAction::Show { id } => (http::Method::GET, format!("/jobs/{id}")),
+        JobsAction::Retry { id } => (http::Method::POST, format!("/jobs/{id}/retry")),
+    };
+    let (status, text) = reload::admin_call(&address, method, &path, None)?;
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    if status != 200 {
+        bail!(
+            "{}",
+            json["error"]
+                .as_str()
+                .map_or(text.trim().to_owned(), str::to_owned)
+        );
+    }
+    match action {
+        JobsAction::List { .. } => {
+            for job in json["jobs"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:<7}  {:<7}  attempts {}/{}  {}{}",
+                    job["id"].as_str().unwrap_or(""),
+                    job["state"].as_str().unwrap_or(""),
+                    job["kind"].as_str().unwrap_or(""),
+                    job["attempts"],
+                    job["max_attempts"],
+                    job["target"].as_str().unwrap_or(""),
+                    job["last_error"]
+                        .as_str()
+                        .map(|e| format!("  error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        _ => println!("{}", serde_json::to_string_pretty(&json)?),
+    }
+    Ok(())
 }
 
 /// The job queue (`queue` URL, else `jobs.redb` in the storage directory)

@@ -360,32 +360,21 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `gojinn reload`: posts `config` as JSON to the admin `/load` of a running
 /// server at `address` (else the config's admin address) and waits for the answer.
-pub(crate) fn send(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
-    let address = match (address, &config.admin) {
-        (Some(a), _) => a.to_owned(),
-        (None, Some(a)) => a.clone(),
+/// The admin address to reach: `address`, else the config's `admin` option.
+pub(crate) fn admin_address(config: &Config, address: Option<&str>) -> anyhow::Result<String> {
+    match (address, &config.admin) {
+        (Some(a), _) => Ok(a.to_owned()),
+        (None, Some(a)) => Ok(a.clone()),
         (None, None) => anyhow::bail!(
             "the config turns the admin listener off (`admin off`); give the running server's admin address with --address"
         ),
-    };
-    // Caddy's `:2019` form means every interface; this machine is one of them.
-    let connect = match address.strip_prefix(':') {
-        Some(port) => format!("127.0.0.1:{port}"),
-        None => address.clone(),
-    };
+    }
+}
+
+pub(crate) fn send(config: &Config, address: Option<&str>) -> anyhow::Result<()> {
+    let address = admin_address(config, address)?;
     let body = serde_json::to_vec(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (status, text) = runtime
-        .block_on(async { tokio::time::timeout(SEND_TIMEOUT, post_load(&connect, body)).await })
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "the server at {address} did not answer within {} s",
-                SEND_TIMEOUT.as_secs()
-            )
-        })?
-        .map_err(|e| anyhow::anyhow!("cannot reach the admin listener at {address}: {e}"))?;
+    let (status, text) = admin_call(&address, hyper::Method::POST, "/load", Some(body))?;
     match status {
         200 => Ok(()),
         400 => anyhow::bail!(
@@ -399,19 +388,53 @@ pub(crate) fn send(config: &Config, address: Option<&str>) -> anyhow::Result<()>
     }
 }
 
-async fn post_load(
+/// One request to the admin listener at `address`; its status and body.
+pub(crate) fn admin_call(
+    address: &str,
+    method: hyper::Method,
+    path: &str,
+    json_body: Option<Vec<u8>>,
+) -> anyhow::Result<(u16, String)> {
+    // Caddy's `:2019` form means every interface; this machine is one of them.
+    let connect = match address.strip_prefix(':') {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => address.to_owned(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(async {
+            tokio::time::timeout(SEND_TIMEOUT, request(&connect, method, path, json_body)).await
+        })
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the server at {address} did not answer within {} s",
+                SEND_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| anyhow::anyhow!("cannot reach the admin listener at {address}: {e}"))
+}
+
+async fn request(
     connect: &str,
-    body: Vec<u8>,
+    method: hyper::Method,
+    path: &str,
+    json_body: Option<Vec<u8>>,
 ) -> Result<(u16, String), Box<dyn std::error::Error + Send + Sync>> {
     use http_body_util::BodyExt as _;
     let stream = tokio::net::TcpStream::connect(connect).await?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = hyper::Request::post("/load")
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, connect)
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            json_body.unwrap_or_default(),
+        )))?;
     let resp = sender.send_request(req).await?;
     let status = resp.status().as_u16();
     let text = resp.into_body().collect().await?.to_bytes();

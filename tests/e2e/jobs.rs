@@ -201,8 +201,29 @@ fn failures_are_retried_then_dead_and_a_dead_job_is_retried_through_the_api() {
         .expect("jobs")
         .iter()
         .any(|j| j["id"] == failing.as_str()));
-    // Re-queued with its attempts reset; it fails again, three more times.
-    assert_eq!(api(admin, "POST", &format!("/jobs/{failing}/retry")).0, 200);
+    // The CLI lists it and re-queues it with its attempts reset; it fails
+    // again, three more times.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gojinn"))
+            .arg("jobs")
+            .args(args)
+            .args(["--address", &format!("127.0.0.1:{admin}")])
+            .output()
+            .expect("run gojinn jobs");
+        assert!(
+            out.status.success(),
+            "gojinn jobs {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = cli(&["list", "--state", "dead"]);
+    assert!(
+        listed.contains(&failing) && listed.contains("attempts 3/3"),
+        "{listed}"
+    );
+    assert!(cli(&["show", &failing]).contains("\"state\": \"dead\""));
+    cli(&["retry", &failing]);
     assert_eq!(
         api(admin, "POST", &format!("/jobs/{flaky}/retry")).0,
         409,
