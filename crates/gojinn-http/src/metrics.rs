@@ -194,6 +194,7 @@ struct Families {
     cert_failures: Family<DomainLabels, Counter>,
     job_depth: Family<TargetLabels, Gauge>,
     job_attempts: Family<AttemptLabels, Counter>,
+    job_refused: Family<TargetLabels, Counter>,
     job_duration: Family<KindLabels, Histogram, fn() -> Histogram>,
     cron_lateness: Histogram,
     unmatched: RequestCounters,
@@ -326,6 +327,12 @@ impl Metrics {
             "Job attempts this node finished, by kind (cron, enqueue, async) and outcome (done, retry, dead, lost)",
             job_attempts.clone(),
         );
+        let job_refused = Family::<TargetLabels, Counter>::default();
+        registry.register(
+            "gojinn_jobs_refused",
+            "Jobs not queued because their target's queue held `queue_max` jobs, by target module",
+            job_refused.clone(),
+        );
         let job_duration: Family<_, _, fn() -> Histogram> =
             Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS_NS, NANOS));
         registry.register(
@@ -363,6 +370,7 @@ impl Metrics {
             cert_failures,
             job_depth,
             job_attempts,
+            job_refused,
             job_duration,
             cron_lateness,
             unmatched,
@@ -394,6 +402,14 @@ impl Metrics {
                     .observe(nanos(elapsed));
             }
             JobEvent::CronFired { lateness, .. } => self.0.cron_lateness.observe(nanos(lateness)),
+            JobEvent::Refused { target } => {
+                self.0
+                    .job_refused
+                    .get_or_create(&TargetLabels {
+                        target: target.to_owned(),
+                    })
+                    .inc();
+            }
             JobEvent::Depth { target, jobs } => {
                 self.0
                     .job_depth

@@ -304,6 +304,45 @@ impl Embedded {
         .await
     }
 
+    pub(crate) async fn prune_done(&self, before: u64) -> Result<usize, String> {
+        self.write(move |txn| {
+            let done = state_code(JobState::Done);
+            let old: Vec<String> = {
+                let by_state = txn.open_table(BY_STATE).map_err(err)?;
+                let mut ids = Vec::new();
+                for entry in by_state
+                    .range((done, 0u64, "")..=(done, u64::MAX, "\u{10ffff}"))
+                    .map_err(err)?
+                {
+                    ids.push(entry.map_err(err)?.0.value().2.to_owned());
+                }
+                ids
+            };
+            let mut removed = 0;
+            for id in old {
+                if removed >= 1000 {
+                    break;
+                }
+                let Some(job) = read_job(txn, &id)? else {
+                    continue;
+                };
+                if job.finished_ms.is_some_and(|f| f < before) {
+                    txn.open_table(BY_STATE)
+                        .map_err(err)?
+                        .remove((done, job.created_ms, job.id.as_str()))
+                        .map_err(err)?;
+                    txn.open_table(JOBS)
+                        .map_err(err)?
+                        .remove(job.id.as_str())
+                        .map_err(err)?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     pub(crate) async fn depths(&self) -> Result<Vec<(String, u64)>, String> {
         self.write(|txn| {
             let waiting = txn.open_table(WAITING).map_err(err)?;

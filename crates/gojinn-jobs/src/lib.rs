@@ -367,6 +367,16 @@ impl Queue {
         }
     }
 
+    /// Removes up to 1,000 done jobs finished before `before` (ms since the
+    /// epoch); how many. Dead jobs stay until retried or deleted.
+    pub async fn prune_done(&self, before: u64) -> Result<usize, String> {
+        match self {
+            Queue::Embedded(q) => q.prune_done(before).await,
+            Queue::Redis(q) => q.prune_done(before).await,
+            Queue::Postgres(q) => q.prune_done(before).await,
+        }
+    }
+
     /// Jobs queued or running, by target.
     pub async fn depths(&self) -> Result<Vec<(String, u64)>, String> {
         match self {
@@ -505,6 +515,10 @@ mod queue_tests {
         assert!(q.finish(&taken, Finish::Done(Vec::new())).await.unwrap());
         assert!(q.delete(&c).await.unwrap());
         assert!(q.get(&c).await.unwrap().is_none());
+        // Done jobs go after their keeping time; dead ones stay.
+        assert_eq!(q.prune_done(now_ms() + 1).await.unwrap(), 1);
+        assert!(q.get(&b).await.unwrap().is_none());
+        assert_eq!(q.prune_done(now_ms() + 1).await.unwrap(), 0);
         // A tick is claimed once.
         assert_eq!(q.last_tick("k").await.unwrap(), None);
         assert!(q.claim_tick("k", 1000).await.unwrap());

@@ -243,6 +243,17 @@ impl PgQueue {
         Ok(n == 1)
     }
 
+    pub(crate) async fn prune_done(&self, before: u64) -> Result<usize, String> {
+        let n = self
+            .execute(
+                "DELETE FROM gojinn_jobs WHERE id IN (SELECT id FROM gojinn_jobs \
+                 WHERE state = 'done' AND finished_ms < $1 LIMIT 1000)",
+                &[&i64_of(before)],
+            )
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     pub(crate) async fn depths(&self) -> Result<Vec<(String, u64)>, String> {
         let rows = self
             .with(async |c| {

@@ -316,6 +316,21 @@ impl RedisQueue {
         self.by_id(DELETE, id, None).await
     }
 
+    pub(crate) async fn prune_done(&self, before: u64) -> Result<usize, String> {
+        let mut c = self.conn().await?;
+        // Done jobs are listed by creation; their finish is read per job.
+        let ids: Vec<String> = timed(c.zrange(format!("{P}state:done"), 0, 999)).await?;
+        let mut removed = 0;
+        for id in ids {
+            let finished: Option<u64> =
+                timed(c.hget(format!("{P}job:{id}"), "finished_ms")).await?;
+            if finished.is_some_and(|f| f < before) && self.by_id(DELETE, &id, None).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     pub(crate) async fn depths(&self) -> Result<Vec<(String, u64)>, String> {
         let mut c = self.conn().await?;
         let targets: Vec<String> = timed(c.smembers(format!("{P}targets"))).await?;

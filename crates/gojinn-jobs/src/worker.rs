@@ -46,6 +46,11 @@ pub enum JobEvent<'a> {
         /// From the scheduled time to the job queued.
         lateness: Duration,
     },
+    /// A job for `target` was not queued: its queue was full.
+    Refused {
+        /// The target.
+        target: &'a str,
+    },
     /// Jobs waiting (queued or running) for `target`.
     Depth {
         /// The target.
@@ -82,6 +87,10 @@ const CONCURRENCY: usize = 4;
 /// How often an idle worker looks at the queue (jobs other nodes queued,
 /// retries that came due).
 const POLL: Duration = Duration::from_millis(200);
+/// How long a done job (and the response it keeps) stays in the store.
+pub const DONE_KEPT: Duration = Duration::from_secs(24 * 3600);
+/// How often done jobs past [`DONE_KEPT`] are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How often the depth of each target's queue is told.
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
@@ -146,9 +155,17 @@ impl Workers {
 
     /// Queues `job` unless its target has `cap` waiting, and wakes a worker.
     pub async fn enqueue(&self, job: NewJob, cap: u64) -> Result<String, EnqueueError> {
-        let id = self.queue.enqueue(job, cap).await?;
-        self.wake.notify_one();
-        Ok(id)
+        match self.queue.enqueue(job, cap).await {
+            Ok(id) => {
+                self.wake.notify_one();
+                Ok(id)
+            }
+            Err(EnqueueError::Full(target)) => {
+                (self.events)(JobEvent::Refused { target: &target });
+                Err(EnqueueError::Full(target))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Replaces the cron triggers (each reload hands the new config's).
@@ -252,7 +269,21 @@ async fn run_one(p: &Parts, job: Job) {
 }
 
 async fn report_depths(mut p: Parts) {
+    let mut last_prune = std::time::Instant::now();
     while !p.stopping() {
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            last_prune = std::time::Instant::now();
+            let before = now_ms().saturating_sub(u64::try_from(DONE_KEPT.as_millis()).unwrap_or(0));
+            match p.queue.prune_done(before).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::debug!(target: "gojinn::jobs", removed = n, "done jobs past their keeping time removed")
+                }
+                Err(e) => {
+                    tracing::debug!(target: "gojinn::jobs", error = %e, "cannot remove old done jobs")
+                }
+            }
+        }
         match p.queue.depths().await {
             Ok(depths) => {
                 for (target, jobs) in &depths {
