@@ -388,6 +388,15 @@ fn job_workers(
         (None, None) => return Ok(None),
     }
     .map_err(anyhow::Error::msg)?;
+    // A config that schedules or queues jobs takes its queue at start; others
+    // only when a request asks for it (`X-Gojinn-Async`).
+    let uses_jobs = config
+        .functions()
+        .iter()
+        .any(|f| !f.crons.is_empty() || !f.permissions.enqueue.is_empty());
+    if uses_jobs {
+        queue.open_now().map_err(anyhow::Error::msg)?;
+    }
     let metrics = metrics.clone();
     Ok(Some(gojinn_jobs::Workers::new(
         Arc::new(queue),

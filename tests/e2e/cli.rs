@@ -106,10 +106,7 @@ fn run_refuses_a_bad_config_before_binding_any_port() {
     let dir = scratch("cli-nobind");
     // Reserve a port, release it, and configure it next to a broken module: the
     // server must fail on the module without ever binding the port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("probe port")
-        .port();
+    let port = crate::harness::free_port();
     let cfg = write(
         &dir,
         "Caddyfile",

@@ -51,14 +51,41 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A loopback port that was free a moment ago: bound, read and released, for
-/// programs that take their port on the command line rather than reporting one.
-/// Another process may take it in between; tests accept that small race.
+/// A port that is free now, for programs that take their port on the command
+/// line rather than reporting one (Pebble, redis-server, gojinn's
+/// `http_port`). Drawn below the kernel's ephemeral range, which every `:0`
+/// listener and every outgoing connection of the tests draws from, and never
+/// handed out twice in one run; so only a process outside the tests can take
+/// it before its user binds it.
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Start at a place that differs per process, so parallel test runs on one
+    // machine rarely try the same ports.
+    let span = u32::from(high - low);
+    let start = (std::process::id().wrapping_mul(7919)
+        + u32::try_from(given.len()).unwrap_or(0) * 13)
+        % span;
+    for i in 0..span {
+        let port = low + u16::try_from((start + i) % span).expect("in range");
+        if given.contains(&port) {
+            continue;
+        }
+        let free = std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free port between {low} and {high}");
 }
 
 /// Captured server log lines, with a condition variable to wait on.

@@ -55,10 +55,7 @@ impl Postgres {
             eprintln!("SKIPPED: no PostgreSQL binaries under /usr/lib/postgresql (install Debian's `postgresql`)");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .ok()?
-            .port();
+        let port = crate::harness::free_port();
         // Outside the work tree: the server's user must own and reach it.
         let dir = std::env::temp_dir().join(format!("gojinn-pg-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -26,8 +26,12 @@ fn state_code(s: JobState) -> u8 {
     }
 }
 
+/// The embedded queue, opened on first use: redb locks its file, so a
+/// process that never queues a job never takes it (two servers with the same
+/// `storage` can run as long as one of them does not use jobs).
 pub struct Embedded {
-    db: Arc<Database>,
+    path: std::path::PathBuf,
+    db: std::sync::Mutex<Option<Arc<Database>>>,
 }
 
 type Txn = redb::WriteTransaction;
@@ -83,16 +87,44 @@ fn add_waiting(txn: &Txn, target: &str, delta: i64) -> Result<u64, String> {
 
 impl Embedded {
     pub(crate) fn open(dir: &Path) -> Result<Embedded, String> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            format!(
-                "cannot create the storage directory `{}`: {e}",
-                dir.display()
-            )
-        })?;
-        let path = dir.join("jobs.redb");
-        let db = Database::create(&path)
-            .map_err(|e| format!("cannot open the job queue `{}`: {e}", path.display()))?;
-        Ok(Embedded { db: Arc::new(db) })
+        Ok(Embedded {
+            path: dir.join("jobs.redb"),
+            db: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The database, opened now if it was not (a failure is retried at the
+    /// next use).
+    pub(crate) fn db(&self) -> Result<Arc<Database>, String> {
+        let mut slot = self
+            .db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(db) = &*slot {
+            return Ok(db.clone());
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!(
+                    "cannot create the storage directory `{}`: {e}",
+                    dir.display()
+                )
+            })?;
+        }
+        let db = Database::create(&self.path)
+            .map(Arc::new)
+            .map_err(|e| format!("cannot open the job queue `{}`: {e}", self.path.display()))?;
+        *slot = Some(db.clone());
+        Ok(db)
+    }
+
+    /// Whether this process opened the queue (by queueing a job, or at start
+    /// for a config with `cron` triggers or `enqueue` grants).
+    fn in_use(&self) -> bool {
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
     }
 
     /// Runs `f` in one write transaction on the blocking pool; commits on `Ok`.
@@ -100,7 +132,7 @@ impl Embedded {
         &self,
         f: impl FnOnce(&Txn) -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
-        let db = self.db.clone();
+        let db = self.db()?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_write().map_err(err)?;
             let out = f(&txn)?;
@@ -208,7 +240,10 @@ impl Embedded {
     }
 
     pub(crate) async fn get(&self, id: &str) -> Result<Option<Job>, String> {
-        let (db, id) = (self.db.clone(), id.to_owned());
+        if !self.in_use() {
+            return Ok(None);
+        }
+        let (db, id) = (self.db()?, id.to_owned());
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(err)?;
             let jobs = match txn.open_table(JOBS) {
@@ -226,7 +261,10 @@ impl Embedded {
     }
 
     pub(crate) async fn list(&self, state: JobState, limit: usize) -> Result<Vec<Job>, String> {
-        let db = self.db.clone();
+        if !self.in_use() {
+            return Ok(Vec::new());
+        }
+        let db = self.db()?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(err)?;
             let (by_state, jobs) = match (txn.open_table(BY_STATE), txn.open_table(JOBS)) {
@@ -305,6 +343,9 @@ impl Embedded {
     }
 
     pub(crate) async fn prune_done(&self, before: u64) -> Result<usize, String> {
+        if !self.in_use() {
+            return Ok(0);
+        }
         self.write(move |txn| {
             let done = state_code(JobState::Done);
             let old: Vec<String> = {
@@ -344,6 +385,9 @@ impl Embedded {
     }
 
     pub(crate) async fn depths(&self) -> Result<Vec<(String, u64)>, String> {
+        if !self.in_use() {
+            return Ok(Vec::new());
+        }
         self.write(|txn| {
             let waiting = txn.open_table(WAITING).map_err(err)?;
             let mut out = Vec::new();

@@ -284,6 +284,16 @@ impl Queue {
         }
     }
 
+    /// Opens the store now (the embedded queue opens on first use otherwise,
+    /// so that a process that never uses jobs never locks its file); jobs left
+    /// from an earlier run then run.
+    pub fn open_now(&self) -> Result<(), String> {
+        match self {
+            Queue::Embedded(q) => q.db().map(drop),
+            _ => Ok(()),
+        }
+    }
+
     /// Puts `job` in unless its target has `cap` jobs waiting; its id.
     pub async fn enqueue(&self, job: NewJob, cap: u64) -> Result<String, EnqueueError> {
         let job = job.into_job(now_ms());
