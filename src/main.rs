@@ -10,6 +10,7 @@ mod logging;
 mod notify;
 mod otel;
 mod reload;
+mod replay;
 mod sign;
 
 use anyhow::{bail, Context as _};
@@ -102,6 +103,16 @@ enum Command {
         /// `admin` option, else localhost:2019.
         #[arg(long)]
         address: Option<String>,
+    },
+    /// Run a crash record's input (`record_crashes`) through its module again,
+    /// with the limits and env of the route in the config; exits 1 when it
+    /// faults again, printing the fault.
+    Replay {
+        /// The crash record (a JSON file in the route's crash directory).
+        file: PathBuf,
+        /// The config that recorded it.
+        #[arg(long, short, default_value = "Caddyfile")]
+        config: PathBuf,
     },
     /// Look at and act on the job queue of a running server (its admin listener,
     /// loopback only): `list [--state dead]`, `show ID`, `retry ID`.
@@ -235,6 +246,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let loaded = load_config(&config)?;
             reload::send(&loaded, address.as_deref())?;
             println!("{}: reloaded", config.display());
+            Ok(())
+        }
+        Command::Replay { file, config } => {
+            if replay::replay(&file, &config)? {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Jobs {

@@ -396,3 +396,72 @@ fn ten_thousand_jobs_under_load_are_none_lost_and_none_run_twice() {
     });
     assert!(keys(&a, "dup:").is_empty(), "none ran twice");
 }
+
+#[test]
+fn a_crash_record_replayed_shows_the_same_fault_and_hides_env_secrets() {
+    let dir = scratch("jobs-crash");
+    let crashes = dir.join("crashes");
+    let g = guest().display();
+    let body = format!(
+        "    gojinn {g} {{\n        args panic\n        env TOKEN {{env.CRASH_TEST_TOKEN}}\n        env PLAIN visible\n        record_crashes\n        crash_path {}\n    }}\n",
+        crashes.display()
+    );
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("Caddyfile");
+    std::fs::write(
+        &config,
+        format!("{{\n    admin off\n}}\n\n:0 {{\n{body}}}\n"),
+    )
+    .expect("write");
+    let server = Server::start(&config, &[("CRASH_TEST_TOKEN", "hunter2")]);
+    let resp = server.request("POST", "/boom?x=1", &[], b"payload");
+    assert_eq!(resp.status, 502, "{}", resp.text());
+    let line = server
+        .wait_for_log(|l| l.contains("crash recorded"))
+        .unwrap_or_else(|| panic!("no crash record; log:\n{}", server.logs().join("\n")));
+    let v: Value = serde_json::from_str(&line).expect("json");
+    let file = v["fields"]["file"].as_str().expect("file").to_owned();
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("record")).expect("json");
+    assert_eq!(record["env"]["TOKEN"], gojinn_config_redacted(), "{record}");
+    assert_eq!(record["env"]["PLAIN"], "visible");
+    assert_eq!(record["wasm_file"], guest().display().to_string());
+    assert!(
+        record["input"]
+            .as_str()
+            .is_some_and(|i| i.contains("/boom?x=1") && i.contains("payload")),
+        "{record}"
+    );
+    assert!(!std::fs::read_to_string(&file)
+        .expect("record")
+        .contains("hunter2"));
+    let error = record["error"].as_str().expect("error");
+    drop(server);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gojinn"))
+        .args(["replay", &file, "--config"])
+        .arg(&config)
+        .env("CRASH_TEST_TOKEN", "hunter2")
+        .env(
+            "GOJINN_CACHE_DIR",
+            crate::harness::root().join("target/e2e-cache"),
+        )
+        .output()
+        .expect("run gojinn replay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "faults again: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("replayed: {error}")),
+        "the same fault `{error}`: {stdout}"
+    );
+}
+
+/// How `/config` and crash records show a secret.
+fn gojinn_config_redacted() -> &'static str {
+    "[redacted]"
+}

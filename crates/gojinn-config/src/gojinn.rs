@@ -279,6 +279,7 @@ fn sub_directive<'n>(
             f.env.push(EnvVar {
                 name: key.text.clone(),
                 value: value.text.clone(),
+                from_env: value.from_env,
             });
         }
         "security" => f.security = Some(crate::security::parse(node)?),

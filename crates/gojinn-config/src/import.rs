@@ -375,6 +375,7 @@ fn substitute_args(tokens: Vec<Token>, args: &[String]) -> PResult<Vec<Token>> {
                 out.push(Token {
                     text: a.clone(),
                     braces: Vec::new(),
+                    from_env: false,
                     ..t.clone()
                 });
             }
@@ -416,6 +417,7 @@ fn substitute_args(tokens: Vec<Token>, args: &[String]) -> PResult<Vec<Token>> {
         out.push(Token {
             text,
             braces: Vec::new(),
+            from_env: false,
             ..t
         });
     }

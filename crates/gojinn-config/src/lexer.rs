@@ -37,6 +37,9 @@ pub(crate) struct Token {
     /// Byte offset in `text` → source position, for every `{` in `text`: lets a
     /// placeholder warning point at the placeholder itself.
     pub(crate) braces: Vec<(usize, Pos)>,
+    /// A `{env.X}` placeholder was substituted into `text`: a value that may
+    /// be a secret (crash records redact it).
+    pub(crate) from_env: bool,
 }
 
 impl Token {
@@ -177,6 +180,7 @@ fn word(cur: &mut Cursor, line: usize) -> Token {
         kind,
         line,
         braces,
+        from_env: false,
     }
 }
 
@@ -237,6 +241,7 @@ fn delimited(
         kind: Kind::Quoted,
         line,
         braces,
+        from_env: false,
     })
 }
 

@@ -809,6 +809,9 @@ pub struct EnvVar {
     pub name: String,
     /// Value, placeholders already substituted.
     pub value: String,
+    /// The value came from an `{env.X}` placeholder: crash records redact it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_env: bool,
 }
 
 /// The `permissions { … }` block of a function. Every list empty and `db` unset

@@ -20,6 +20,7 @@ pub(crate) fn substitute(tokens: &mut [Token], env: Env<'_>, warnings: &mut Vec<
     {
         let text = std::mem::take(&mut token.text);
         token.text = substitute_text(&text, token, env, warnings);
+        token.from_env = token.text != text || text.contains("{env.");
         token.braces.clear();
     }
 }

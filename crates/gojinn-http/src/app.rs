@@ -155,6 +155,8 @@ pub(crate) struct FunctionRoute {
     pub(crate) debug_secret: Option<String>,
     /// The job queue and this route's job settings, for asynchronous requests.
     pub(crate) jobs: Option<(Arc<gojinn_jobs::Workers>, gojinn_host::JobPolicy)>,
+    /// `record_crashes`: where failing calls are recorded.
+    pub(crate) crashes: Option<gojinn_loader::CrashSpec>,
 }
 
 impl App {
@@ -510,6 +512,7 @@ impl FunctionRoute {
     fn new(f: LoadedFunction, metrics: &Metrics, jobs: Option<&Arc<gojinn_jobs::Workers>>) -> Self {
         FunctionRoute {
             jobs: jobs.map(|w| (w.clone(), f.jobs.clone())),
+            crashes: f.crashes,
             metrics: metrics.function(&f.label, &f.module),
             function: f.function,
             label: f.label,

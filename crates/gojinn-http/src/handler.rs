@@ -527,6 +527,11 @@ async fn run_function(
         let _in_flight = route.metrics.in_flight();
         route.function.invoke(&guest_request, trace_id).await
     };
+    // The input, for a crash record (only kept by routes that record crashes).
+    let input = route
+        .crashes
+        .as_ref()
+        .map(|_| gojinn_contract::encode_request(&guest_request));
     let times = traced.then(|| crate::otel::SandboxTimes {
         end: std::time::SystemTime::now(),
         instantiate: outcome.instantiate_time,
@@ -547,6 +552,15 @@ async fn run_function(
             };
             let failure = Failure::Fault(fault);
             log_failure(&failure, detail.as_deref());
+            if let (Some(spec), Some(input)) = (&route.crashes, input) {
+                crate::crash::record(
+                    spec,
+                    &route.function.spec().module,
+                    &failure,
+                    input,
+                    trace_id,
+                );
+            }
             (failure_response(&failure), Some(failure.kind()))
         }
     };

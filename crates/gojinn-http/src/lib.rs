@@ -25,6 +25,7 @@ mod access;
 mod app;
 mod basic_auth;
 mod conn;
+mod crash;
 mod debug;
 mod encode;
 pub mod error;

@@ -141,6 +141,18 @@ pub struct LoadedFunction {
     pub module: PathBuf,
     /// The route's job settings (asynchronous requests, its triggers' jobs).
     pub jobs: gojinn_host::JobPolicy,
+    /// `record_crashes`: where a failing call's record goes.
+    pub crashes: Option<CrashSpec>,
+}
+
+/// What a route's crash records hold besides the call: the directory and the
+/// module's environment, values from `{env.*}` redacted.
+#[derive(Debug, Clone)]
+pub struct CrashSpec {
+    /// The directory records are written to.
+    pub dir: PathBuf,
+    /// `env` as records show it.
+    pub env: Vec<(String, String)>,
 }
 
 /// One `handle_errors` block: the statuses it handles and its routes.
@@ -266,6 +278,7 @@ struct Pending {
     max_body_size: u64,
     debug_secret: Option<String>,
     jobs: gojinn_host::JobPolicy,
+    crashes: Option<CrashSpec>,
 }
 
 /// A config walked once: grants resolved and specs made, nothing compiled yet.
@@ -383,6 +396,7 @@ impl<'a> Plan<'a> {
                         debug_secret: p.debug_secret,
                         module: p.spec.module,
                         jobs: p.jobs,
+                        crashes: p.crashes,
                     })
                 }
                 Err(e) => errors.push(e),
@@ -579,6 +593,7 @@ impl Walk<'_, '_> {
                 max_body_size: f.max_body_size,
                 debug_secret: f.debug_secret.clone(),
                 jobs: job_policy(&f.jobs),
+                crashes: crash_spec(f, self.config),
             }),
             Err(e) => self.errors.push(e),
         }
@@ -625,6 +640,34 @@ fn capabilities(
         return Err(LoadErrorKind::MountMissing(m.host.clone()));
     }
     Ok(caps)
+}
+
+/// Where a route with `record_crashes` writes: `crash_path`, else `crashes`
+/// in the storage directory.
+fn crash_spec(f: &FunctionConfig, config: &Config) -> Option<CrashSpec> {
+    if !f.record_crashes {
+        return None;
+    }
+    let dir = f.crash_path.clone().or_else(|| {
+        config
+            .storage
+            .clone()
+            .or_else(gojinn_host::default_storage_dir)
+            .map(|d| d.join("crashes"))
+    })?;
+    let env = f
+        .env
+        .iter()
+        .map(|e| {
+            let value = if e.from_env {
+                gojinn_config::REDACTED.to_owned()
+            } else {
+                e.value.clone()
+            };
+            (e.name.clone(), value)
+        })
+        .collect();
+    Some(CrashSpec { dir, env })
 }
 
 /// A route's job settings as the host applies them.
