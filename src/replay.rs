@@ -21,20 +21,14 @@ pub(crate) fn replay(record: &Path, config: &Path) -> anyhow::Result<bool> {
     };
     let loaded = gojinn_config::load_file(config)?.config;
     let stores = gojinn_host::Stores::new();
-    let plan = gojinn_loader::Plan::new(&loaded, &stores).map_err(|errors| {
-        anyhow::anyhow!(errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"))
-    })?;
-    let compiled = plan.compile(gojinn_loader::Mode::Serve).map_err(|errors| {
-        anyhow::anyhow!(errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"))
-    })?;
+    let joined = |errors: Vec<gojinn_loader::LoadError>| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(lines.join("\n"))
+    };
+    let compiled = gojinn_loader::Plan::new(&loaded, &stores)
+        .map_err(joined)?
+        .compile(gojinn_loader::Mode::Serve)
+        .map_err(joined)?;
     let Some(function) = compiled
         .functions
         .iter()

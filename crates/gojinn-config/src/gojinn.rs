@@ -156,7 +156,7 @@ fn sub_directive<'n>(
 ) -> PResult<()> {
     let (name, args) = split(node)?;
     let sub = name.text.as_str();
-    if !names::GOJINN_SUBDIRECTIVES.contains(&sub) {
+    if !names::GOJINN_SUBDIRECTIVES.contains(&sub) && !jobs::SUBDIRECTIVES.contains(&sub) {
         return Err(unknown(name));
     }
     if !matches!(
@@ -320,7 +320,7 @@ fn unknown(name: &Token) -> PosError {
     } else {
         format!(
             "unknown gojinn sub-directive `{s}`{}",
-            hint(s, &[names::GOJINN_SUBDIRECTIVES])
+            hint(s, &[names::GOJINN_SUBDIRECTIVES, jobs::SUBDIRECTIVES])
         )
     };
     PosError::new(name.pos, message)

@@ -78,7 +78,7 @@ pub use logs::{
     DEFAULT_ROLL_SIZE,
 };
 pub use model::*;
-pub use observe::REDACTED;
+pub use observe::{redact_url, REDACTED};
 pub use proxy::ReverseProxy;
 pub use try_files::{TryFiles, TryPolicy};
 pub use validate::{

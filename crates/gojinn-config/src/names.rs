@@ -163,7 +163,7 @@ pub(crate) const UNSUPPORTED_SERVERS_OPTIONS: &[&str] = &[
     "trusted_proxies_strict",
 ];
 
-/// `gojinn` sub-directives.
+/// `gojinn` sub-directives, but for the jobs ones (`crate::jobs::SUBDIRECTIVES`).
 pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "wasm_file",
     "path",
@@ -184,13 +184,6 @@ pub(crate) const GOJINN_SUBDIRECTIVES: &[&str] = &[
     "db_dsn",
     "debug_secret",
     "security",
-    "cron",
-    "retries",
-    "retry_backoff",
-    "queue_max",
-    "job_payload_max",
-    "record_crashes",
-    "crash_path",
 ];
 
 /// Sub-directives of upstream Gojinn (the Caddy plugin) for features this server
@@ -310,7 +303,10 @@ mod tests {
             assert_eq!(gojinn_only(name), None, "{name}");
         }
         // No supported sub-directive is mistaken for one of them.
-        for name in GOJINN_SUBDIRECTIVES {
+        for name in GOJINN_SUBDIRECTIVES
+            .iter()
+            .chain(crate::jobs::SUBDIRECTIVES)
+        {
             assert_eq!(gojinn_only(name), None, "{name}");
         }
     }

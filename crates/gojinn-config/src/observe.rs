@@ -179,6 +179,13 @@ impl Config {
     }
 }
 
+/// `url` with its userinfo (`user:password@`), if any, replaced by [`REDACTED`].
+pub fn redact_url(url: &str) -> String {
+    let mut url = url.to_owned();
+    redact_userinfo(&mut url);
+    url
+}
+
 /// Replaces the userinfo (`user:password@`) of `url`, if any, by [`REDACTED`].
 fn redact_userinfo(url: &mut String) {
     let Some((scheme, rest)) = url.split_once("://") else {

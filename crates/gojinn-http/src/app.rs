@@ -178,6 +178,22 @@ impl App {
     fn build(config: &Config, services: &Services, mode: Mode) -> Result<App, Vec<String>> {
         let strings = |errors: Vec<LoadError>| errors.iter().map(ToString::to_string).collect();
         let plan = Plan::new(config, &services.stores);
+        // One queue per process: a site may name it only as the global option does.
+        let site_queues: Vec<String> = config
+            .sites
+            .iter()
+            .filter_map(|s| s.queue.as_ref())
+            .filter(|q| Some(*q) != config.queue.as_ref())
+            .map(|q| {
+                format!(
+                    "site-level `queue {}` differs from the global `queue`: this server runs one job queue per process; set it with the global `queue` option",
+                    gojinn_config::redact_url(q)
+                )
+            })
+            .collect();
+        if !site_queues.is_empty() {
+            return Err(site_queues);
+        }
         let managed = managed_names(config);
         let certs = match (&services.certs, managed.is_empty(), mode) {
             (_, true, _) | (_, _, Mode::Check) => None,

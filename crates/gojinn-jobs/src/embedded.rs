@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::{EnqueueError, Finish, Job, JobState};
+use crate::{Finish, Job, JobState};
 
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const DUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("due");
@@ -143,7 +143,7 @@ impl Embedded {
         .map_err(err)?
     }
 
-    pub(crate) async fn enqueue(&self, job: Job, cap: u64) -> Result<(), EnqueueError> {
+    pub(crate) async fn enqueue(&self, job: Job, cap: u64) -> Result<bool, String> {
         self.write(move |txn| {
             let waiting = txn.open_table(WAITING).map_err(err)?;
             let n = waiting
@@ -159,9 +159,6 @@ impl Embedded {
             Ok(true)
         })
         .await
-        .map_err(EnqueueError::Store)?
-        .then_some(())
-        .ok_or_else(|| EnqueueError::Full(String::new()))
     }
 
     pub(crate) async fn claim(

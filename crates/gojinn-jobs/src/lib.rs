@@ -298,16 +298,17 @@ impl Queue {
     pub async fn enqueue(&self, job: NewJob, cap: u64) -> Result<String, EnqueueError> {
         let job = job.into_job(now_ms());
         let (id, target) = (job.id.clone(), job.target.clone());
-        match self {
+        let queued = match self {
             Queue::Embedded(q) => q.enqueue(job, cap).await,
             Queue::Redis(q) => q.enqueue(job, cap).await,
             Queue::Postgres(q) => q.enqueue(job, cap).await,
         }
-        .map_err(|e| match e {
-            EnqueueError::Full(_) => EnqueueError::Full(target),
-            other => other,
-        })?;
-        Ok(id)
+        .map_err(EnqueueError::Store)?;
+        if queued {
+            Ok(id)
+        } else {
+            Err(EnqueueError::Full(target))
+        }
     }
 
     /// Claims the oldest due job (or one whose lease passed) for `lease`.

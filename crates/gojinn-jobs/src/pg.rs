@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use crate::{EnqueueError, Finish, Job, JobKind, JobState};
+use crate::{Finish, Job, JobKind, JobState};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -102,10 +102,10 @@ impl PgQueue {
         self.with(async |c| c.execute(sql, params).await).await
     }
 
-    pub(crate) async fn enqueue(&self, job: Job, cap: u64) -> Result<(), EnqueueError> {
+    pub(crate) async fn enqueue(&self, job: Job, cap: u64) -> Result<bool, String> {
         // The cap is checked and the row inserted in one transaction that
         // holds a lock on the target's name, so two nodes cannot both pass it.
-        let inserted = self
+        let inserted: bool = self
             .with(async |c| {
                 let tx = c.transaction().await?;
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&job.target])
@@ -140,13 +140,8 @@ impl PgQueue {
                 tx.commit().await?;
                 Ok(true)
             })
-            .await
-            .map_err(EnqueueError::Store)?;
-        if inserted {
-            Ok(())
-        } else {
-            Err(EnqueueError::Full(job.target))
-        }
+            .await?;
+        Ok(inserted)
     }
 
     pub(crate) async fn claim(

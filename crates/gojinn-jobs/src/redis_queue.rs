@@ -15,7 +15,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use tokio::sync::OnceCell;
 
-use crate::{EnqueueError, Finish, Job, JobKind, JobState};
+use crate::{Finish, Job, JobKind, JobState};
 
 const P: &str = "gojinn:jobs:";
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -179,8 +179,8 @@ impl RedisQueue {
             .map_err(err)
     }
 
-    pub(crate) async fn enqueue(&self, job: Job, cap: u64) -> Result<(), EnqueueError> {
-        let mut c = self.conn().await.map_err(EnqueueError::Store)?;
+    pub(crate) async fn enqueue(&self, job: Job, cap: u64) -> Result<bool, String> {
+        let mut c = self.conn().await?;
         let script = Script::new(ENQUEUE);
         let mut inv = script.prepare_invoke();
         inv.key(format!("{P}count:{}", job.target))
@@ -212,14 +212,8 @@ impl RedisQueue {
         for (k, v) in fields {
             inv.arg(k).arg(v);
         }
-        let queued: i64 = timed(inv.invoke_async(&mut c))
-            .await
-            .map_err(EnqueueError::Store)?;
-        if queued == 1 {
-            Ok(())
-        } else {
-            Err(EnqueueError::Full(job.target))
-        }
+        let queued: i64 = timed(inv.invoke_async(&mut c)).await?;
+        Ok(queued == 1)
     }
 
     pub(crate) async fn claim(
