@@ -149,9 +149,8 @@ fn host_enqueue_runs_the_target_with_its_payload() {
     let body: Value = resp.json();
     assert_eq!(body["rets"], json!([1]));
     assert!(server
-        .logs()
-        .iter()
-        .any(|l| l.contains("not in this route's `enqueue` permission")));
+        .wait_for_log(|l| l.contains("not in this route's `enqueue` permission"))
+        .is_some());
 }
 
 #[test]

@@ -408,3 +408,52 @@ fn grpc_export_reaches_a_grpc_receiver() {
         .filter(|sp| sp.name == "instantiate" || sp.name == "run")
         .all(|sp| sp.parent_span_id == server.span_id));
 }
+
+#[test]
+fn a_job_span_links_to_the_request_span_that_queued_it() {
+    let receiver = Receiver::start();
+    let globals = format!(
+        "    admin off\n    tracing {{\n        endpoint http://127.0.0.1:{}\n    }}",
+        receiver.port
+    );
+    let s = Server::with_globals(
+        "traces-job",
+        &globals,
+        &guest_route("/async", "echo", ""),
+        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
+    );
+    let queued = s.request(
+        "POST",
+        "/async",
+        &[
+            ("X-Gojinn-Async", "true"),
+            ("traceparent", &format!("00-{TRACE_OK}-{PARENT_OK}-01")),
+        ],
+        b"{}",
+    );
+    assert_eq!(queued.status, 202, "{}", queued.text());
+    let job_id = queued.header("x-gojinn-job-id").expect("job id").to_owned();
+    let spans = receiver.wait_for(|spans| {
+        spans
+            .iter()
+            .any(|sp| str_attr(sp, "gojinn.job.id") == Some(job_id.as_str()))
+    });
+    let server = spans
+        .iter()
+        .find(|sp| hex(&sp.trace_id) == TRACE_OK && sp.kind == SpanKind::Server as i32)
+        .expect("the request's server span");
+    let job = spans
+        .iter()
+        .find(|sp| str_attr(sp, "gojinn.job.id") == Some(job_id.as_str()))
+        .expect("the job's span");
+    assert_eq!(job.kind, SpanKind::Consumer as i32);
+    assert_eq!(str_attr(job, "gojinn.job.kind"), Some("async"));
+    assert_ne!(hex(&job.trace_id), TRACE_OK, "a trace of its own");
+    assert_eq!(job.links.len(), 1, "{job:#?}");
+    assert_eq!(hex(&job.links[0].trace_id), TRACE_OK);
+    assert_eq!(
+        hex(&job.links[0].span_id),
+        hex(&server.span_id),
+        "linked to the request's span"
+    );
+}

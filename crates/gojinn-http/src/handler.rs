@@ -355,7 +355,9 @@ async fn call_function(
             crate::otel::RequestSpan::traceparent,
         )
     });
-    let ran = run_function(route, req, &uri, &trace_id, debug, span.is_some()).await;
+    // A queued job links to this request's server span when there is one.
+    let queued_from = span.as_ref().map(crate::otel::RequestSpan::traceparent);
+    let ran = run_function(route, req, &uri, &trace_id, debug, queued_from.as_deref()).await;
     pending.answered();
     let mut resp = ran.resp;
     if let Some(stderr) = ran.stderr {
@@ -451,15 +453,17 @@ async fn queue_if_async(
     })
 }
 
-/// Runs the function of `route` on `req`.
+/// Runs the function of `route` on `req`; `span` is the request's server span
+/// as a traceparent, when traced.
 async fn run_function(
     route: &FunctionRoute,
     req: Request<Incoming>,
     uri: &str,
     trace_id: &str,
     debug: bool,
-    traced: bool,
+    span: Option<&str>,
 ) -> Ran {
+    let traced = span.is_some();
     let (parts, body) = req.into_parts();
     let log_failure = |failure: &Failure, detail: Option<&str>| {
         route.metrics.record_fault(failure.kind());
@@ -517,7 +521,8 @@ async fn run_function(
         trace_id.to_owned(),
     );
     drop(body);
-    if let Some(ran) = queue_if_async(route, &parts.headers, &guest_request, trace_id).await {
+    let queued_from = span.unwrap_or(trace_id);
+    if let Some(ran) = queue_if_async(route, &parts.headers, &guest_request, queued_from).await {
         return ran;
     }
     // Off by default (a cached callsite check); tests of shutdown and reload

@@ -113,29 +113,15 @@ impl gojinn_jobs::Executor for AppExecutor {
                 .traceparent
                 .clone()
                 .unwrap_or_else(crate::trace::fresh_traceparent);
-            let outcome = {
-                let _in_flight = route.metrics.in_flight();
-                route
-                    .function
-                    .call_traced(job.payload.clone(), &trace_id)
-                    .await
-            };
-            route.metrics.record_call(&outcome);
-            for line in String::from_utf8_lossy(&outcome.stderr).lines() {
-                tracing::info!(target: "gojinn::guest", route = %route.label, job_id = %job.id, trace_id = %trace_id, "{line}");
+            let span = crate::otel::JobSpan::start(app.tracer.as_ref(), job, &route.label);
+            let finish = run_target(&route, job, &trace_id).await;
+            if let Some(span) = span {
+                span.finish(match &finish {
+                    Finish::Failed(e) => Some(e.as_str()),
+                    Finish::Done(_) => None,
+                });
             }
-            let stdout = match outcome.result {
-                Ok(stdout) => stdout,
-                Err(fault) => return Finish::Failed(fault.to_string()),
-            };
-            // A function that answers with a server error failed its job.
-            match gojinn_contract::decode_output(&stdout) {
-                Ok(resp) if resp.status >= 500 => {
-                    Finish::Failed(format!("the function answered {}", resp.status))
-                }
-                Ok(resp) => Finish::Done(response_json(&resp).to_string().into_bytes()),
-                Err(_) => Finish::Done(stdout),
-            }
+            finish
         })
     }
 
@@ -146,6 +132,33 @@ impl gojinn_jobs::Executor for AppExecutor {
             .map(|s| s.app.load().longest_job_deadline())
             .unwrap_or_default();
         longest + LEASE_MARGIN
+    }
+}
+
+/// One attempt of `job` on `route`'s function.
+async fn run_target(route: &crate::app::FunctionRoute, job: &Job, trace_id: &str) -> Finish {
+    let outcome = {
+        let _in_flight = route.metrics.in_flight();
+        route
+            .function
+            .call_traced(job.payload.clone(), trace_id)
+            .await
+    };
+    route.metrics.record_call(&outcome);
+    for line in String::from_utf8_lossy(&outcome.stderr).lines() {
+        tracing::info!(target: "gojinn::guest", route = %route.label, job_id = %job.id, trace_id = %trace_id, "{line}");
+    }
+    let stdout = match outcome.result {
+        Ok(stdout) => stdout,
+        Err(fault) => return Finish::Failed(fault.to_string()),
+    };
+    // A function that answers with a server error failed its job.
+    match gojinn_contract::decode_output(&stdout) {
+        Ok(resp) if resp.status >= 500 => {
+            Finish::Failed(format!("the function answered {}", resp.status))
+        }
+        Ok(resp) => Finish::Done(response_json(&resp).to_string().into_bytes()),
+        Err(_) => Finish::Done(stdout),
     }
 }
 

@@ -8,7 +8,10 @@
 
 use opentelemetry::global::{self, BoxedSpan, BoxedTracer};
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{
+    Link, Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer as _,
+};
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -156,5 +159,67 @@ impl RequestSpan {
             span.set_status(Status::error(fault.unwrap_or_default()));
         }
         span.end_with_timestamp(end);
+    }
+}
+
+/// The span of one job attempt: a consumer span that starts a trace of its
+/// own, linked (an OTel link, not a parent) to the span of the request that
+/// queued the job, when the job kept its `traceparent`.
+pub(crate) struct JobSpan {
+    span: BoxedSpan,
+}
+
+/// A W3C `traceparent` as a remote span context.
+fn remote_context(traceparent: &str) -> Option<SpanContext> {
+    let mut parts = traceparent.split('-');
+    let (_version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let context = SpanContext::new(
+        TraceId::from_hex(trace).ok()?,
+        SpanId::from_hex(span).ok()?,
+        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        true,
+        TraceState::default(),
+    );
+    context.is_valid().then_some(context)
+}
+
+impl JobSpan {
+    /// Starts the span of an attempt of `job`, or `None` when tracing is off.
+    pub(crate) fn start(
+        tracer: Option<&Tracer>,
+        job: &gojinn_jobs::Job,
+        route: &str,
+    ) -> Option<JobSpan> {
+        let tracer = &*tracer?.0;
+        let links: Vec<Link> = job
+            .traceparent
+            .as_deref()
+            .and_then(remote_context)
+            .map(|cx| vec![Link::with_context(cx)])
+            .unwrap_or_default();
+        let span = tracer
+            .span_builder(format!("job {}", job.kind.as_str()))
+            .with_kind(SpanKind::Consumer)
+            .with_links(links)
+            .with_attributes([
+                KeyValue::new("gojinn.job.id", job.id.clone()),
+                KeyValue::new("gojinn.job.kind", job.kind.as_str()),
+                KeyValue::new("gojinn.job.attempt", i64::from(job.attempts)),
+                KeyValue::new("gojinn.route", route.to_owned()),
+                KeyValue::new("gojinn.module", job.target.clone()),
+            ])
+            .start_with_context(tracer, &Context::new());
+        Some(JobSpan { span })
+    }
+
+    /// Ends the span; `fault` marks a failed attempt.
+    pub(crate) fn finish(mut self, fault: Option<&str>) {
+        if let Some(f) = fault {
+            self.span
+                .set_attribute(KeyValue::new("gojinn.fault", f.to_owned()));
+            self.span.set_status(Status::error(f.to_owned()));
+        }
+        self.span.end();
     }
 }
