@@ -388,37 +388,33 @@ fn jobs_command(action: &JobsAction, config: &Path, address: Option<&str>) -> an
     Ok(())
 }
 
-/// The job queue (`queue` URL, else `jobs.redb` in the storage directory)
-/// and its workers, which start with the server; `None` when there is no
-/// directory for the embedded queue (HOME unset) and no `queue` URL.
-fn job_workers(
+/// The job queues (each site's `queue` URL, else the global one, else
+/// `jobs.redb` in the storage directory) and their workers, which start with
+/// the server. A config that schedules or queues jobs opens their queues at
+/// start; others only when a request asks (`X-Gojinn-Async`).
+fn job_queues(
     config: &gojinn_config::Config,
     metrics: &gojinn_http::Metrics,
-) -> anyhow::Result<Option<Arc<gojinn_jobs::Workers>>> {
+) -> anyhow::Result<Arc<gojinn_http::jobs::JobQueues>> {
     let dir = config
         .storage
         .clone()
         .or_else(gojinn_host::default_storage_dir);
-    let queue = match (dir, config.queue.as_deref()) {
-        (_, Some(url)) => gojinn_jobs::Queue::open(Path::new(""), Some(url)),
-        (Some(dir), None) => gojinn_jobs::Queue::open(&dir, None),
-        (None, None) => return Ok(None),
-    }
-    .map_err(anyhow::Error::msg)?;
-    // A config that schedules or queues jobs takes its queue at start; others
-    // only when a request asks for it (`X-Gojinn-Async`).
-    let uses_jobs = config
-        .functions()
-        .iter()
-        .any(|f| !f.crons.is_empty() || !f.permissions.enqueue.is_empty());
-    if uses_jobs {
-        queue.open_now().map_err(anyhow::Error::msg)?;
-    }
     let metrics = metrics.clone();
-    Ok(Some(gojinn_jobs::Workers::new(
-        Arc::new(queue),
-        Arc::new(move |event| metrics.record_job(event)),
-    )))
+    let queues =
+        gojinn_http::jobs::JobQueues::new(dir, Arc::new(move |event| metrics.record_job(event)));
+    for site in &config.sites {
+        let uses_jobs = site
+            .functions()
+            .iter()
+            .any(|f| !f.crons.is_empty() || !f.permissions.enqueue.is_empty());
+        if uses_jobs {
+            let url = site.queue.as_deref().or(config.queue.as_deref());
+            let workers = queues.get(url).map_err(anyhow::Error::msg)?;
+            workers.queue().open_now().map_err(anyhow::Error::msg)?;
+        }
+    }
+    Ok(queues)
 }
 
 fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
@@ -446,10 +442,9 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         // metrics and tracer.
         let metrics = gojinn_http::Metrics::new();
         let stores = Arc::new(gojinn_host::Stores::new());
-        let jobs = job_workers(&config, &metrics)?;
-        if let Some(workers) = &jobs {
-            stores.set_job_sink(Arc::new(gojinn_http::jobs::QueueSink(workers.clone())));
-        }
+        let jobs = job_queues(&config, &metrics)?;
+        stores.set_job_sink(Arc::new(gojinn_http::jobs::QueueSink(jobs.clone())));
+        let jobs = Some(jobs);
         let services = gojinn_http::Services {
             stores,
             certs: certificate_manager(&config, &metrics)?,

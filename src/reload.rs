@@ -289,8 +289,8 @@ impl gojinn_admin::Control for Running {
         let running = self.clone();
         Box::pin(async move {
             match running.0.server.jobs() {
-                Some(workers) => {
-                    gojinn_http::jobs::api(workers, &method, &path, query.as_deref()).await
+                Some(queues) => {
+                    gojinn_http::jobs::api(queues, &method, &path, query.as_deref()).await
                 }
                 None => (
                     http::StatusCode::NOT_FOUND,

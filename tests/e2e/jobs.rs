@@ -464,3 +464,26 @@ fn a_crash_record_replayed_shows_the_same_fault_and_hides_env_secrets() {
 fn gojinn_config_redacted() -> &'static str {
     "[redacted]"
 }
+
+#[test]
+fn a_site_level_queue_takes_that_sites_jobs() {
+    let dir = scratch("jobs-site-queue");
+    let Some(redis) = crate::shared::Redis::start(&dir, 0) else {
+        return;
+    };
+    let url = redis.url();
+    // Node A names the Redis queue in its site only; node B globally.
+    let site = format!("    queue {url}\n{}", routes("/job", "", ""));
+    let (a, _) = start(&dir.join("a"), "", &site);
+    let (_b, admin_b) = start(
+        &dir.join("b"),
+        &format!("    queue {url}"),
+        &routes("/job", "", ""),
+    );
+    let id = post_async(&a, "/job", json!({"key": "site-queued"}));
+    let job = wait_state(&a, admin_b, &id, "done");
+    assert_eq!(
+        job["kind"], "async",
+        "node B sees node A's job in the shared queue: {job}"
+    );
+}

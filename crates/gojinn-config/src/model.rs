@@ -930,6 +930,13 @@ impl Config {
 
     /// Every function of the config, in file order (depth first).
     pub fn functions(&self) -> Vec<&Function> {
+        self.sites.iter().flat_map(Site::functions).collect()
+    }
+}
+
+impl Site {
+    /// Every function of the site's routes, in file order (depth first).
+    pub fn functions(&self) -> Vec<&Function> {
         fn walk<'a>(routes: &'a [Route], out: &mut Vec<&'a Function>) {
             for r in routes {
                 match &r.handle {
@@ -940,9 +947,7 @@ impl Config {
             }
         }
         let mut out = Vec::new();
-        for s in &self.sites {
-            walk(&s.routes, &mut out);
-        }
+        walk(&self.routes, &mut out);
         out
     }
 }

@@ -307,6 +307,9 @@ pub struct JobPolicy {
     pub queue_max: u64,
     /// Cap on one job's payload, in bytes.
     pub payload_max: u64,
+    /// The `queue` URL of the route's site (else the global one); `None`: the
+    /// embedded queue.
+    pub queue: Option<String>,
 }
 
 /// `permissions { enqueue <module>… }`: the modules a route may queue.

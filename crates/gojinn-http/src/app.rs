@@ -33,8 +33,8 @@ pub struct Services {
     /// The certificate manager of the sites with managed TLS (ACME, `tls
     /// internal`); `None` where nothing is served (`gojinn validate`).
     pub certs: Option<gojinn_certs::Manager>,
-    /// The job queue's workers; `None` where nothing is served.
-    pub jobs: Option<Arc<gojinn_jobs::Workers>>,
+    /// The job queues and their workers; `None` where nothing is served.
+    pub jobs: Option<Arc<crate::jobs::JobQueues>>,
 }
 
 /// A configuration, loaded: sites grouped by port, functions compiled.
@@ -178,22 +178,6 @@ impl App {
     fn build(config: &Config, services: &Services, mode: Mode) -> Result<App, Vec<String>> {
         let strings = |errors: Vec<LoadError>| errors.iter().map(ToString::to_string).collect();
         let plan = Plan::new(config, &services.stores);
-        // One queue per process: a site may name it only as the global option does.
-        let site_queues: Vec<String> = config
-            .sites
-            .iter()
-            .filter_map(|s| s.queue.as_ref())
-            .filter(|q| Some(*q) != config.queue.as_ref())
-            .map(|q| {
-                format!(
-                    "site-level `queue {}` differs from the global `queue`: this server runs one job queue per process; set it with the global `queue` option",
-                    gojinn_config::redact_url(q)
-                )
-            })
-            .collect();
-        if !site_queues.is_empty() {
-            return Err(site_queues);
-        }
         let managed = managed_names(config);
         let certs = match (&services.certs, managed.is_empty(), mode) {
             (_, true, _) | (_, _, Mode::Check) => None,
@@ -241,16 +225,26 @@ impl App {
                 }
             }
         }
+        // Each route's job queue (its site's `queue`), made now if new; a
+        // `queue` that cannot be used fails the load.
+        let mut queue_errors = Vec::new();
         let functions: Vec<Arc<FunctionRoute>> = functions
             .into_iter()
             .map(|f| {
-                Arc::new(FunctionRoute::new(
-                    f,
-                    &services.metrics,
-                    services.jobs.as_ref(),
-                ))
+                let workers = match (&services.jobs, mode) {
+                    (Some(q), Mode::Serve) => q
+                        .get(f.jobs.queue.as_deref())
+                        .map_err(|e| queue_errors.push(e))
+                        .ok(),
+                    _ => None,
+                };
+                Arc::new(FunctionRoute::new(f, &services.metrics, workers))
             })
             .collect();
+        if !queue_errors.is_empty() {
+            queue_errors.dedup();
+            return Err(queue_errors);
+        }
         let job_targets = job_targets
             .into_iter()
             .filter_map(|(module, id)| {
@@ -389,33 +383,42 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// Hands this config's `cron` triggers to the workers (replacing the old
-    /// config's): call once it is the app being served.
-    pub fn start_crons(&self, workers: Option<&gojinn_jobs::Workers>) {
-        let Some(workers) = workers else { return };
-        let entries = self
-            .crons
-            .iter()
-            .filter_map(|c| {
-                let schedule = gojinn_config::cron_schedule(&c.cron.spec).ok()?;
-                let target = c.cron.module.display().to_string();
-                Some(gojinn_jobs::CronEntry {
-                    key: format!("{}|{}", c.cron.spec, target),
-                    target,
-                    next_after: Box::new(move |ms| {
-                        let after =
-                            chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?;
-                        let next = schedule.next_after(after)?;
-                        u64::try_from(next.timestamp_millis()).ok()
-                    }),
-                    catch_up_once: c.cron.catch_up == gojinn_config::CatchUp::Once,
-                    max_attempts: c.policy.max_attempts,
-                    backoff_ms: c.policy.backoff_ms,
-                    queue_max: c.policy.queue_max,
+    /// Hands this config's `cron` triggers to the workers of their queues
+    /// (replacing the old config's): call once it is the app being served.
+    pub fn start_crons(&self, queues: Option<&crate::jobs::JobQueues>) {
+        let Some(queues) = queues else { return };
+        for c in &self.crons {
+            // Makes the queue of a trigger whose route serves no request yet.
+            if let Err(e) = queues.get(c.policy.queue.as_deref()) {
+                tracing::error!(target: "gojinn::jobs", cron = %c.cron.spec, error = %e, "cron trigger not started");
+            }
+        }
+        for (url, workers) in queues.all() {
+            let entries = self
+                .crons
+                .iter()
+                .filter(|c| c.policy.queue == url)
+                .filter_map(|c| {
+                    let schedule = gojinn_config::cron_schedule(&c.cron.spec).ok()?;
+                    let target = c.cron.module.display().to_string();
+                    Some(gojinn_jobs::CronEntry {
+                        key: format!("{}|{}", c.cron.spec, target),
+                        target,
+                        next_after: Box::new(move |ms| {
+                            let after =
+                                chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?;
+                            let next = schedule.next_after(after)?;
+                            u64::try_from(next.timestamp_millis()).ok()
+                        }),
+                        catch_up_once: c.cron.catch_up == gojinn_config::CatchUp::Once,
+                        max_attempts: c.policy.max_attempts,
+                        backoff_ms: c.policy.backoff_ms,
+                        queue_max: c.policy.queue_max,
+                    })
                 })
-            })
-            .collect();
-        workers.set_crons(entries);
+                .collect();
+            workers.set_crons(entries);
+        }
     }
 
     /// Forgets the managed names this app does not serve: call once it is the
@@ -525,9 +528,9 @@ fn origin_prefix(origin: Option<&str>) -> String {
 }
 
 impl FunctionRoute {
-    fn new(f: LoadedFunction, metrics: &Metrics, jobs: Option<&Arc<gojinn_jobs::Workers>>) -> Self {
+    fn new(f: LoadedFunction, metrics: &Metrics, jobs: Option<Arc<gojinn_jobs::Workers>>) -> Self {
         FunctionRoute {
-            jobs: jobs.map(|w| (w.clone(), f.jobs.clone())),
+            jobs: jobs.map(|w| (w, f.jobs.clone())),
             crashes: f.crashes,
             metrics: metrics.function(&f.label, &f.module),
             function: f.function,

@@ -20,8 +20,83 @@ pub(crate) const ASYNC_HEADER: &str = "x-gojinn-async";
 /// The header of a 202 answer naming the job.
 pub(crate) const JOB_ID_HEADER: &str = "x-gojinn-job-id";
 
-/// What `host_enqueue` queues into.
-pub struct QueueSink(pub Arc<Workers>);
+/// The job queues of the process, one per `queue` URL in use (`None`: the
+/// embedded queue in the storage directory), each with its workers; made on
+/// first use and kept across reloads, all running jobs with one executor.
+pub struct JobQueues {
+    dir: Option<std::path::PathBuf>,
+    events: gojinn_jobs::worker::JobEvents,
+    executor: std::sync::OnceLock<Arc<dyn gojinn_jobs::Executor>>,
+    queues: std::sync::Mutex<Vec<(Option<String>, Arc<Workers>)>>,
+}
+
+impl JobQueues {
+    /// No queue yet; the embedded one will live in `dir` (`None`: HOME unset,
+    /// so only `queue` URLs can be used).
+    pub fn new(
+        dir: Option<std::path::PathBuf>,
+        events: gojinn_jobs::worker::JobEvents,
+    ) -> Arc<JobQueues> {
+        Arc::new(JobQueues {
+            dir,
+            events,
+            executor: std::sync::OnceLock::new(),
+            queues: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The workers of the queue at `url` (`None`: embedded), made now if new.
+    pub fn get(&self, url: Option<&str>) -> Result<Arc<Workers>, String> {
+        let mut queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, w)) = queues.iter().find(|(u, _)| u.as_deref() == url) {
+            return Ok(w.clone());
+        }
+        let queue = match (url, &self.dir) {
+            (Some(url), _) => gojinn_jobs::Queue::open(Path::new(""), Some(url))?,
+            (None, Some(dir)) => gojinn_jobs::Queue::open(dir, None)?,
+            (None, None) => {
+                return Err("the embedded job queue needs a storage directory: set the `storage` global option (HOME is unset), or a `queue` URL".to_owned())
+            }
+        };
+        let workers = Workers::new(Arc::new(queue), self.events.clone());
+        if let Some(executor) = self.executor.get() {
+            workers.run(executor.clone());
+        }
+        queues.push((url.map(str::to_owned), workers.clone()));
+        Ok(workers)
+    }
+
+    /// Starts every queue's workers with `executor`, and those made later.
+    pub(crate) fn run(&self, executor: Arc<dyn gojinn_jobs::Executor>) {
+        let _ = self.executor.set(executor.clone());
+        for (_, w) in self.all() {
+            w.run(executor.clone());
+        }
+    }
+
+    /// Every queue made so far, with its URL.
+    pub(crate) fn all(&self) -> Vec<(Option<String>, Arc<Workers>)> {
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stops every queue's workers (see [`Workers::shutdown`]).
+    pub(crate) async fn shutdown(&self, grace: Duration) {
+        let mut stops = tokio::task::JoinSet::new();
+        for (_, w) in self.all() {
+            stops.spawn(async move { w.shutdown(grace).await });
+        }
+        while stops.join_next().await.is_some() {}
+    }
+}
+
+/// What `host_enqueue` queues into: the queue of the enqueuing route's site.
+pub struct QueueSink(pub Arc<JobQueues>);
 
 impl gojinn_host::JobSink for QueueSink {
     fn enqueue<'a>(
@@ -41,7 +116,11 @@ impl gojinn_host::JobSink for QueueSink {
                 backoff_ms: policy.backoff_ms,
                 traceparent: (!trace_id.is_empty()).then(|| trace_id.to_owned()),
             };
-            match self.0.enqueue(job, policy.queue_max).await {
+            let workers = self
+                .0
+                .get(policy.queue.as_deref())
+                .map_err(HostError::Unavailable)?;
+            match workers.enqueue(job, policy.queue_max).await {
                 Ok(id) => {
                     tracing::info!(target: "gojinn::jobs", job_id = %id, target_module = %target.display(), trace_id, "job queued");
                     Ok(())
@@ -165,13 +244,13 @@ async fn run_target(route: &crate::app::FunctionRoute, job: &Job, trace_id: &str
 /// The job API of the admin listener: `GET /jobs/{id}`, `GET /jobs?state=…`,
 /// `POST /jobs/{id}/retry`, `DELETE /jobs/{id}`. Answers status and JSON.
 pub async fn api(
-    workers: &Workers,
+    queues: &JobQueues,
     method: &http::Method,
     path: &str,
     query: Option<&str>,
 ) -> (http::StatusCode, serde_json::Value) {
     use http::{Method, StatusCode};
-    let queue = workers.queue();
+    let all = queues.all();
     let rest = path.strip_prefix("/jobs").unwrap_or(path);
     let store_error = |e: String| {
         (
@@ -184,6 +263,15 @@ pub async fn api(
             StatusCode::NOT_FOUND,
             serde_json::json!({ "error": format!("no job `{id}`") }),
         )
+    };
+    // The queue holding job `id`, if any.
+    let holder = async |id: &str| -> Result<Option<(Arc<Workers>, Job)>, String> {
+        for (_, w) in &all {
+            if let Some(job) = w.queue().get(id).await? {
+                return Ok(Some((w.clone(), job)));
+            }
+        }
+        Ok(None)
     };
     match (
         method,
@@ -204,35 +292,55 @@ pub async fn api(
                     serde_json::json!({ "error": format!("unknown state `{state}`: use queued, running, done or dead") }),
                 );
             };
-            match queue.list(state, 1000).await {
-                Ok(jobs) => (StatusCode::OK, serde_json::json!({ "jobs": jobs })),
-                Err(e) => store_error(e),
+            let mut jobs = Vec::new();
+            for (_, w) in &all {
+                match w.queue().list(state, 1000).await {
+                    Ok(list) => jobs.extend(list),
+                    Err(e) => return store_error(e),
+                }
             }
+            jobs.sort_by(|a, b| a.id.cmp(&b.id));
+            jobs.truncate(1000);
+            (StatusCode::OK, serde_json::json!({ "jobs": jobs }))
         }
-        (&Method::GET, [id]) => match queue.get(id).await {
-            Ok(Some(job)) => (StatusCode::OK, job_json(&job)),
+        (&Method::GET, [id]) => match holder(id).await {
+            Ok(Some((_, job))) => (StatusCode::OK, job_json(&job)),
             Ok(None) => not_found(id),
             Err(e) => store_error(e),
         },
-        (&Method::POST, [id, "retry"]) => match queue.retry(id).await {
-            Ok(true) => (
-                StatusCode::OK,
-                serde_json::json!({ "status": "queued", "job_id": id }),
-            ),
-            Ok(false) => (
-                StatusCode::CONFLICT,
-                serde_json::json!({ "error": format!("job `{id}` is not dead (or does not exist)") }),
-            ),
-            Err(e) => store_error(e),
-        },
-        (&Method::DELETE, [id]) => match queue.delete(id).await {
-            Ok(true) => (StatusCode::OK, serde_json::json!({ "deleted": id })),
-            Ok(false) => (
-                StatusCode::CONFLICT,
-                serde_json::json!({ "error": format!("job `{id}` is running (or does not exist)") }),
-            ),
-            Err(e) => store_error(e),
-        },
+        (&Method::POST, [id, "retry"]) => {
+            let retried = match holder(id).await {
+                Ok(Some((w, _))) => w.queue().retry(id).await,
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            match retried {
+                Ok(true) => (
+                    StatusCode::OK,
+                    serde_json::json!({ "status": "queued", "job_id": id }),
+                ),
+                Ok(false) => (
+                    StatusCode::CONFLICT,
+                    serde_json::json!({ "error": format!("job `{id}` is not dead (or does not exist)") }),
+                ),
+                Err(e) => store_error(e),
+            }
+        }
+        (&Method::DELETE, [id]) => {
+            let deleted = match holder(id).await {
+                Ok(Some((w, _))) => w.queue().delete(id).await,
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            match deleted {
+                Ok(true) => (StatusCode::OK, serde_json::json!({ "deleted": id })),
+                Ok(false) => (
+                    StatusCode::CONFLICT,
+                    serde_json::json!({ "error": format!("job `{id}` is running (or does not exist)") }),
+                ),
+                Err(e) => store_error(e),
+            }
+        }
         _ => (
             StatusCode::METHOD_NOT_ALLOWED,
             serde_json::json!({ "error": "use GET /jobs?state=…, GET /jobs/{id}, POST /jobs/{id}/retry or DELETE /jobs/{id}" }),

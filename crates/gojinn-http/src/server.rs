@@ -149,9 +149,9 @@ impl Server {
         for bound in listeners {
             map.insert(bound.configured_port, start_listening(&shared, bound));
         }
-        if let Some(workers) = &services.jobs {
-            workers.run(Arc::new(crate::jobs::AppExecutor::new(&shared)));
-            shared.app.load().start_crons(Some(workers));
+        if let Some(queues) = &services.jobs {
+            queues.run(Arc::new(crate::jobs::AppExecutor::new(&shared)));
+            shared.app.load().start_crons(Some(queues));
         }
         Server {
             shared,
@@ -160,8 +160,8 @@ impl Server {
         }
     }
 
-    /// The job queue's workers, when the server runs jobs.
-    pub fn jobs(&self) -> Option<&Arc<gojinn_jobs::Workers>> {
+    /// The job queues, when the server runs jobs.
+    pub fn jobs(&self) -> Option<&Arc<crate::jobs::JobQueues>> {
         self.services.jobs.as_ref()
     }
 
@@ -258,8 +258,8 @@ impl Server {
         // Jobs stop being claimed; running ones get the same grace period as
         // requests, beside them.
         let jobs = async {
-            if let Some(workers) = &self.services.jobs {
-                workers.shutdown(grace).await;
+            if let Some(queues) = &self.services.jobs {
+                queues.shutdown(grace).await;
             }
         };
         let (closed, ()) = tokio::join!(tokio::time::timeout(grace, all_closed(shared)), jobs);

@@ -304,6 +304,7 @@ impl<'a> Plan<'a> {
             errors: Vec::new(),
             notices: Vec::new(),
             namespace: String::new(),
+            queue: None,
             job_targets: Vec::new(),
             crons: Vec::new(),
         };
@@ -317,6 +318,7 @@ impl<'a> Plan<'a> {
                 .map(|a| format!("{}:{}", a.host.as_deref().unwrap_or(""), a.port))
                 .collect::<Vec<_>>()
                 .join(",");
+            walk.queue = site.queue.clone().or_else(|| config.queue.clone());
             sites.push(walk.routes(&site.routes, &Arc::from(ANY_ROUTE)));
             let label = Arc::from("handle_errors");
             errors.push(
@@ -458,6 +460,8 @@ struct Walk<'c, 's> {
     notices: Vec<LoadNotice>,
     /// The KV namespace of the site being walked.
     namespace: String,
+    /// The job queue of the site being walked (its `queue`, else the global one).
+    queue: Option<String>,
     job_targets: Vec<(PathBuf, FunctionId)>,
     crons: Vec<LoadedCron>,
 }
@@ -552,7 +556,7 @@ impl Walk<'_, '_> {
         for cron in &f.crons {
             self.crons.push(LoadedCron {
                 cron: cron.clone(),
-                policy: job_policy(&f.jobs),
+                policy: job_policy(&f.jobs, self.queue.as_deref()),
             });
         }
         id
@@ -563,7 +567,14 @@ impl Walk<'_, '_> {
     fn one_function(&mut self, f: &FunctionConfig, label: &Arc<str>) -> FunctionId {
         let id = FunctionId(self.pending.len());
         let origin = f.origin.as_deref();
-        let caps = match capabilities(f, self.config, self.stores, label, &self.namespace) {
+        let caps = match capabilities(
+            f,
+            self.config,
+            self.stores,
+            label,
+            &self.namespace,
+            self.queue.as_deref(),
+        ) {
             Ok(caps) => caps,
             Err(kind) => {
                 self.errors.push(LoadError::at(origin, kind));
@@ -592,7 +603,7 @@ impl Walk<'_, '_> {
                 label: label.clone(),
                 max_body_size: f.max_body_size,
                 debug_secret: f.debug_secret.clone(),
-                jobs: job_policy(&f.jobs),
+                jobs: job_policy(&f.jobs, self.queue.as_deref()),
                 crashes: crash_spec(f, self.config),
             }),
             Err(e) => self.errors.push(e),
@@ -608,6 +619,7 @@ fn capabilities(
     stores: &Stores,
     label: &str,
     namespace: &str,
+    queue: Option<&str>,
 ) -> Result<Capabilities, LoadErrorKind> {
     let p = &f.permissions;
     let mut caps = Capabilities::none(label);
@@ -634,7 +646,7 @@ fn capabilities(
         caps = caps.with_http(&p.http);
     }
     if let (false, Some(sink)) = (p.enqueue.is_empty(), stores.job_sink()) {
-        caps = caps.with_enqueue(&p.enqueue, job_policy(&f.jobs), sink);
+        caps = caps.with_enqueue(&p.enqueue, job_policy(&f.jobs, queue), sink);
     }
     if let Some(m) = f.mounts.iter().find(|m| !m.host.is_dir()) {
         return Err(LoadErrorKind::MountMissing(m.host.clone()));
@@ -671,12 +683,13 @@ fn crash_spec(f: &FunctionConfig, config: &Config) -> Option<CrashSpec> {
 }
 
 /// A route's job settings as the host applies them.
-pub fn job_policy(p: &gojinn_config::JobPolicy) -> gojinn_host::JobPolicy {
+pub fn job_policy(p: &gojinn_config::JobPolicy, queue: Option<&str>) -> gojinn_host::JobPolicy {
     gojinn_host::JobPolicy {
         max_attempts: p.retries.saturating_add(1),
         backoff_ms: p.retry_backoff_ms,
         queue_max: p.queue_max,
         payload_max: p.payload_max,
+        queue: queue.map(str::to_owned),
     }
 }
 
