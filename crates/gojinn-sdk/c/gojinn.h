@@ -67,6 +67,12 @@ int32_t gojinn_mutex_lock(const char *key, int32_t key_len, int32_t ttl_seconds)
 GOJINN_IMPORT("host_mutex_unlock")
 int32_t gojinn_mutex_unlock(const char *key, int32_t key_len);
 
+/* Queues a run of a module the route's `enqueue` permission names (its path,
+   or the end of it such as "worker.wasm"), with the payload as its stdin:
+   0 queued, 1 not (denied, payload too large, queue full, store down). */
+GOJINN_IMPORT("host_enqueue")
+int32_t gojinn_enqueue(const char *module, int32_t module_len, const char *payload, int32_t payload_len);
+
 /* --- ABI v1 ----------------------------------------------------------------- */
 
 GOJINN_IMPORT("host_abi_version")
