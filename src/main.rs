@@ -315,11 +315,7 @@ fn certificate_manager(
     config: &gojinn_config::Config,
     metrics: &gojinn_http::Metrics,
 ) -> anyhow::Result<Option<gojinn_certs::Manager>> {
-    let Some(dir) = config
-        .storage
-        .clone()
-        .or_else(gojinn_host::default_storage_dir)
-    else {
+    let Some(dir) = gojinn_host::storage_dir(config.storage.as_deref()) else {
         return Ok(None);
     };
     let storage = gojinn_certs::Storage::open(&dir, config.storage_url.as_deref())
@@ -396,10 +392,7 @@ fn job_queues(
     config: &gojinn_config::Config,
     metrics: &gojinn_http::Metrics,
 ) -> anyhow::Result<Arc<gojinn_http::jobs::JobQueues>> {
-    let dir = config
-        .storage
-        .clone()
-        .or_else(gojinn_host::default_storage_dir);
+    let dir = gojinn_host::storage_dir(config.storage.as_deref());
     let metrics = metrics.clone();
     let queues =
         gojinn_http::jobs::JobQueues::new(dir, Arc::new(move |event| metrics.record_job(event)));

@@ -179,6 +179,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A certificate being served.
+#[derive(Clone)]
 struct Served {
     key: Arc<CertifiedKey>,
     not_before: SystemTime,
@@ -524,11 +525,7 @@ impl Shared {
             not_before,
             not_after,
         };
-        let copy = Served {
-            key: served.key.clone(),
-            not_before,
-            not_after,
-        };
+        let copy = served.clone();
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = entries.get_mut(name) {
             entry.served = Some(served);

@@ -108,6 +108,14 @@ impl HostError {
     }
 }
 
+/// The storage directory of a config: its `storage` option, else
+/// [`default_storage_dir`].
+pub fn storage_dir(configured: Option<&Path>) -> Option<PathBuf> {
+    configured
+        .map(Path::to_path_buf)
+        .or_else(default_storage_dir)
+}
+
 /// The user data directory the embedded stores default to:
 /// `$XDG_DATA_HOME/gojinn`, else `$HOME/.local/share/gojinn`.
 pub fn default_storage_dir() -> Option<PathBuf> {
@@ -207,12 +215,9 @@ impl Stores {
     ) -> Result<Kv, String> {
         match backend {
             None | Some("embedded") => {
-                let dir = storage
-                    .map(Path::to_path_buf)
-                    .or_else(default_storage_dir)
-                    .ok_or(
-                        "no storage directory: set the `storage` global option (HOME is unset)",
-                    )?;
+                let dir = storage_dir(storage).ok_or(
+                    "no storage directory: set the `storage` global option (HOME is unset)",
+                )?;
                 let Ok(db) = shared(&self.embedded, &dir, || {
                     Ok::<_, Infallible>(kv::EmbeddedHandle::new(dir.clone()))
                 });

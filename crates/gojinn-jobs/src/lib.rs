@@ -207,6 +207,31 @@ pub enum Finish {
     Failed(String),
 }
 
+/// What [`Queue::finish`] made of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The job is done.
+    Done,
+    /// It failed and is queued again after its back-off.
+    Retry,
+    /// It failed for the last time.
+    Dead,
+    /// Its lease had passed and another claim took it: nothing recorded.
+    Lost,
+}
+
+impl Finished {
+    /// The name used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finished::Done => "done",
+            Finished::Retry => "retry",
+            Finished::Dead => "dead",
+            Finished::Lost => "lost",
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -322,22 +347,24 @@ impl Queue {
         }
     }
 
-    /// Finishes a claimed job; `false` when its lease had passed and it was
-    /// claimed again (this attempt's outcome is dropped).
-    pub async fn finish(&self, job: &Job, finish: Finish) -> Result<bool, String> {
+    /// Finishes a claimed job; [`Finished::Lost`] when its lease had passed
+    /// and it was claimed again (this attempt's outcome is dropped).
+    pub async fn finish(&self, job: &Job, finish: Finish) -> Result<Finished, String> {
         let now = now_ms();
-        let next = match &finish {
-            Finish::Done(_) => None,
-            Finish::Failed(_) if job.attempts < job.max_attempts => {
-                Some(retry_due(now, job.backoff_ms, job.attempts))
-            }
-            Finish::Failed(_) => None,
+        let (next, finished) = match &finish {
+            Finish::Done(_) => (None, Finished::Done),
+            Finish::Failed(_) if job.attempts < job.max_attempts => (
+                Some(retry_due(now, job.backoff_ms, job.attempts)),
+                Finished::Retry,
+            ),
+            Finish::Failed(_) => (None, Finished::Dead),
         };
-        match self {
+        let recorded = match self {
             Queue::Embedded(q) => q.finish(job, &finish, next, now).await,
             Queue::Redis(q) => q.finish(job, &finish, next, now).await,
             Queue::Postgres(q) => q.finish(job, &finish, next, now).await,
-        }
+        }?;
+        Ok(if recorded { finished } else { Finished::Lost })
     }
 
     /// The job `id`.
@@ -469,22 +496,27 @@ mod queue_tests {
         assert_eq!(second.id, b);
         assert!(q.claim(lease).await.unwrap().is_none());
         // A failure with attempts left is queued again; the last one is dead.
-        assert!(q
-            .finish(&first, Finish::Failed("boom".into()))
-            .await
-            .unwrap());
-        let again = q.claim(lease).await.unwrap().unwrap();
-        assert_eq!((again.id.as_str(), again.attempts), (a.as_str(), 2));
-        assert!(
-            !q.finish(&first, Finish::Done(b"stale".to_vec()))
+        assert_eq!(
+            q.finish(&first, Finish::Failed("boom".into()))
                 .await
                 .unwrap(),
+            Finished::Retry
+        );
+        let again = q.claim(lease).await.unwrap().unwrap();
+        assert_eq!((again.id.as_str(), again.attempts), (a.as_str(), 2));
+        assert_eq!(
+            q.finish(&first, Finish::Done(b"stale".to_vec()))
+                .await
+                .unwrap(),
+            Finished::Lost,
             "an old token is refused"
         );
-        assert!(q
-            .finish(&again, Finish::Failed("boom twice".into()))
-            .await
-            .unwrap());
+        assert_eq!(
+            q.finish(&again, Finish::Failed("boom twice".into()))
+                .await
+                .unwrap(),
+            Finished::Dead
+        );
         let dead = q.get(&a).await.unwrap().unwrap();
         assert_eq!(
             (dead.state, dead.last_error.as_deref()),
@@ -492,10 +524,12 @@ mod queue_tests {
         );
         assert_eq!(q.list(JobState::Dead, 10).await.unwrap().len(), 1);
         // Done keeps the result.
-        assert!(q
-            .finish(&second, Finish::Done(b"{\"ok\":true}".to_vec()))
-            .await
-            .unwrap());
+        assert_eq!(
+            q.finish(&second, Finish::Done(b"{\"ok\":true}".to_vec()))
+                .await
+                .unwrap(),
+            Finished::Done
+        );
         let done = q.get(&b).await.unwrap().unwrap();
         assert_eq!(
             (done.state, done.result.as_deref()),
@@ -522,8 +556,14 @@ mod queue_tests {
         assert_eq!(leased.id, c);
         let taken = q.claim(lease).await.unwrap().unwrap();
         assert_eq!((taken.id.as_str(), taken.attempts), (c.as_str(), 2));
-        assert!(!q.finish(&leased, Finish::Done(Vec::new())).await.unwrap());
-        assert!(q.finish(&taken, Finish::Done(Vec::new())).await.unwrap());
+        assert_eq!(
+            q.finish(&leased, Finish::Done(Vec::new())).await.unwrap(),
+            Finished::Lost
+        );
+        assert_eq!(
+            q.finish(&taken, Finish::Done(Vec::new())).await.unwrap(),
+            Finished::Done
+        );
         assert!(q.delete(&c).await.unwrap());
         assert!(q.get(&c).await.unwrap().is_none());
         // Done jobs go after their keeping time; dead ones stay.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use crate::{now_ms, EnqueueError, Finish, Job, JobKind, NewJob, Queue};
+use crate::{now_ms, EnqueueError, Finish, Finished, Job, JobKind, NewJob, Queue};
 
 /// What a job's attempt ended as.
 pub type Outcome = Finish;
@@ -240,22 +240,22 @@ async fn run_one(p: &Parts, job: Job) {
     let started = std::time::Instant::now();
     tracing::debug!(target: "gojinn::jobs", job_id = %job.id, kind = job.kind.as_str(), target_key = %job.target, attempt = job.attempts, "job attempt started");
     let finish = p.executor.run(&job).await;
-    let retry = job.attempts < job.max_attempts;
-    let outcome = match (&finish, p.queue.finish(&job, finish.clone()).await) {
-        (_, Ok(false)) => "lost",
-        (Finish::Done(_), Ok(true)) => "done",
-        (Finish::Failed(_), Ok(true)) if retry => "retry",
-        (Finish::Failed(_), Ok(true)) => "dead",
-        (_, Err(e)) => {
+    let fault = match &finish {
+        Finish::Failed(e) => Some(e.clone()),
+        Finish::Done(_) => None,
+    };
+    let outcome = match p.queue.finish(&job, finish).await {
+        Ok(finished) => finished,
+        Err(e) => {
             tracing::error!(target: "gojinn::jobs", job_id = %job.id, error = %e, "cannot record a job's outcome; it runs again after its lease");
-            "lost"
+            Finished::Lost
         }
     };
-    match (&finish, outcome) {
-        (Finish::Failed(e), "dead") => {
+    match (fault, outcome) {
+        (Some(e), Finished::Dead) => {
             tracing::warn!(target: "gojinn::jobs", job_id = %job.id, kind = job.kind.as_str(), attempts = job.attempts, error = %e, "job failed for good: dead")
         }
-        (Finish::Failed(e), _) => {
+        (Some(e), Finished::Retry) => {
             tracing::info!(target: "gojinn::jobs", job_id = %job.id, kind = job.kind.as_str(), attempt = job.attempts, error = %e, "job attempt failed; retrying")
         }
         _ => {}
@@ -263,7 +263,7 @@ async fn run_one(p: &Parts, job: Job) {
     (p.events)(JobEvent::Attempt {
         kind: job.kind,
         target: &job.target,
-        outcome,
+        outcome: outcome.as_str(),
         elapsed: started.elapsed(),
     });
 }

@@ -661,11 +661,7 @@ fn crash_spec(f: &FunctionConfig, config: &Config) -> Option<CrashSpec> {
         return None;
     }
     let dir = f.crash_path.clone().or_else(|| {
-        config
-            .storage
-            .clone()
-            .or_else(gojinn_host::default_storage_dir)
-            .map(|d| d.join("crashes"))
+        gojinn_host::storage_dir(config.storage.as_deref()).map(|d| d.join("crashes"))
     })?;
     let env = f
         .env
