@@ -19,12 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// mimalloc instead of glibc's malloc: the request path allocates and frees small
-/// buffers on two threads at once, where glibc's arenas spent about a tenth of a
-/// wat-hello request's CPU (bench/RESULTS.md has the A/B).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "gojinn",
