@@ -475,6 +475,9 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
         tracing::info!(
             functions = config.functions().len(),
             sandbox_reset = gojinn_runtime::SandboxReset::detect().name(),
+            bounds = gojinn_runtime::Bounds::from_env()
+                .unwrap_or(gojinn_runtime::Bounds::Adaptive)
+                .name(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")
         );

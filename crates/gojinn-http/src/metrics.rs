@@ -14,7 +14,7 @@
 //! config, so that series survive a reload; nothing reaches it through a global.
 
 use crate::error::FaultKind;
-use gojinn_runtime::{CacheStats, CallOutcome, Fault, SandboxReset, WASMTIME_VERSION};
+use gojinn_runtime::{Bounds, CacheStats, CallOutcome, Fault, SandboxReset, WASMTIME_VERSION};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -181,6 +181,8 @@ struct Families {
     duration: Family<DurationLabels, Histogram, fn() -> Histogram>,
     instantiate: Family<RouteLabels, Histogram, fn() -> Histogram>,
     memory: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    grows: Family<RouteLabels, Counter>,
+    checked: Family<RouteLabels, Gauge>,
     in_flight: Family<RouteLabels, Gauge>,
     active: Family<PathLabels, Gauge>,
     faults: Family<FaultLabels, Counter>,
@@ -260,6 +262,18 @@ impl Metrics {
             "gojinn_sandbox_memory_peak_bytes",
             "Largest linear memory a sandbox reached, by route",
             memory.clone(),
+        );
+        let grows = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "gojinn_sandbox_memory_grows",
+            "Times guests grew their linear memory during a call, by route (each is an mprotect on guard pages)",
+            grows.clone(),
+        );
+        let checked = Family::<RouteLabels, Gauge>::default();
+        registry.register(
+            "gojinn_sandbox_bounds_checked",
+            "1 when the route's last call ran on code with explicit bounds checks (moved there because its calls grow memory), 0 on guard pages",
+            checked.clone(),
         );
         let compile = Histogram::new(COMPILE_BUCKETS_NS, NANOS);
         registry.register(
@@ -357,6 +371,8 @@ impl Metrics {
             duration,
             instantiate,
             memory,
+            grows,
+            checked,
             in_flight,
             active,
             faults,
@@ -512,6 +528,8 @@ impl Metrics {
             durations: Default::default(),
             instantiate: m.instantiate.get_or_create(&labels).clone(),
             memory: m.memory.get_or_create(&labels).clone(),
+            grows: m.grows.get_or_create(&labels).clone(),
+            checked: m.checked.get_or_create(&labels).clone(),
             in_flight: m.in_flight.get_or_create(&labels).clone(),
             fault_family: m.faults.clone(),
             faults: Default::default(),
@@ -581,6 +599,8 @@ pub(crate) struct FunctionMetrics {
     active: Gauge,
     instantiate: Histogram,
     memory: Histogram,
+    grows: Counter,
+    checked: Gauge,
     in_flight: Gauge,
     fault_family: Family<FaultLabels, Counter>,
     /// Made on first use of each kind, indexed by its place in [`FaultKind::ALL`].
@@ -609,6 +629,11 @@ impl FunctionMetrics {
         // no data is better than a zero.
         if outcome.memory_peak > 0 {
             self.memory.observe(outcome.memory_peak);
+            self.checked
+                .set(i64::from(outcome.bounds == Bounds::Checked));
+        }
+        if outcome.memory_grows > 0 {
+            self.grows.inc_by(u64::from(outcome.memory_grows));
         }
     }
 

@@ -19,17 +19,24 @@
 //! `--snapshot` starts every call from a pre-initialised snapshot (the route
 //! option), and `--snapshot-ignoring-randomness` does so even when the module's
 //! initialisation reads random bytes, which the server refuses: it measures what a
-//! snapshot would save such a module (Go), not something to serve.
+//! snapshot would save such a module (Go), not something to serve. `--bounds=guard`,
+//! `--bounds=checked` or `--bounds=adaptive` (the default, as the server) picks how
+//! guest memory accesses are checked (`Bounds`); the loop starts after adaptive
+//! bounds have settled, and prints what they settled on (`bounds=`) and how many
+//! times a call grew memory (`grows_per_call=`).
 
 use gojinn_runtime::{
-    default_cache_dir, FunctionSpec, Runtime, RuntimeOptions, SandboxReset, Snapshot,
+    default_cache_dir, Bounds, FunctionSpec, Runtime, RuntimeOptions, SandboxReset, Snapshot,
     DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
 };
 use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan] [--snapshot|--snapshot-ignoring-randomness]";
+    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan] [--snapshot|--snapshot-ignoring-randomness] [--bounds=guard|checked|adaptive]";
+
+/// Calls made after the first, before measuring.
+const WARM_CALLS: u32 = 32;
 
 const REQUEST: &[u8] = br#"{"method":"GET","uri":"/rust/hello","headers":{},"body":"","trace_id":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
 
@@ -43,12 +50,16 @@ fn main() {
     let mut deadlines = true;
     let mut reset = SandboxReset::detect();
     let mut snapshot = Snapshot::Off;
+    let mut bounds = Bounds::Adaptive;
     for arg in args {
         match arg.as_str() {
             "--no-deadlines" => deadlines = false,
             "--reset=memset" => reset = SandboxReset::Memset,
             "--reset=pagemap_scan" => reset = SandboxReset::PagemapScan,
             "--snapshot" => snapshot = Snapshot::On,
+            "--bounds=guard" => bounds = Bounds::Guard,
+            "--bounds=checked" => bounds = Bounds::Checked,
+            "--bounds=adaptive" => bounds = Bounds::Adaptive,
             "--snapshot-ignoring-randomness" => snapshot = Snapshot::IgnoreRandomness,
             other => {
                 eprintln!("unknown argument `{other}`; {USAGE}");
@@ -79,6 +90,7 @@ fn main() {
         cache_dir,
         deadlines,
         reset,
+        bounds,
         ..RuntimeOptions::for_functions([&spec])
     };
     let runtime = Runtime::new(&options).expect("engine");
@@ -98,12 +110,20 @@ fn main() {
     // What the first call made resident: the pages the guest touched in its
     // slot (memory, stack, tables), plus what the host allocated for the call.
     let first_call_kib = rss_kib().saturating_sub(rss_before);
+    // Enough calls for adaptive bounds to decide, then until a move's code is
+    // compiled: what is measured is what a server settles on.
+    for _ in 0..WARM_CALLS {
+        let _ = rt.block_on(function.call(REQUEST.to_vec()));
+    }
+    let bounds = rt.block_on(function.settled_bounds());
     let mut ok = 0u32;
+    let mut grows = 0u64;
     let cpu_started = thread_cpu_ns();
     let started = std::time::Instant::now();
     for _ in 0..n {
         let outcome = rt.block_on(function.call(REQUEST.to_vec()));
         ok += u32::from(outcome.result.is_ok());
+        grows += u64::from(outcome.memory_grows);
     }
     let per_call = started.elapsed().as_secs_f64() * 1e6 / f64::from(n.max(1));
     // CPU time of this thread (user and kernel): unlike the wall clock it does
@@ -112,7 +132,9 @@ fn main() {
         thread_cpu_ns().saturating_sub(cpu_started) as f64 / 1e3 / f64::from(n.max(1));
     println!(
         "{ok}/{n} calls answered us_per_call={per_call:.1} cpu_us_per_call={cpu_per_call:.1} \
-         first_call_rss_kib={first_call_kib}"
+         first_call_rss_kib={first_call_kib} grows_per_call={:.1} bounds={}",
+        grows as f64 / f64::from(n.max(1)),
+        bounds.name()
     );
 }
 

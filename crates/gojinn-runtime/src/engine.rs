@@ -78,6 +78,53 @@ impl SandboxReset {
     }
 }
 
+/// How guest code keeps its memory accesses inside its linear memory.
+///
+/// Guard pages cost nothing per access but make growing memory expensive: each
+/// `memory.grow` is an `mprotect`, and the grown pages are made inaccessible
+/// again with another when the slot is next used; each of those flushes the TLB
+/// of every other core running the server, by interrupt. Explicit checks cost a
+/// compare per access (Go 17 %, Rust 4 % in the bench) and make growth free.
+/// Which is cheaper depends on the function, so by default it is measured
+/// (docs/performance.md, "Growing memory").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounds {
+    /// Every function on the guard-page engine.
+    Guard,
+    /// Every function on the explicit-checks engine.
+    Checked,
+    /// Functions start on the guard-page engine; one whose calls grow memory
+    /// often enough for the checks to be cheaper moves to the explicit-checks
+    /// engine (see `Function::call`).
+    Adaptive,
+}
+
+impl Bounds {
+    /// What `$GOJINN_BOUNDS` asks for (`guard`, `checked` or `adaptive`; unset
+    /// or empty: adaptive). A diagnostic switch, for comparing the engines on a
+    /// real load; the error names the bad value.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("GOJINN_BOUNDS").as_deref() {
+            Err(std::env::VarError::NotPresent) | Ok("" | "adaptive") => Ok(Bounds::Adaptive),
+            Ok("guard") => Ok(Bounds::Guard),
+            Ok("checked") => Ok(Bounds::Checked),
+            Ok(other) => Err(format!(
+                "GOJINN_BOUNDS=`{other}` is not one of guard, checked, adaptive"
+            )),
+            Err(e) => Err(format!("GOJINN_BOUNDS: {e}")),
+        }
+    }
+
+    /// The name used in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bounds::Guard => "guard",
+            Bounds::Checked => "checked",
+            Bounds::Adaptive => "adaptive",
+        }
+    }
+}
+
 /// Size of each async (fiber) stack a guest runs on.
 const ASYNC_STACK_BYTES: usize = 1 << 20;
 
@@ -109,6 +156,9 @@ pub struct RuntimeOptions {
     /// some function has a `fuel_limit`, because counting costs every function
     /// of the engine time in each loop and call.
     pub fuel: bool,
+    /// How guest memory accesses are bounds-checked ([`Bounds::Adaptive`] unless
+    /// a test or bench pins one).
+    pub bounds: Bounds,
 }
 
 /// The compile cache directory: `$GOJINN_CACHE_DIR` (`off` disables the cache), else
@@ -148,14 +198,29 @@ impl RuntimeOptions {
             deadlines: true,
             reset: SandboxReset::detect(),
             fuel,
+            bounds: Bounds::from_env().unwrap_or_else(|error| {
+                tracing::error!(%error, "using adaptive bounds checks");
+                Bounds::Adaptive
+            }),
         }
     }
 }
 
-/// The engine, its linker and its epoch ticker. Dropping it stops the ticker.
-pub struct Runtime {
+/// One wasmtime engine with the WASI and `gojinn` imports linked.
+pub(crate) struct Flavour {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<Host>>,
+    /// How this engine's code checks memory accesses: [`Bounds::Guard`] or
+    /// [`Bounds::Checked`].
+    pub(crate) bounds: Bounds,
+}
+
+/// The engines, their linkers and the epoch ticker. Dropping it stops the ticker.
+pub struct Runtime {
+    /// The engine functions are loaded on.
+    pub(crate) primary: Arc<Flavour>,
+    /// With [`Bounds::Adaptive`], the explicit-checks engine a function moves to.
+    pub(crate) checked: Option<Arc<Flavour>>,
     ticker_stop: Arc<AtomicBool>,
     pub(crate) deadlines: bool,
     /// Whether guest code counts fuel ([`RuntimeOptions::fuel`]).
@@ -165,6 +230,7 @@ pub struct Runtime {
     /// The compile cache's directory (snapshots are kept beside it).
     cache_dir: Option<PathBuf>,
     reset: SandboxReset,
+    bounds: Bounds,
 }
 
 /// Compile-cache activity of one [`Runtime`] since it was built.
@@ -176,13 +242,81 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+/// Builds one engine (`bounds` is `Guard` or `Checked`) and its linker.
+fn flavour(
+    options: &RuntimeOptions,
+    reset: SandboxReset,
+    bounds: Bounds,
+    cache: Option<&Cache>,
+) -> Result<Flavour, LoadError> {
+    let mut pool = PoolingAllocationConfig::default();
+    let slots = options.total_slots.max(1);
+    // Round the memory limit up to whole 64 KiB wasm pages.
+    let max_memory = options.max_memory_bytes.div_ceil(65536) * 65536;
+    pool.pagemap_scan(match reset {
+        SandboxReset::PagemapScan => Enabled::Yes,
+        SandboxReset::Memset => Enabled::No,
+    });
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .total_stacks(slots)
+        .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
+        .table_elements(TABLE_ELEMENTS)
+        .linear_memory_keep_resident(reset.keep_resident(max_memory))
+        .table_keep_resident(KEEP_RESIDENT_BYTES)
+        .async_stack_keep_resident(KEEP_RESIDENT_BYTES);
+
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .epoch_interruption(options.deadlines)
+        .consume_fuel(options.fuel)
+        .async_stack_size(ASYNC_STACK_BYTES)
+        .max_wasm_stack(MAX_WASM_STACK_BYTES)
+        // A copy-on-write memory image for every module that fits a slot,
+        // however sparse its data: without one, each instantiation copies
+        // the data segments into fresh pages. wasmtime's default (16 MiB)
+        // leaves out snapshots of runtimes with large heaps (a Go reactor
+        // after initialisation: the copy was 15 % of its call).
+        .memory_guaranteed_dense_image_size(max_memory);
+    if bounds == Bounds::Checked {
+        // Every access compares against the memory's current length, so a slot
+        // needs neither guard pages nor pages made inaccessible: the whole
+        // reservation (the largest limit) stays readable and writable, growth
+        // is a length update, and a reset changes no protection.
+        config
+            .signals_based_traps(false)
+            .memory_guard_size(0)
+            .guard_before_linear_memory(false)
+            .memory_reservation(max_memory)
+            .memory_reservation_for_growth(0);
+    }
+    // `GOJINN_PERFMAP=1` writes /tmp/perf-PID.map so that `perf report` names
+    // the guest's functions instead of showing bare JIT addresses.
+    if std::env::var_os("GOJINN_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
+    if let Some(cache) = cache {
+        config.cache(Some(cache.clone()));
+    }
+    let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut Host| &mut host.wasi)
+        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    crate::hostcalls::add_to_linker(&mut linker)
+        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    Ok(Flavour {
+        engine,
+        linker: Arc::new(linker),
+        bounds,
+    })
+}
+
 impl Runtime {
-    /// Builds an engine sized by `options`.
+    /// Builds the engines sized by `options`.
     pub fn new(options: &RuntimeOptions) -> Result<Self, LoadError> {
-        let mut pool = PoolingAllocationConfig::default();
-        let slots = options.total_slots.max(1);
-        // Round the memory limit up to whole 64 KiB wasm pages.
-        let max_memory = options.max_memory_bytes.div_ceil(65536) * 65536;
         let reset = match options.reset {
             // Asked for, but this kernel cannot: say so rather than pretend.
             SandboxReset::PagemapScan if SandboxReset::detect() == SandboxReset::Memset => {
@@ -192,47 +326,12 @@ impl Runtime {
             }
             r => r,
         };
-        pool.pagemap_scan(match reset {
-            SandboxReset::PagemapScan => Enabled::Yes,
-            SandboxReset::Memset => Enabled::No,
-        });
-        pool.total_core_instances(slots)
-            .total_memories(slots)
-            .total_tables(slots)
-            .total_stacks(slots)
-            .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
-            .table_elements(TABLE_ELEMENTS)
-            .linear_memory_keep_resident(reset.keep_resident(max_memory))
-            .table_keep_resident(KEEP_RESIDENT_BYTES)
-            .async_stack_keep_resident(KEEP_RESIDENT_BYTES);
-
-        let mut config = Config::new();
-        config
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .epoch_interruption(options.deadlines)
-            .consume_fuel(options.fuel)
-            .async_stack_size(ASYNC_STACK_BYTES)
-            .max_wasm_stack(MAX_WASM_STACK_BYTES)
-            // A copy-on-write memory image for every module that fits a slot,
-            // however sparse its data: without one, each instantiation copies
-            // the data segments into fresh pages. wasmtime's default (16 MiB)
-            // leaves out snapshots of runtimes with large heaps (a Go reactor
-            // after initialisation: the copy was 15 % of its call).
-            .memory_guaranteed_dense_image_size(max_memory);
-        // `GOJINN_PERFMAP=1` writes /tmp/perf-PID.map so that `perf report` names
-        // the guest's functions instead of showing bare JIT addresses.
-        if std::env::var_os("GOJINN_PERFMAP").is_some_and(|v| v == "1") {
-            config.profiler(ProfilingStrategy::PerfMap);
-        }
         let mut kept_cache = None;
         if let Some(dir) = &options.cache_dir {
             let mut cache = CacheConfig::new();
             cache.with_directory(dir);
             match Cache::new(cache) {
-                Ok(cache) => {
-                    kept_cache = Some(cache.clone());
-                    config.cache(Some(cache));
-                }
+                Ok(cache) => kept_cache = Some(cache),
                 // A cache is an optimisation: without one, modules still compile.
                 Err(e) => tracing::warn!(
                     dir = %dir.display(),
@@ -241,39 +340,48 @@ impl Runtime {
                 ),
             }
         }
-        let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut Host| &mut host.wasi)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        crate::hostcalls::add_to_linker(&mut linker)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let cache = kept_cache.as_ref();
+        let (primary, checked) = match options.bounds {
+            Bounds::Guard => (flavour(options, reset, Bounds::Guard, cache)?, None),
+            Bounds::Checked => (flavour(options, reset, Bounds::Checked, cache)?, None),
+            Bounds::Adaptive => (
+                flavour(options, reset, Bounds::Guard, cache)?,
+                Some(Arc::new(flavour(options, reset, Bounds::Checked, cache)?)),
+            ),
+        };
+        let primary = Arc::new(primary);
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let stop = ticker_stop.clone();
-        let weak = engine.weak();
+        let engines: Vec<_> = std::iter::once(&primary)
+            .chain(checked.as_ref())
+            .map(|f| f.engine.weak())
+            .collect();
         std::thread::Builder::new()
             .name("gojinn-epoch".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    for weak in &engines {
+                        match weak.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => return,
+                        }
                     }
                 }
             })
             .map_err(|e| LoadError::Engine(format!("cannot start the epoch ticker: {e}")))?;
 
         Ok(Runtime {
-            engine,
-            linker: Arc::new(linker),
+            primary,
+            checked,
             ticker_stop,
             deadlines: options.deadlines,
             fuel: options.fuel,
             cache_dir: options.cache_dir.clone(),
             cache: kept_cache,
             reset,
+            bounds: options.bounds,
         })
     }
 
@@ -285,6 +393,11 @@ impl Runtime {
     /// How this engine resets a slot between calls.
     pub fn reset(&self) -> SandboxReset {
         self.reset
+    }
+
+    /// How guest memory accesses are bounds-checked.
+    pub fn bounds(&self) -> Bounds {
+        self.bounds
     }
 
     /// Compile-cache hits and misses so far; zero when the cache is off.

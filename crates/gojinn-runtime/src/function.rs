@@ -1,6 +1,6 @@
 //! One function: a compiled, pre-linked module and the per-call sandbox.
 
-use crate::engine::Runtime;
+use crate::engine::{Bounds, Flavour, Runtime};
 use crate::limits::Limits;
 use crate::pipes::CappedSink;
 use crate::signature::{self, SignatureError, SignaturePolicy};
@@ -8,9 +8,10 @@ use crate::snapshot::{self as snap, Snapshot};
 use bytes::Bytes;
 use gojinn_host::{Capabilities, Session};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use wasmtime::{Engine, InstancePre, Module, ModuleExport, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -213,6 +214,11 @@ pub struct CallOutcome<T = Vec<u8>> {
     pub run_time: Duration,
     /// The sandbox's linear-memory high-water mark, in bytes (0 when no sandbox ran).
     pub memory_peak: u64,
+    /// How many times the guest grew its memory during the call.
+    pub memory_grows: u32,
+    /// How the code that ran checked its memory accesses ([`Bounds::Guard`] or
+    /// [`Bounds::Checked`]).
+    pub bounds: Bounds,
 }
 
 /// What a call measured about its sandbox, filled in as it runs (so a timed-out
@@ -222,6 +228,12 @@ struct Timings {
     instantiate: Duration,
     run: Duration,
     memory_peak: u64,
+    memory_grows: u32,
+    /// Whether to measure the call's CPU time ([`Bounds::Adaptive`] observing).
+    measure_cpu: bool,
+    /// The call's CPU time, instantiation to reset, when measured and the call
+    /// stayed on one thread.
+    cpu: Option<Duration>,
 }
 
 /// Store data of one sandbox.
@@ -240,8 +252,13 @@ pub struct Function {
 }
 
 struct Inner {
-    engine: Engine,
-    pre: InstancePre<Host>,
+    /// The module compiled for the runtime's primary engine.
+    code: Code,
+    /// The module compiled for the explicit-checks engine, once this function
+    /// has moved there ([`Bounds::Adaptive`]); calls use it from then on.
+    moved: OnceLock<Code>,
+    /// What decides the move; `None` when the runtime's bounds are fixed.
+    adapt: Option<Adapt>,
     spec: FunctionSpec,
     argv: Vec<String>,
     permits: Semaphore,
@@ -257,10 +274,101 @@ struct Inner {
     unavailable_imports: Vec<&'static str>,
     /// Whether calls have deadlines ([`RuntimeOptions::deadlines`](crate::RuntimeOptions)).
     deadlines: bool,
+    compile_time: Duration,
+}
+
+/// A module compiled for one engine, linked and ready to instantiate.
+struct Code {
+    engine: Engine,
+    pre: InstancePre<Host>,
     /// The export each call runs: `_start`, or a snapshotted reactor's
     /// [`snap::HANDLE_EXPORT`], found once at load rather than by name per call.
     entry: ModuleExport,
-    compile_time: Duration,
+    bounds: Bounds,
+}
+
+impl Code {
+    /// Compiles `code` (the module's bytes, signature removed) for `flavour`'s
+    /// engine and links it.
+    fn compile(
+        flavour: &Flavour,
+        code: &[u8],
+        spec: &FunctionSpec,
+    ) -> Result<(Code, Module), LoadError> {
+        let module = Module::new(&flavour.engine, code).map_err(|e| {
+            let detail = format!("{e:#}");
+            // wasmtime checks a module's declared memories and tables against the
+            // pool's slots while compiling and says so only in its message.
+            if detail.contains("pooling allocator") {
+                LoadError::TooLarge {
+                    path: spec.module.clone(),
+                    detail,
+                }
+            } else {
+                LoadError::Compile {
+                    path: spec.module.clone(),
+                    detail,
+                }
+            }
+        })?;
+        let exports_entry = |name: &str| {
+            module
+                .get_export(name)
+                .and_then(|e| e.func().cloned())
+                .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0)
+        };
+        let entry_name = if exports_entry("_start") {
+            "_start"
+        } else if spec.snapshot != Snapshot::Off && exports_entry(snap::HANDLE_EXPORT) {
+            snap::HANDLE_EXPORT
+        } else {
+            return Err(LoadError::NotCommand {
+                path: spec.module.clone(),
+            });
+        };
+        let entry = module
+            .get_export_index(entry_name)
+            .ok_or_else(|| LoadError::NotCommand {
+                path: spec.module.clone(),
+            })?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            path: spec.module.clone(),
+            detail: format!("{e:#}"),
+        };
+        let pre = crate::hostcalls::linker_for(&flavour.linker, &module)
+            .and_then(|linker| linker.instantiate_pre(&module))
+            .map_err(link_error)?;
+        Ok((
+            Code {
+                engine: flavour.engine.clone(),
+                pre,
+                entry,
+                bounds: flavour.bounds,
+            },
+            module,
+        ))
+    }
+}
+
+/// The observation behind [`Bounds::Adaptive`].
+struct Adapt {
+    /// What moving needs, until the move is decided (taken then, so the
+    /// module's bytes are not kept for the server's lifetime).
+    pending: Mutex<Option<Pending>>,
+    /// Calls observed on the primary engine, up to [`OBSERVED_CALLS`].
+    calls: AtomicU32,
+    /// How many of those calls grew memory.
+    grew: AtomicU32,
+    /// Their CPU time, in ns.
+    cpu_ns: AtomicU64,
+    /// The decision once made and, on a move, its code compiled.
+    settled: watch::Sender<Option<Bounds>>,
+}
+
+/// What a move to the explicit-checks engine compiles.
+struct Pending {
+    checked: Arc<Flavour>,
+    code: Vec<u8>,
 }
 
 impl Function {
@@ -307,50 +415,8 @@ impl Function {
             snapshotted = snap::prepare(runtime, code, &spec, &argv)?;
             &snapshotted[..]
         };
-        let module = Module::new(&runtime.engine, code).map_err(|e| {
-            let detail = format!("{e:#}");
-            // wasmtime checks a module's declared memories and tables against the
-            // pool's slots while compiling and says so only in its message.
-            if detail.contains("pooling allocator") {
-                LoadError::TooLarge {
-                    path: spec.module.clone(),
-                    detail,
-                }
-            } else {
-                LoadError::Compile {
-                    path: spec.module.clone(),
-                    detail,
-                }
-            }
-        })?;
+        let (code_primary, module) = Code::compile(&runtime.primary, code, &spec)?;
         let compile_time = compile_started.elapsed();
-        let exports_entry = |name: &str| {
-            module
-                .get_export(name)
-                .and_then(|e| e.func().cloned())
-                .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0)
-        };
-        let entry_name = if exports_entry("_start") {
-            "_start"
-        } else if spec.snapshot != Snapshot::Off && exports_entry(snap::HANDLE_EXPORT) {
-            snap::HANDLE_EXPORT
-        } else {
-            return Err(LoadError::NotCommand {
-                path: spec.module.clone(),
-            });
-        };
-        let entry = module
-            .get_export_index(entry_name)
-            .ok_or_else(|| LoadError::NotCommand {
-                path: spec.module.clone(),
-            })?;
-        let link_error = |e: wasmtime::Error| LoadError::Link {
-            path: spec.module.clone(),
-            detail: format!("{e:#}"),
-        };
-        let pre = crate::hostcalls::linker_for(&runtime.linker, &module)
-            .and_then(|linker| linker.instantiate_pre(&module))
-            .map_err(link_error)?;
         let host_imports: Vec<String> = module
             .imports()
             .filter(|i| i.module() == "gojinn")
@@ -364,8 +430,18 @@ impl Function {
             .unwrap_or_else(|| Arc::new(Capabilities::none("")));
         Ok(Function {
             inner: Arc::new(Inner {
-                engine: runtime.engine.clone(),
-                pre,
+                adapt: runtime.checked.as_ref().map(|checked| Adapt {
+                    pending: Mutex::new(Some(Pending {
+                        checked: checked.clone(),
+                        code: code.to_vec(),
+                    })),
+                    calls: AtomicU32::new(0),
+                    grew: AtomicU32::new(0),
+                    cpu_ns: AtomicU64::new(0),
+                    settled: watch::Sender::new(None),
+                }),
+                code: code_primary,
+                moved: OnceLock::new(),
                 permits: Semaphore::new(spec.pool_size.max(1) as usize),
                 argv,
                 caps,
@@ -374,7 +450,6 @@ impl Function {
                 fuel: runtime.fuel,
                 unavailable_imports,
                 deadlines: runtime.deadlines,
-                entry,
                 spec,
                 compile_time,
             }),
@@ -405,6 +480,29 @@ impl Function {
         self.inner.compile_time
     }
 
+    /// How the function's calls check their memory accesses now.
+    pub fn bounds(&self) -> Bounds {
+        self.inner.moved.get().unwrap_or(&self.inner.code).bounds
+    }
+
+    /// How the function's calls check their memory accesses for good: at once
+    /// when the runtime's bounds are fixed; with [`Bounds::Adaptive`], once the
+    /// first calls have been observed and, on a move, the explicit-checks code
+    /// is compiled (so not before that many calls have succeeded).
+    pub async fn settled_bounds(&self) -> Bounds {
+        let Some(adapt) = &self.inner.adapt else {
+            return self.inner.code.bounds;
+        };
+        let mut settled = adapt.settled.subscribe();
+        // The sender lives as long as `self`: waiting cannot fail.
+        let decided = settled
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|b| *b);
+        decided.unwrap_or(Bounds::Guard)
+    }
+
     /// Runs the function on one contract request and decodes its response: the
     /// request path of the server and of `gojinn build --test` alike. `trace_id`
     /// labels the call's host-call log lines.
@@ -432,6 +530,8 @@ impl Function {
             instantiate_time: outcome.instantiate_time,
             run_time: outcome.run_time,
             memory_peak: outcome.memory_peak,
+            memory_grows: outcome.memory_grows,
+            bounds: outcome.bounds,
         }
     }
 
@@ -452,6 +552,8 @@ impl Function {
             instantiate_time: Duration::ZERO,
             run_time: Duration::ZERO,
             memory_peak: 0,
+            memory_grows: 0,
+            bounds: inner.code.bounds,
         };
 
         // A free sandbox is the common case: take it without setting up the
@@ -469,7 +571,10 @@ impl Function {
         let session = inner
             .uses_host
             .then(|| Session::new(inner.caps.clone(), trace_id));
-        let run = inner.run(stdin, stderr.clone(), session, started, &mut timings);
+        let code = inner.moved.get().unwrap_or(&inner.code);
+        timings.measure_cpu =
+            code.bounds == Bounds::Guard && inner.adapt.as_ref().is_some_and(|a| a.observing());
+        let run = inner.run(code, stdin, stderr.clone(), session, started, &mut timings);
         let result = if inner.deadlines {
             match tokio::time::timeout(spec.timeout, run).await {
                 Ok(result) => result,
@@ -482,6 +587,11 @@ impl Function {
             run.await
         };
         let (stderr, stderr_dropped) = stderr.take();
+        if let Some(adapt) = &inner.adapt {
+            if result.is_ok() && timings.cpu.is_some() {
+                adapt.observe(&self.inner, &timings);
+            }
+        }
         CallOutcome {
             result,
             stderr,
@@ -489,13 +599,138 @@ impl Function {
             instantiate_time: timings.instantiate,
             run_time: timings.run,
             memory_peak: timings.memory_peak,
+            memory_grows: timings.memory_grows,
+            bounds: code.bounds,
         }
     }
+}
+
+/// Successful calls [`Bounds::Adaptive`] watches before it decides.
+pub const OBSERVED_CALLS: u32 = 16;
+
+/// What growing memory costs a call on the guard-page engine with the server
+/// under load, in µs of CPU. A grow itself is an `mprotect` that only adds
+/// access (no TLB flush); the cost is at the slot's next use, where wasmtime
+/// takes the access back from the grown pages: one `mprotect` per call that
+/// grew, however many times, and a TLB shoot-down of every other core running
+/// the server. Measured on 2 cores: the default Zig hello (2 grows a call) went
+/// from 148 to 95 µs of server CPU per request on the explicit-checks engine,
+/// AssemblyScript's (1 grow) from 148 to 91 (docs/performance.md, "Growing
+/// memory").
+const GROWING_CALL_COST_US: u64 = 50;
+
+/// What explicit checks add to a call's CPU time, as a divisor: about a quarter
+/// (in process, Go 1.27 +24 %, Rust +20 %, Zig +19 %).
+const CHECK_COST_DIVISOR: u64 = 4;
+
+/// Whether calls of which `grew` grew memory, taking `cpu_us` µs of CPU (both
+/// summed over the observed calls), would be cheaper with explicit bounds checks.
+fn cheaper_checked(grew: u64, cpu_us: u64) -> bool {
+    grew * GROWING_CALL_COST_US > cpu_us / CHECK_COST_DIVISOR
+}
+
+impl Adapt {
+    /// Whether the next call is to be measured.
+    fn observing(&self) -> bool {
+        self.calls.load(Ordering::Relaxed) < OBSERVED_CALLS
+    }
+
+    /// Counts one successful call on the guard-page engine; the call that
+    /// completes the observation decides, and on a move compiles the module for
+    /// the explicit-checks engine on a thread of its own (calls go on with the
+    /// guard-page code meanwhile, and move once it is ready).
+    fn observe(&self, inner: &Arc<Inner>, timings: &Timings) {
+        let Some(cpu) = timings.cpu else { return };
+        if timings.memory_grows > 0 {
+            self.grew.fetch_add(1, Ordering::Relaxed);
+        }
+        let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.cpu_ns.fetch_add(ns, Ordering::Relaxed);
+        if self.calls.fetch_add(1, Ordering::AcqRel) + 1 != OBSERVED_CALLS {
+            return;
+        }
+        let Some(pending) = self.pending.lock().ok().and_then(|mut p| p.take()) else {
+            self.settled.send_replace(Some(Bounds::Guard));
+            return;
+        };
+        let grew = u64::from(self.grew.load(Ordering::Relaxed));
+        let cpu_us = self.cpu_ns.load(Ordering::Relaxed) / 1000;
+        let module = inner.spec.module.display().to_string();
+        let per_call = |n: u64| n as f64 / f64::from(OBSERVED_CALLS);
+        if !cheaper_checked(grew, cpu_us) {
+            tracing::debug!(
+                target: "gojinn::sandbox",
+                module,
+                calls_growing_memory = grew,
+                observed_calls = OBSERVED_CALLS,
+                cpu_us_per_call = per_call(cpu_us),
+                "bounds: staying on guard pages"
+            );
+            self.settled.send_replace(Some(Bounds::Guard));
+            return;
+        }
+        let inner = inner.clone();
+        let compile = move || {
+            let started = Instant::now();
+            match Code::compile(&pending.checked, &pending.code, &inner.spec) {
+                Ok((code, _)) => {
+                    // Only this thread sets it.
+                    let _ = inner.moved.set(code);
+                    if let Some(adapt) = &inner.adapt {
+                        adapt.settled.send_replace(Some(Bounds::Checked));
+                    }
+                    tracing::info!(
+                            target: "gojinn::sandbox",
+                            module,
+                            calls_growing_memory = grew,
+                    observed_calls = OBSERVED_CALLS,
+                            cpu_us_per_call = per_call(cpu_us),
+                            compile_ms = started.elapsed().as_millis() as u64,
+                            "bounds: moved to explicit checks (its calls grow memory)"
+                        );
+                }
+                // It compiled once already: only running out of resources gets
+                // here, and the guard-page code still serves.
+                Err(e) => {
+                    tracing::warn!(
+                        target: "gojinn::sandbox",
+                        module,
+                        error = %e,
+                        "bounds: cannot compile for explicit checks; staying on guard pages"
+                    );
+                    if let Some(adapt) = &inner.adapt {
+                        adapt.settled.send_replace(Some(Bounds::Guard));
+                    }
+                }
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("gojinn-recompile".into())
+            .spawn(compile)
+        {
+            tracing::warn!(
+                target: "gojinn::sandbox",
+                error = %e,
+                "bounds: cannot start the compile thread; staying on guard pages"
+            );
+            self.settled.send_replace(Some(Bounds::Guard));
+        }
+    }
+}
+
+/// CPU time of the calling thread (user and system).
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 impl Inner {
     async fn run(
         &self,
+        code: &Code,
         stdin: Vec<u8>,
         stderr: CappedSink,
         session: Option<Session>,
@@ -503,6 +738,9 @@ impl Inner {
         timings: &mut Timings,
     ) -> Result<Vec<u8>, Fault> {
         let spec = &self.spec;
+        let cpu_started = timings
+            .measure_cpu
+            .then(|| (std::thread::current().id(), thread_cpu()));
         // One byte past the cap, so "exactly at the cap" and "over it" differ.
         let stdout = MemoryOutputPipe::new(spec.max_output_bytes.saturating_add(1));
         let mut builder = WasiCtxBuilder::new();
@@ -533,15 +771,10 @@ impl Inner {
         }
         let wasi = builder.build_p1();
         let mut store = Store::new(
-            &self.engine,
+            &code.engine,
             Host {
                 wasi,
-                limits: Limits {
-                    memory_bytes: usize::try_from(spec.memory_limit).unwrap_or(usize::MAX),
-                    table_elements: crate::engine::TABLE_ELEMENTS,
-                    memory_exceeded: false,
-                    memory_peak: 0,
-                },
+                limits: Limits::new(spec.memory_limit),
                 session,
             },
         );
@@ -568,11 +801,11 @@ impl Inner {
             });
         }
 
-        let outcome = match self.pre.instantiate_async(&mut store).await {
+        let outcome = match code.pre.instantiate_async(&mut store).await {
             Ok(instance) => {
                 timings.instantiate = started.elapsed();
                 let start = instance
-                    .get_module_export(&mut store, &self.entry)
+                    .get_module_export(&mut store, &code.entry)
                     .and_then(|e| e.into_func())
                     .ok_or_else(|| wasmtime::format_err!("the module's entry point is gone"))
                     .and_then(|f| f.typed::<(), ()>(&store));
@@ -589,7 +822,13 @@ impl Inner {
         timings.run = started.elapsed().saturating_sub(timings.instantiate);
         let memory_exceeded = store.data().limits.memory_exceeded;
         timings.memory_peak = store.data().limits.memory_peak as u64;
+        timings.memory_grows = store.data().limits.memory_grows;
         drop(store);
+        if let Some((thread, cpu_started)) = cpu_started {
+            if std::thread::current().id() == thread {
+                timings.cpu = Some(thread_cpu().saturating_sub(cpu_started));
+            }
+        }
 
         // The store, and with it the WASI context's handle on the pipe, is gone:
         // we hold the only handle, so this takes the buffer without a copy. `None`

@@ -24,12 +24,12 @@ pub use gojinn_signature as signature;
 pub const WASMTIME_VERSION: &str = "48";
 
 pub use engine::{
-    default_cache_dir, CacheStats, Runtime, RuntimeOptions, SandboxReset, EPOCH_TICK,
+    default_cache_dir, Bounds, CacheStats, Runtime, RuntimeOptions, SandboxReset, EPOCH_TICK,
     MAX_TOTAL_SLOTS,
 };
 pub use function::{
     CallOutcome, Fault, Function, FunctionSpec, LoadError, MountSpec, DEFAULT_MAX_STDERR_BYTES,
-    DEFAULT_QUEUE_WAIT, MAX_QUOTED_STDOUT_CHARS,
+    DEFAULT_QUEUE_WAIT, MAX_QUOTED_STDOUT_CHARS, OBSERVED_CALLS as ADAPTIVE_OBSERVED_CALLS,
 };
 pub use hostcalls::{
     markdown_table as abi_markdown_table, AbiType, Family, HostFn, Param, ABI_VERSION,

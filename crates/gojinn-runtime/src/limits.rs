@@ -12,12 +12,27 @@ pub(crate) struct Limits {
     /// Largest linear memory granted so far (instantiation counts as a growth
     /// from zero), in bytes: the sandbox's memory high-water mark.
     pub(crate) memory_peak: usize,
+    /// Times the guest grew its memory (instantiation not counted).
+    pub(crate) memory_grows: u32,
+}
+
+impl Limits {
+    /// Limits of a sandbox whose memory may grow to `memory_bytes`.
+    pub(crate) fn new(memory_bytes: u64) -> Self {
+        Limits {
+            memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
+            table_elements: crate::engine::TABLE_ELEMENTS,
+            memory_exceeded: false,
+            memory_peak: 0,
+            memory_grows: 0,
+        }
+    }
 }
 
 impl ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -29,6 +44,10 @@ impl ResourceLimiter for Limits {
                 "memory limit of {} bytes exceeded (asked for {desired})",
                 self.memory_bytes
             ));
+        }
+        // Instantiation is the first growth, from zero to the initial size.
+        if self.memory_peak > 0 || current > 0 {
+            self.memory_grows += 1;
         }
         self.memory_peak = self.memory_peak.max(desired);
         Ok(true)

@@ -197,7 +197,8 @@ async fn make(
 ) -> Result<Vec<u8>, String> {
     let mut wizer = Wizer::new();
     let (cx, instrumented) = wizer.instrument(wasm).map_err(|e| format!("{e:#}"))?;
-    let module = Module::new(&runtime.engine, &instrumented).map_err(|e| format!("{e:#}"))?;
+    let module =
+        Module::new(&runtime.primary.engine, &instrumented).map_err(|e| format!("{e:#}"))?;
     let exports_func = |name: &str| {
         module
             .get_export(name)
@@ -234,15 +235,10 @@ async fn make(
         .envs(&spec.env)
         .args(argv);
     let mut store = Store::new(
-        &runtime.engine,
+        &runtime.primary.engine,
         Host {
             wasi: builder.build_p1(),
-            limits: Limits {
-                memory_bytes: usize::try_from(spec.memory_limit).unwrap_or(usize::MAX),
-                table_elements: crate::engine::TABLE_ELEMENTS,
-                memory_exceeded: false,
-                memory_peak: 0,
-            },
+            limits: Limits::new(spec.memory_limit),
             session: None,
         },
     );
@@ -264,7 +260,7 @@ async fn make(
         });
     }
 
-    let mut linker: Linker<Host> = Linker::new(&runtime.engine);
+    let mut linker: Linker<Host> = Linker::new(&runtime.primary.engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut Host| &mut host.wasi)
         .map_err(|e| format!("{e:#}"))?;
     if spec.snapshot != Snapshot::IgnoreRandomness {

@@ -4,7 +4,7 @@
 //! scans all of its memory for it.
 
 use crate::support::{stdout, Scratch, MAX_MEMORY};
-use gojinn_runtime::{Runtime, RuntimeOptions, SandboxReset};
+use gojinn_runtime::{Bounds, Runtime, RuntimeOptions, SandboxReset};
 
 /// The secret request 1 writes, as one little-endian i64.
 pub(crate) const SECRET: i64 = 0x5ec2_e75e_c2e7_5ec2;
@@ -79,8 +79,9 @@ fn module() -> String {
 }
 
 /// Writes on one call and scans on the next, on an engine with one pool slot
-/// (so the second call gets the slot the first one dirtied) reset by `reset`.
-fn nothing_survives(reset: SandboxReset) {
+/// (so the second call gets the slot the first one dirtied) reset by `reset`,
+/// its code checking memory accesses by `bounds`.
+fn nothing_survives(reset: SandboxReset, bounds: Bounds) {
     let runtime = Runtime::new(&RuntimeOptions {
         total_slots: 1,
         max_memory_bytes: MAX_MEMORY,
@@ -88,6 +89,7 @@ fn nothing_survives(reset: SandboxReset) {
         deadlines: true,
         reset,
         fuel: false,
+        bounds,
     })
     .expect("runtime");
     assert_eq!(runtime.reset(), reset);
@@ -97,6 +99,7 @@ fn nothing_survives(reset: SandboxReset) {
     let mut spec = crate::support::spec(path);
     spec.pool_size = 1;
     let function = runtime.load(spec).expect("module loads");
+    assert_eq!(function.bounds(), bounds);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -113,8 +116,10 @@ fn nothing_survives(reset: SandboxReset) {
         assert_eq!(
             words[0],
             0,
-            "round {round}, {}: the next call found the secret in {} words of its memory",
+            "round {round}, {} reset, {} bounds: the next call found the secret in {} words \
+             of its memory",
             reset.name(),
+            bounds.name(),
             words[0]
         );
         assert_eq!(
@@ -130,7 +135,12 @@ fn nothing_survives(reset: SandboxReset) {
 
 #[test]
 fn a_memset_reset_leaves_nothing_for_the_next_call() {
-    nothing_survives(SandboxReset::Memset);
+    nothing_survives(SandboxReset::Memset, Bounds::Guard);
+}
+
+#[test]
+fn a_memset_reset_leaves_nothing_for_the_next_call_with_explicit_checks() {
+    nothing_survives(SandboxReset::Memset, Bounds::Checked);
 }
 
 #[test]
@@ -146,9 +156,11 @@ fn a_pagemap_scan_reset_leaves_nothing_for_the_next_call() {
             deadlines: true,
             reset: SandboxReset::PagemapScan,
             fuel: false,
+            bounds: Bounds::Guard,
         })
         .is_err());
         return;
     }
-    nothing_survives(SandboxReset::PagemapScan);
+    nothing_survives(SandboxReset::PagemapScan, Bounds::Guard);
+    nothing_survives(SandboxReset::PagemapScan, Bounds::Checked);
 }

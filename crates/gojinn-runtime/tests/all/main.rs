@@ -21,6 +21,7 @@
 //! - `support`: the scratch directory, module builder and listeners they share.
 
 mod abi;
+mod bounds;
 mod faults;
 mod host;
 mod isolation;

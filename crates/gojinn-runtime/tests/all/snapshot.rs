@@ -6,7 +6,7 @@
 use crate::isolation::secret_funcs;
 use crate::support::{stdout, Scratch, MAX_MEMORY};
 use gojinn_runtime::snapshot::snapshot_dir;
-use gojinn_runtime::{LoadError, Runtime, RuntimeOptions, SandboxReset, Snapshot};
+use gojinn_runtime::{Bounds, LoadError, Runtime, RuntimeOptions, SandboxReset, Snapshot};
 use std::path::Path;
 
 /// What the initialisation leaves at 2048, as one i64.
@@ -109,6 +109,10 @@ fn module(init: Init, command: bool) -> String {
 }
 
 fn runtime(reset: SandboxReset, cache_dir: Option<&Path>) -> Runtime {
+    runtime_checked_by(reset, Bounds::Adaptive, cache_dir)
+}
+
+fn runtime_checked_by(reset: SandboxReset, bounds: Bounds, cache_dir: Option<&Path>) -> Runtime {
     Runtime::new(&RuntimeOptions {
         total_slots: 1,
         max_memory_bytes: MAX_MEMORY,
@@ -116,6 +120,7 @@ fn runtime(reset: SandboxReset, cache_dir: Option<&Path>) -> Runtime {
         deadlines: true,
         reset,
         fuel: false,
+        bounds,
     })
     .expect("runtime")
 }
@@ -181,17 +186,22 @@ fn the_initialisation_runs_once_and_its_state_is_in_every_request() {
 fn a_secret_one_request_writes_is_nowhere_in_the_next_one() {
     let dir = Scratch::new("snapshot-isolation");
     let ex = executor();
-    for reset in resets() {
-        let rt = runtime(reset, None);
+    for (reset, bounds) in resets()
+        .into_iter()
+        .flat_map(|r| [(r, Bounds::Guard), (r, Bounds::Checked)])
+    {
+        let rt = runtime_checked_by(reset, bounds, None);
         let f = load(&rt, &dir, Init::Plain, true).expect("snapshot loads");
+        assert_eq!(f.bounds(), bounds);
         for round in 0..3 {
             stdout(ex.block_on(f.call(b"w".to_vec())));
             let w = words(&stdout(ex.block_on(f.call(b"s".to_vec()))));
             assert_eq!(
                 w,
                 [0, INIT_MARK],
-                "{} round {round}: [words holding the secret, init mark]",
-                reset.name()
+                "{} reset, {} bounds, round {round}: [words holding the secret, init mark]",
+                reset.name(),
+                bounds.name()
             );
         }
     }

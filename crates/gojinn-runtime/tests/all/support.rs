@@ -2,8 +2,8 @@
 //! around a `_start` body, and a TCP peer that holds a host call open.
 
 use gojinn_runtime::{
-    CallOutcome, Function, FunctionSpec, HostFn, Runtime, RuntimeOptions, SandboxReset, Snapshot,
-    DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT, HOST_FUNCTIONS,
+    Bounds, CallOutcome, Function, FunctionSpec, HostFn, Runtime, RuntimeOptions, SandboxReset,
+    Snapshot, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT, HOST_FUNCTIONS,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +54,7 @@ pub(crate) fn runtime_with_fuel(fuel: bool) -> Runtime {
         deadlines: true,
         reset: SandboxReset::detect(),
         fuel,
+        bounds: Bounds::Adaptive,
     })
     .expect("runtime")
 }
