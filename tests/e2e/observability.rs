@@ -169,6 +169,15 @@ fn metrics_count_a_known_mix_of_requests_exactly() {
         let key = format!(r#"gojinn_sandboxes_in_flight{{route="{route}"}}"#);
         assert_eq!(after.get(&key), Some(&0.0), "{key}");
     }
+    // The echo guest never grows its memory, so it stays on guard pages.
+    assert_eq!(
+        after.get(r#"gojinn_sandbox_memory_grows_total{route="/ok"}"#),
+        Some(&0.0)
+    );
+    assert_eq!(
+        after.get(r#"gojinn_sandbox_bounds_checked{route="/ok"}"#),
+        Some(&0.0)
+    );
     // A guest's memory is at least one wasm page.
     let mem_sum = after[r#"gojinn_sandbox_memory_peak_bytes_sum{route="/ok"}"#];
     assert!(mem_sum >= 4.0 * 65536.0, "{mem_sum}");
