@@ -653,17 +653,18 @@ impl Adapt {
             self.settled.send_replace(Some(Bounds::Guard));
             return;
         };
-        let grew = u64::from(self.grew.load(Ordering::Relaxed));
+        let grew = self.grew.load(Ordering::Relaxed);
         let cpu_us = self.cpu_ns.load(Ordering::Relaxed) / 1000;
         let module = inner.spec.module.display().to_string();
-        let per_call = |n: u64| n as f64 / f64::from(OBSERVED_CALLS);
-        if !cheaper_checked(grew, cpu_us) {
+        let observed = format!(
+            "{grew} of {OBSERVED_CALLS} calls grew memory, {:.1} µs of CPU per call",
+            cpu_us as f64 / f64::from(OBSERVED_CALLS)
+        );
+        if !cheaper_checked(u64::from(grew), cpu_us) {
             tracing::debug!(
                 target: "gojinn::sandbox",
                 module,
-                calls_growing_memory = grew,
-                observed_calls = OBSERVED_CALLS,
-                cpu_us_per_call = per_call(cpu_us),
+                observed,
                 "bounds: staying on guard pages"
             );
             self.settled.send_replace(Some(Bounds::Guard));
@@ -672,36 +673,34 @@ impl Adapt {
         let inner = inner.clone();
         let compile = move || {
             let started = Instant::now();
-            match Code::compile(&pending.checked, &pending.code, &inner.spec) {
+            let (bounds, result) = match Code::compile(&pending.checked, &pending.code, &inner.spec)
+            {
                 Ok((code, _)) => {
                     // Only this thread sets it.
                     let _ = inner.moved.set(code);
-                    if let Some(adapt) = &inner.adapt {
-                        adapt.settled.send_replace(Some(Bounds::Checked));
-                    }
-                    tracing::info!(
-                            target: "gojinn::sandbox",
-                            module,
-                            calls_growing_memory = grew,
-                    observed_calls = OBSERVED_CALLS,
-                            cpu_us_per_call = per_call(cpu_us),
-                            compile_ms = started.elapsed().as_millis() as u64,
-                            "bounds: moved to explicit checks (its calls grow memory)"
-                        );
+                    (Bounds::Checked, Ok(started.elapsed().as_millis() as u64))
                 }
                 // It compiled once already: only running out of resources gets
                 // here, and the guard-page code still serves.
-                Err(e) => {
-                    tracing::warn!(
-                        target: "gojinn::sandbox",
-                        module,
-                        error = %e,
-                        "bounds: cannot compile for explicit checks; staying on guard pages"
-                    );
-                    if let Some(adapt) = &inner.adapt {
-                        adapt.settled.send_replace(Some(Bounds::Guard));
-                    }
-                }
+                Err(e) => (Bounds::Guard, Err(e.to_string())),
+            };
+            match result {
+                Ok(compile_ms) => tracing::info!(
+                    target: "gojinn::sandbox",
+                    module,
+                    observed,
+                    compile_ms,
+                    "bounds: moved to explicit checks (its calls grow memory)"
+                ),
+                Err(error) => tracing::warn!(
+                    target: "gojinn::sandbox",
+                    module,
+                    error,
+                    "bounds: cannot compile for explicit checks; staying on guard pages"
+                ),
+            }
+            if let Some(adapt) = &inner.adapt {
+                adapt.settled.send_replace(Some(bounds));
             }
         };
         if let Err(e) = std::thread::Builder::new()
