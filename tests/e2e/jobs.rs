@@ -2,7 +2,8 @@
 //! runs its target with the payload; an asynchronous request is answered 202
 //! and its response kept; failures are retried with back-off, then dead and
 //! re-queueable through the admin API; cron fires once per tick across two
-//! nodes sharing Redis; a node killed mid-job loses the job to the other
+//! nodes sharing Redis; `catch_up once` runs one tick missed while the server
+//! was down; a node killed mid-job loses the job to the other
 //! after its lease; 10,000 jobs under load are none lost and none run twice.
 //! The test guest's `job` mode marks each run in KV (`dup:<key>` when a key
 //! is marked twice), so the tests count runs in the function's own store.
@@ -273,6 +274,55 @@ fn cron_fires_once_per_tick_on_one_node() {
         "scheduled_at is RFC 3339: {ticks:?}"
     );
     assert!(keys(&server, "dup:").is_empty());
+}
+
+#[test]
+fn catch_up_once_runs_one_tick_missed_while_the_server_was_down() {
+    let dir = scratch("jobs-cron-catch-up");
+    let g = guest().display();
+    let cron = format!(
+        "            cron \"@every 1s\" {g} {{\n                catch_up once\n            }}"
+    );
+    let catching_up = |l: &str| l.contains("catching up a missed cron tick");
+    let first = start(&dir, "", &routes("/job", &cron, "")).0;
+    wait_until(&first, "a cron tick", || !keys(&first, "cron:").is_empty());
+    assert!(
+        !first.logs().iter().any(|l| catching_up(l)),
+        "a fresh queue has no tick to catch up"
+    );
+    let before = keys(&first, "cron:");
+    drop(first);
+    // The downtime under test: ticks of an `@every 1s` trigger fall in it.
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let second = start(&dir, "", &routes("/job", &cron, "")).0;
+    let line = second
+        .wait_for_log(catching_up)
+        .expect("the restarted server catches up a missed tick");
+    let v: Value = serde_json::from_str(&line).expect("json");
+    let missed = v["fields"]["scheduled_at"]
+        .as_str()
+        .expect("scheduled_at")
+        .to_owned();
+    let last_before = before.last().expect("a tick before the downtime");
+    assert!(
+        format!("cron:{missed}") > *last_before,
+        "the caught-up tick {missed} is after the last one run, {last_before}"
+    );
+    let key = format!("cron:{missed}");
+    wait_until(&second, "the caught-up tick to run", || {
+        keys(&second, "cron:").contains(&key)
+    });
+    // Then the schedule goes on, and only one missed tick was run.
+    wait_until(&second, "a tick after the catch-up", || {
+        keys(&second, "cron:").last() > Some(&key)
+    });
+    let caught_up = second.logs().iter().filter(|l| catching_up(l)).count();
+    assert_eq!(
+        caught_up, 1,
+        "one missed tick, however many fell in the downtime"
+    );
+    assert!(keys(&second, "dup:").is_empty());
 }
 
 #[test]
