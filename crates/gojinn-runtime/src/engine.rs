@@ -17,9 +17,10 @@ use wasmtime::{
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Upper bound on pool slots (concurrent sandboxes across all functions). Each slot
-/// reserves virtual address space for its linear memory (4 GiB plus guard, so that
-/// bounds checks are done by the MMU); 4096 slots is about 17 TiB of the 128 TiB
-/// user address space.
+/// of the guard-page engine reserves virtual address space for its linear memory
+/// (4 GiB plus guard, so that bounds checks are done by the MMU); 4096 slots is
+/// about 17 TiB of the 128 TiB user address space. The explicit-checks engine's
+/// pool has as many slots, each reserving only the largest memory limit.
 pub const MAX_TOTAL_SLOTS: u32 = 4096;
 
 /// Memory kept resident (reset with `memset` instead of returned with `madvise`)
@@ -95,7 +96,7 @@ pub enum Bounds {
     Checked,
     /// Functions start on the guard-page engine; one whose calls grow memory
     /// often enough for the checks to be cheaper moves to the explicit-checks
-    /// engine (see `Function::call`).
+    /// engine after its first calls (see `Function::settled_bounds`).
     Adaptive,
 }
 
@@ -230,7 +231,6 @@ pub struct Runtime {
     /// The compile cache's directory (snapshots are kept beside it).
     cache_dir: Option<PathBuf>,
     reset: SandboxReset,
-    bounds: Bounds,
 }
 
 /// Compile-cache activity of one [`Runtime`] since it was built.
@@ -381,7 +381,6 @@ impl Runtime {
             cache_dir: options.cache_dir.clone(),
             cache: kept_cache,
             reset,
-            bounds: options.bounds,
         })
     }
 
@@ -397,7 +396,10 @@ impl Runtime {
 
     /// How guest memory accesses are bounds-checked.
     pub fn bounds(&self) -> Bounds {
-        self.bounds
+        match self.checked {
+            Some(_) => Bounds::Adaptive,
+            None => self.primary.bounds,
+        }
     }
 
     /// Compile-cache hits and misses so far; zero when the cache is off.

@@ -588,7 +588,7 @@ impl Function {
         };
         let (stderr, stderr_dropped) = stderr.take();
         if let Some(adapt) = &inner.adapt {
-            if result.is_ok() && timings.cpu.is_some() {
+            if result.is_ok() {
                 adapt.observe(&self.inner, &timings);
             }
         }
@@ -635,7 +635,7 @@ impl Adapt {
         self.calls.load(Ordering::Relaxed) < OBSERVED_CALLS
     }
 
-    /// Counts one successful call on the guard-page engine; the call that
+    /// Counts one successful call on the guard-page engine whose CPU time was measured; the call that
     /// completes the observation decides, and on a move compiles the module for
     /// the explicit-checks engine on a thread of its own (calls go on with the
     /// guard-page code meanwhile, and move once it is ready).
@@ -673,32 +673,31 @@ impl Adapt {
         let inner = inner.clone();
         let compile = move || {
             let started = Instant::now();
-            let (bounds, result) = match Code::compile(&pending.checked, &pending.code, &inner.spec)
-            {
+            let bounds = match Code::compile(&pending.checked, &pending.code, &inner.spec) {
                 Ok((code, _)) => {
                     // Only this thread sets it.
                     let _ = inner.moved.set(code);
-                    (Bounds::Checked, Ok(started.elapsed().as_millis() as u64))
+                    tracing::info!(
+                        target: "gojinn::sandbox",
+                        module,
+                        observed,
+                        compile_ms = started.elapsed().as_millis() as u64,
+                        "bounds: moved to explicit checks (its calls grow memory)"
+                    );
+                    Bounds::Checked
                 }
                 // It compiled once already: only running out of resources gets
                 // here, and the guard-page code still serves.
-                Err(e) => (Bounds::Guard, Err(e.to_string())),
+                Err(e) => {
+                    tracing::warn!(
+                        target: "gojinn::sandbox",
+                        module,
+                        error = %e,
+                        "bounds: cannot compile for explicit checks; staying on guard pages"
+                    );
+                    Bounds::Guard
+                }
             };
-            match result {
-                Ok(compile_ms) => tracing::info!(
-                    target: "gojinn::sandbox",
-                    module,
-                    observed,
-                    compile_ms,
-                    "bounds: moved to explicit checks (its calls grow memory)"
-                ),
-                Err(error) => tracing::warn!(
-                    target: "gojinn::sandbox",
-                    module,
-                    error,
-                    "bounds: cannot compile for explicit checks; staying on guard pages"
-                ),
-            }
             if let Some(adapt) = &inner.adapt {
                 adapt.settled.send_replace(Some(bounds));
             }
