@@ -240,13 +240,18 @@ pub fn now_ms() -> u64 {
 }
 
 /// A fresh job id: 48 bits of milliseconds, then 80 random bits, in hex —
-/// sortable by creation time.
+/// sortable by creation time, also within one millisecond of one process (an
+/// id is never below the last one made: the Redis queue orders jobs due in the
+/// same millisecond by id, so random bits alone could put a newer job first).
 pub fn new_id() -> String {
-    format!(
-        "{:012x}{:020x}",
-        now_ms() & 0xffff_ffff_ffff,
-        rand::random::<u128>() & ((1u128 << 80) - 1)
-    )
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    let fresh = (u128::from(now_ms() & 0xffff_ffff_ffff) << 80)
+        | (rand::random::<u128>() & ((1u128 << 80) - 1));
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *last = fresh.max(last.wrapping_add(1));
+    format!("{:032x}", *last)
 }
 
 fn new_token() -> String {
