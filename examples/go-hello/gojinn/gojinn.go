@@ -2,7 +2,11 @@
 // standard Go (GOOS=wasip1 GOARCH=wasm), and Run, which reads one request from
 // stdin, calls a handler and writes its response to stdout.
 //
-// It uses only the standard library, so a function builds with GOPROXY=off.
+// It uses only the standard library, so a function builds with GOPROXY=off. A Go
+// function runs its program's start-up on every request, so this package keeps
+// out what would add to it: it splits the URI itself rather than import net/url
+// (whose packages initialise on start), and writes its response object itself
+// rather than have encoding/json build an encoder for it on every request.
 package gojinn
 
 import (
@@ -10,8 +14,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -52,20 +59,69 @@ func (r *Request) BodyBytes() ([]byte, error) {
 	return []byte(r.Body), nil
 }
 
-// Path returns the URI without its query.
+// Path returns the URI without its query, %-escapes decoded (as net/url's
+// URL.Path); a URI net/url would refuse is returned as it is.
 func (r *Request) Path() string {
-	if u, err := url.ParseRequestURI(r.URI); err == nil {
-		return u.Path
+	if path, _, ok := splitURI(r.URI); ok {
+		return path
 	}
 	return r.URI
 }
 
 // Query returns the raw query string (without "?"), or "".
 func (r *Request) Query() string {
-	if u, err := url.ParseRequestURI(r.URI); err == nil {
-		return u.RawQuery
+	if _, query, ok := splitURI(r.URI); ok {
+		return query
 	}
 	return ""
+}
+
+// splitURI splits a request URI at its first "?" and decodes the path; not ok
+// where net/url's ParseRequestURI fails: a URI that does not start with "/", or
+// holds a control character or a malformed %-escape in its path.
+func splitURI(uri string) (path, query string, ok bool) {
+	if !strings.HasPrefix(uri, "/") {
+		return "", "", false
+	}
+	for i := 0; i < len(uri); i++ {
+		if uri[i] < 0x20 || uri[i] == 0x7f {
+			return "", "", false
+		}
+	}
+	raw, query, _ := strings.Cut(uri, "?")
+	if !strings.Contains(raw, "%") {
+		return raw, query, true
+	}
+	decoded := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '%' {
+			decoded = append(decoded, raw[i])
+			continue
+		}
+		if i+2 >= len(raw) {
+			return "", "", false
+		}
+		hi, ok1 := unhex(raw[i+1])
+		lo, ok2 := unhex(raw[i+2])
+		if !ok1 || !ok2 {
+			return "", "", false
+		}
+		decoded = append(decoded, hi<<4|lo)
+		i += 2
+	}
+	return string(decoded), query, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // Response is what the function answers. A zero Status means 200.
@@ -139,8 +195,95 @@ func Run(handle func(*Request) Response) {
 		os.Exit(1)
 	}
 	resp := handle(&req)
-	if err := json.NewEncoder(os.Stdout).Encode(resp); err != nil {
+	out := resp.appendJSON(make([]byte, 0, len(resp.Body)+256))
+	if _, err := os.Stdout.Write(out); err != nil {
 		Log("gojinn: writing stdout: %v", err)
 		os.Exit(1)
 	}
+}
+
+// appendJSON appends the response as the contract's JSON object and a newline:
+// the object encoding/json would write, with the header names sorted.
+func (r *Response) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	if r.Status != 0 {
+		b = append(b, `"status":`...)
+		b = strconv.AppendInt(b, int64(r.Status), 10)
+		b = append(b, ',')
+	}
+	if len(r.Headers) > 0 {
+		b = append(b, `"headers":{`...)
+		names := make([]string, 0, len(r.Headers))
+		for name := range r.Headers {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for i, name := range names {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, name)
+			b = append(b, ':')
+			values := r.Headers[name]
+			if values == nil {
+				b = append(b, "null"...)
+				continue
+			}
+			b = append(b, '[')
+			for j, v := range values {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, v)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, "},"...)
+	}
+	b = append(b, `"body":`...)
+	b = appendJSONString(b, r.Body)
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// with encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0 // s[start:i] is plain: appended in one copy
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			if c < 0x20 {
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			} else {
+				b = append(b, `\ufffd`...)
+			}
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

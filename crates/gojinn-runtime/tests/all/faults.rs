@@ -29,6 +29,44 @@ async fn a_loop_in_wasm_times_out() {
     assert!(started.elapsed() >= timeout, "stopped before its deadline");
 }
 
+/// A guest that computes past a tick yields its worker thread: on a one-thread
+/// executor, a quick call made while another guest loops answers long before
+/// the loop's deadline (without the yield it would wait for it).
+#[tokio::test]
+async fn a_looping_guest_yields_its_thread_to_other_calls() {
+    let (rt, dir) = (runtime(), Scratch::new("yield"));
+    let timeout = Duration::from_secs(2);
+    let spin = load(
+        &rt,
+        &dir,
+        &command(&[], "(loop $forever (br $forever))"),
+        |s| s.timeout = timeout,
+    );
+    let quick = load(
+        &rt,
+        &dir,
+        &command(
+            &[(1024, b"done")],
+            "(call $emit (i32.const 1024) (i32.const 4))",
+        ),
+        |_| {},
+    );
+    let started = Instant::now();
+    let spinning = tokio::spawn(async move { spin.call(Vec::new()).await });
+    // Lets the loop start: this task resumes when it yields.
+    tokio::task::yield_now().await;
+    assert_eq!(stdout(quick.call(Vec::new()).await), b"done");
+    let quick_took = started.elapsed();
+    assert!(
+        !spinning.is_finished() && quick_took < timeout / 2,
+        "the quick call answered after {quick_took:?}, the loop's deadline is {timeout:?}"
+    );
+    let spun = within("the looping guest", Duration::from_secs(10), spinning)
+        .await
+        .expect("the looping call's task");
+    assert_eq!(spun.result, Err(Fault::Timeout));
+}
+
 /// `fuel_limit`: a loop ends when its fuel is gone, long before its deadline;
 /// on the same engine a function without a limit, and one whose limit covers
 /// its work, run to the end.
