@@ -185,6 +185,9 @@ enum Command {
     },
 }
 
+// mimalloc, set up to return freed memory (crates/gojinn-alloc).
+use gojinn_alloc as _;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
