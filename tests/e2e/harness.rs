@@ -169,8 +169,14 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        // Keep the compile cache of tests out of the user's cache directory.
+        // Keep the compile cache of tests out of the user's cache directory, and
+        // the default storage (jobs, KV) out of the user's data directory: one
+        // per config directory, so a server the user runs cannot hold a test's
+        // store open.
         cmd.env("GOJINN_CACHE_DIR", root().join("target/e2e-cache"));
+        if let Some(dir) = config.parent() {
+            cmd.env("XDG_DATA_HOME", dir.join("xdg-data"));
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -3,7 +3,8 @@
 //! and its response kept; failures are retried with back-off, then dead and
 //! re-queueable through the admin API; cron fires once per tick across two
 //! nodes sharing Redis; `catch_up once` runs one tick missed while the server
-//! was down; a node killed mid-job loses the job to the other
+//! was down; a job running when the server is told to stop finishes first; a
+//! node killed mid-job loses the job to the other
 //! after its lease; 10,000 jobs under load are none lost and none run twice.
 //! The test guest's `job` mode marks each run in KV (`dup:<key>` when a key
 //! is marked twice), so the tests count runs in the function's own store.
@@ -323,6 +324,51 @@ fn catch_up_once_runs_one_tick_missed_while_the_server_was_down() {
         "one missed tick, however many fell in the downtime"
     );
     assert!(keys(&second, "dup:").is_empty());
+}
+
+/// A server told to stop (SIGTERM) lets a job that is running finish within its
+/// `grace_period` before it exits: started again on the same storage, the job is
+/// done after one attempt, its mark made once.
+#[test]
+fn a_job_running_at_shutdown_finishes_within_the_grace_period() {
+    let dir = scratch("jobs-graceful");
+    let body = routes("/job", "", "");
+    let (mut first, admin) = start(&dir, "    grace_period 20s", &body);
+    let sleep = Duration::from_millis(3000);
+    let posted = Instant::now();
+    let id = post_async(
+        &first,
+        "/job",
+        json!({"do": "sleep", "ms": sleep.as_millis() as u64, "key": "graceful"}),
+    );
+    wait_state(&first, admin, &id, "running");
+    first.signal("TERM");
+    assert!(
+        first.wait_exit(Duration::from_secs(30)).is_some(),
+        "the server did not exit; log:\n{}",
+        first.logs().join("\n")
+    );
+    // The job started after it was posted, so it ends no sooner than this.
+    assert!(
+        posted.elapsed() >= sleep,
+        "the server exited {:?} after the post, before the job's {sleep:?} of work",
+        posted.elapsed()
+    );
+    assert!(
+        !first
+            .logs()
+            .iter()
+            .any(|l| l.contains("jobs still running after the grace period")),
+        "the job was cut off"
+    );
+
+    let (second, admin) = start(&dir, "", &body);
+    let (status, job) = api(admin, "GET", &format!("/jobs/{id}"));
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    assert_eq!(keys(&second, "graceful"), ["graceful"]);
+    assert!(keys(&second, "dup:").is_empty(), "ran once");
 }
 
 #[test]
