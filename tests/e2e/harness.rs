@@ -171,11 +171,14 @@ impl Server {
             .stderr(Stdio::piped());
         // Keep the compile cache of tests out of the user's cache directory, and
         // the default storage (jobs, KV) out of the user's data directory: one
-        // per config directory, so a server the user runs cannot hold a test's
-        // store open.
+        // under target/ per config directory (a restart on the same config finds
+        // its store; a server the user runs cannot hold a test's open; configs
+        // in examples/ leave nothing in the source tree).
         cmd.env("GOJINN_CACHE_DIR", root().join("target/e2e-cache"));
         if let Some(dir) = config.parent() {
-            cmd.env("XDG_DATA_HOME", dir.join("xdg-data"));
+            let key = dir.strip_prefix(root()).unwrap_or(dir).to_string_lossy();
+            let data = root().join("target/e2e-data").join(key.replace('/', "_"));
+            cmd.env("XDG_DATA_HOME", data);
         }
         for (k, v) in env {
             cmd.env(k, v);

@@ -8,7 +8,7 @@
 //! modules at start-up would idle at three times glibc's memory. This crate sets
 //! it, before the program's first allocation, to commit arena memory on demand
 //! and to return freed pages after 10 ms instead of 1 s (mimalloc 2's default):
-//! a server with ten functions then idles at 33 MiB (glibc: 36 MiB).
+//! a server with ten functions then idles at 33–37 MiB (glibc: 36 MiB).
 
 /// Every allocation of a program that links this crate (`use gojinn_alloc as
 /// _;`). Being here, and not in the binary, also links the object that holds
