@@ -88,6 +88,19 @@ pub(crate) const GO: &[File] = &[
     file!("main.go", "examples/go-hello/main.go", example "go-hello"),
     file!("go.mod", "examples/go-hello/go.mod", example "go-hello"),
     file!("gojinn/gojinn.go", "examples/go-hello/gojinn/gojinn.go"),
+    file!("gojinn/decode.go", "examples/go-hello/gojinn/decode.go"),
+    file!(
+        "gojinn/host_wasm.go",
+        "examples/go-hello/gojinn/host_wasm.go"
+    ),
+    file!(
+        "gojinn/host_other.go",
+        "examples/go-hello/gojinn/host_other.go"
+    ),
+    file!(
+        "gojinn/gojinn_test.go",
+        "examples/go-hello/gojinn/gojinn_test.go"
+    ),
 ];
 
 pub(crate) const ZIG: &[File] =

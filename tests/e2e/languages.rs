@@ -63,16 +63,22 @@ fn built_or_skip(lang: &str) -> Option<PathBuf> {
     match build(lang) {
         Built::Module(m) => Some(m),
         Built::Skipped(reason) => {
-            assert!(
-                std::env::var_os("GOJINN_REQUIRE_TOOLCHAINS").is_none_or(|v| v.is_empty()),
-                "languages::{lang}: toolchain missing and GOJINN_REQUIRE_TOOLCHAINS is set: {reason}"
-            );
-            // Straight to the process's stderr: libtest captures eprintln! of passing
-            // tests, and a skip must never look like a pass.
-            let _ = writeln!(std::io::stderr(), "SKIPPED languages::{lang}: {reason}");
+            skip(lang, &reason);
             None
         }
     }
+}
+
+/// Reports `languages::<test>` as skipped for `reason`, or fails it when
+/// `GOJINN_REQUIRE_TOOLCHAINS` is set.
+fn skip(test: &str, reason: &str) {
+    assert!(
+        std::env::var_os("GOJINN_REQUIRE_TOOLCHAINS").is_none_or(|v| v.is_empty()),
+        "languages::{test}: toolchain missing and GOJINN_REQUIRE_TOOLCHAINS is set: {reason}"
+    );
+    // Straight to the process's stderr: libtest captures eprintln! of passing
+    // tests, and a skip must never look like a pass.
+    let _ = writeln!(std::io::stderr(), "SKIPPED languages::{test}: {reason}");
 }
 
 /// Serves `module` under `/<lang>/*` with the memory limit examples/Caddyfile uses.
@@ -171,6 +177,46 @@ fn go() {
     if let Some(m) = built_or_skip("go") {
         check_hello_api("go", "go", &serve("go", &m), true);
     }
+}
+
+/// The Go SDK's own tests (`examples/go-hello/gojinn/gojinn_test.go`: its request
+/// decoder and response encoder against `encoding/json`, its URI split against
+/// `net/url`), run on this machine with `go test`, which is how a user runs them.
+#[test]
+fn go_sdk_unit_tests() {
+    let go = std::env::var_os("GO")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|p| p.join("go"))
+                    .find(|p| p.is_file())
+            })
+        })
+        .or_else(|| Some(PathBuf::from("/usr/lib/go-1.23/bin/go")).filter(|p| p.is_file()));
+    let Some(go) = go else {
+        skip(
+            "go_sdk_unit_tests",
+            "go not found (scripts/toolchains.sh go)",
+        );
+        return;
+    };
+    let out = Command::new(&go)
+        .args(["test", "-count=1", "./gojinn"])
+        .current_dir(root().join("examples/go-hello"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOCACHE", root().join("target/toolchains/go-cache"))
+        .env_remove("GOOS")
+        .env_remove("GOARCH")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", go.display()));
+    assert!(
+        out.status.success(),
+        "go test ./gojinn failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -5,8 +5,9 @@
 // It uses only the standard library, so a function builds with GOPROXY=off. A Go
 // function runs its program's start-up on every request, so this package keeps
 // out what would add to it: it splits the URI itself rather than import net/url
-// (whose packages initialise on start), and writes its response object itself
-// rather than have encoding/json build an encoder for it on every request.
+// (whose packages initialise on start), and reads its request and writes its
+// response object itself rather than have encoding/json build a decoder and an
+// encoder for them by reflection on every request.
 package gojinn
 
 import (
@@ -167,9 +168,6 @@ const (
 	LevelError int32 = 3
 )
 
-//go:wasmimport gojinn host_log
-func hostLog(level int32, ptr unsafe.Pointer, n int32)
-
 // HostLog sends one message to the server log at a level, through the host ABI's
 // host_log (always granted; see docs/abi.md). Unlike stderr lines, it carries its
 // level. Messages over 4 KiB are cut by the server.
@@ -190,7 +188,7 @@ func Run(handle func(*Request) Response) {
 		os.Exit(1)
 	}
 	var req Request
-	if err := json.Unmarshal(raw, &req); err != nil {
+	if err := decodeRequest(raw, &req); err != nil {
 		Log("gojinn: request is not the JSON contract: %v", err)
 		os.Exit(1)
 	}

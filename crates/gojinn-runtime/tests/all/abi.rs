@@ -351,14 +351,14 @@ fn rust_sdk_declares_every_v1_entry() {
 
 #[test]
 fn go_package_imports_are_in_the_table() {
-    let (_, text) = repo_file("examples/go-hello/gojinn/gojinn.go");
+    let (_, text) = repo_file("examples/go-hello/gojinn/host_wasm.go");
     let declared = parse_go_imports(&text);
     assert!(
         declared.contains_key("host_log"),
         "the Go package no longer imports host_log: is the parser still reading it?"
     );
     assert_none(differences(
-        "examples/go-hello/gojinn/gojinn.go",
+        "examples/go-hello/gojinn/host_wasm.go",
         &declared,
         Required::Subset,
     ));
