@@ -164,7 +164,7 @@ pub(crate) static LANGUAGES: &[Language] = &[
                 build -trimpath -ldflags=-s`. Standard Go's runtime needs about 28 MB for the \
                 smallest request, hence `memory_limit 64MB` in the Caddyfile.",
             files: "- `main.go`: the handler\n\
-                - `gojinn/`: the contract's helper types (Request, Response, Run, Log), its request decoder and \
+                - `gojinn/`: the contract's helper types (Request, Response, Run, Log), its request decoder, JSON encoder and \
                 HostLog (`host_log`); `go test ./gojinn` runs its tests on your machine",
             expected: new::HELLO_EXPECTED,
         },

@@ -89,6 +89,7 @@ pub(crate) const GO: &[File] = &[
     file!("go.mod", "examples/go-hello/go.mod", example "go-hello"),
     file!("gojinn/gojinn.go", "examples/go-hello/gojinn/gojinn.go"),
     file!("gojinn/decode.go", "examples/go-hello/gojinn/decode.go"),
+    file!("gojinn/encode.go", "examples/go-hello/gojinn/encode.go"),
     file!(
         "gojinn/host_wasm.go",
         "examples/go-hello/gojinn/host_wasm.go"

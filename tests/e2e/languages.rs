@@ -180,7 +180,7 @@ fn go() {
 }
 
 /// The Go SDK's own tests (`examples/go-hello/gojinn/gojinn_test.go`: its request
-/// decoder and response encoder against `encoding/json`, its URI split against
+/// decoder and encoders against `encoding/json`, its URI split against
 /// `net/url`), run on this machine with `go test`, which is how a user runs them.
 #[test]
 fn go_sdk_unit_tests() {

@@ -5,14 +5,14 @@
 // It uses only the standard library, so a function builds with GOPROXY=off. A Go
 // function runs its program's start-up on every request, so this package keeps
 // out what would add to it: it splits the URI itself rather than import net/url
-// (whose packages initialise on start), and reads its request and writes its
-// response object itself rather than have encoding/json build a decoder and an
-// encoder for them by reflection on every request.
+// (whose packages initialise on start), and reads its request, writes its
+// response object and encodes JSON's common types itself rather than have
+// encoding/json build a decoder and encoders for them by reflection on every
+// request.
 package gojinn
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -132,9 +132,10 @@ type Response struct {
 	Body    string              `json:"body"`
 }
 
-// JSON builds a response whose body is v encoded as JSON, with its Content-Type.
+// JSON builds a response whose body is v encoded as JSON (what json.Marshal
+// writes), with its Content-Type.
 func JSON(status int, v any) Response {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		return Text(500, "cannot encode response: "+err.Error())
 	}

@@ -2,6 +2,7 @@ package gojinn
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand"
 	"net/url"
 	"reflect"
@@ -141,5 +142,86 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if !reflect.DeepEqual(gotValue, wantValue) {
 			t.Errorf("got %s, encoding/json %s", got, want)
 		}
+	}
+}
+
+// marshal writes what json.Marshal writes, byte for byte, and fails where it fails.
+func TestMarshalMatchesEncodingJSON(t *testing.T) {
+	text := "quote\" back\\ ctl\b\f\n\r\t\x00\x1f del\x7f html<>& seps\u2028\u2029 é日🎉"
+	values := []any{
+		nil, true, false, "", text, (*string)(nil), &text,
+		0, -1, int8(-128), int16(300), int32(-7), int64(math.MinInt64), uint(7), uint8(255),
+		uint16(65535), uint32(1 << 31), uint64(math.MaxUint64),
+		0.0, 1.0, -2.5, 1e21, 1e20, 1e-6, 1e-7, 123456789.0, 3.14159, math.MaxFloat64,
+		math.SmallestNonzeroFloat64, float32(0.1), float32(1e21), float32(1e-7), float32(3.4e38),
+		json.RawMessage(nil), json.RawMessage(` { "a" : "<&>" , "b" : [ 1 , 2.50 ] } `),
+		json.RawMessage(`"\u2028"`), json.RawMessage(`{"k":"é"}`), json.RawMessage(``), json.RawMessage(`{bad`),
+		[]any(nil), []any{}, []any{1, "a", nil, []any{true}}, []string(nil), []string{"<", text},
+		map[string]any(nil), map[string]any{}, map[string]string(nil), map[string]string{"b": "1", "a": "&"},
+		map[string]any{"z": 1, "a": map[string]any{"y": []any{}, "x": nil}, "<k>": text, "": 0},
+		"invalid \xff utf-8", map[string]any{"k": "\xfe"}, map[string]any{"\xff": 1},
+		math.NaN(), math.Inf(1), []any{math.Inf(-1)}, struct{ A int }{1}, map[string]int{"a": 1},
+		[]byte("bytes"), json.Number("12"), map[string]any{"n": json.Number("1e3")},
+	}
+	cycle := map[string]any{}
+	cycle["self"] = cycle
+	values = append(values, cycle)
+	for _, v := range values {
+		checkMarshal(t, v)
+	}
+}
+
+func checkMarshal(t *testing.T, v any) {
+	t.Helper()
+	want, wantErr := json.Marshal(v)
+	got, gotErr := marshal(v)
+	if (wantErr == nil) != (gotErr == nil) || string(got) != string(want) {
+		t.Errorf("%#v:\n got  %s (%v)\n want %s (%v)", v, got, gotErr, want, wantErr)
+	}
+}
+
+// Random nested values of the types written here match json.Marshal too.
+func TestMarshalRandomValuesMatchEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	alphabet := []rune("aZ09 \"\\/\b\f\n\r\t\x00\x1f\x7f<>&é日🎉\u2028\u2029\ufffd")
+	text := func() string {
+		var b strings.Builder
+		for n := rng.Intn(12); n > 0; n-- {
+			b.WriteRune(alphabet[rng.Intn(len(alphabet))])
+		}
+		return b.String()
+	}
+	var value func(depth int) any
+	value = func(depth int) any {
+		switch k := rng.Intn(10); {
+		case k == 0 && depth < 4:
+			m := map[string]any{}
+			for n := rng.Intn(5); n > 0; n-- {
+				m[text()] = value(depth + 1)
+			}
+			return m
+		case k == 1 && depth < 4:
+			var s []any
+			for n := rng.Intn(5); n > 0; n-- {
+				s = append(s, value(depth+1))
+			}
+			return s
+		case k == 2:
+			return math.Float64frombits(rng.Uint64())
+		case k == 3:
+			return float32(math.Float32frombits(rng.Uint32()))
+		case k == 4:
+			return rng.Int63() - rng.Int63()
+		case k == 5:
+			return rng.NormFloat64() * math.Pow(10, float64(rng.Intn(50)-25))
+		case k == 6:
+			return rng.Intn(2) == 0
+		case k == 7:
+			return nil
+		}
+		return text()
+	}
+	for i := 0; i < 3000; i++ {
+		checkMarshal(t, value(0))
 	}
 }
