@@ -143,6 +143,18 @@ impl Embedded {
         .map_err(err)?
     }
 
+    /// Runs `f` in one read transaction on the blocking pool: nothing is
+    /// written, so nothing is synced to disk.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        let db = self.db()?;
+        tokio::task::spawn_blocking(move || f(&db.begin_read().map_err(err)?))
+            .await
+            .map_err(err)?
+    }
+
     pub(crate) async fn enqueue(&self, job: Job, cap: u64) -> Result<bool, String> {
         self.write(move |txn| {
             let waiting = txn.open_table(WAITING).map_err(err)?;
@@ -167,6 +179,23 @@ impl Embedded {
         lease_ms: u64,
         token: String,
     ) -> Result<Option<Job>, String> {
+        // Idle workers look every POLL: a commit there, even an empty one,
+        // writes and syncs the file (20 times a second for an idle server).
+        // So look first; a write transaction only when a job is due.
+        let any_due = self
+            .read(move |txn| {
+                let due = match txn.open_table(DUE) {
+                    Ok(due) => due,
+                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+                    Err(e) => return Err(err(e)),
+                };
+                let mut first = due.range((0u64, "")..=(now, "\u{10ffff}")).map_err(err)?;
+                Ok(first.next().is_some())
+            })
+            .await?;
+        if !any_due {
+            return Ok(None);
+        }
         self.write(move |txn| {
             let first = {
                 let due = txn.open_table(DUE).map_err(err)?;
@@ -385,8 +414,12 @@ impl Embedded {
         if !self.in_use() {
             return Ok(Vec::new());
         }
-        self.write(|txn| {
-            let waiting = txn.open_table(WAITING).map_err(err)?;
+        self.read(|txn| {
+            let waiting = match txn.open_table(WAITING) {
+                Ok(waiting) => waiting,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(err(e)),
+            };
             let mut out = Vec::new();
             for entry in waiting.iter().map_err(err)? {
                 let (k, v) = entry.map_err(err)?;
@@ -413,8 +446,12 @@ impl Embedded {
 
     pub(crate) async fn last_tick(&self, key: &str) -> Result<Option<u64>, String> {
         let key = key.to_owned();
-        self.write(move |txn| {
-            let ticks = txn.open_table(TICKS).map_err(err)?;
+        self.read(move |txn| {
+            let ticks = match txn.open_table(TICKS) {
+                Ok(ticks) => ticks,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(err(e)),
+            };
             let last = ticks.get(key.as_str()).map_err(err)?.map(|v| v.value());
             Ok(last)
         })

@@ -590,6 +590,47 @@ mod queue_tests {
         keeps_the_rules(&Queue::open(&dir, None).unwrap()).await;
     }
 
+    /// Idle workers claim every POLL and read depths: none of that may write
+    /// the file (a commit syncs it to disk, even an empty one).
+    #[tokio::test]
+    async fn an_idle_embedded_queue_leaves_its_file_untouched() {
+        let dir = std::env::temp_dir().join(format!("gojinn-jobs-idle-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = Queue::open(&dir, None).unwrap();
+        let lease = Duration::from_secs(60);
+        // Empty, then holding only a job due later and a finished one.
+        assert!(q.claim(lease).await.unwrap().is_none());
+        let later = NewJob {
+            backoff_ms: 3_600_000,
+            ..job("t", 2)
+        };
+        q.enqueue(later, 10).await.unwrap();
+        let running = q.claim(lease).await.unwrap().unwrap();
+        assert_eq!(
+            q.finish(&running, Finish::Failed("boom".into()))
+                .await
+                .unwrap(),
+            Finished::Retry
+        );
+        q.enqueue(job("t", 1), 10).await.unwrap();
+        let done = q.claim(lease).await.unwrap().unwrap();
+        q.finish(&done, Finish::Done(Vec::new())).await.unwrap();
+        let file = dir.join("jobs.redb");
+        let before = std::fs::read(&file).unwrap();
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        for _ in 0..20 {
+            assert!(q.claim(lease).await.unwrap().is_none());
+            assert_eq!(q.depths().await.unwrap(), vec![("t".to_owned(), 1)]);
+            assert_eq!(q.last_tick("k").await.unwrap(), None);
+        }
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().modified().unwrap(),
+            modified
+        );
+        assert!(std::fs::read(&file).unwrap() == before, "jobs.redb changed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn the_redis_queue_keeps_the_rules() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
