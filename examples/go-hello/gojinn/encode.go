@@ -37,12 +37,12 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 	case nil:
 		return append(b, "null"...), true
 	case string:
-		return appendHTMLSafeString(b, x)
+		return appendString(b, x, true)
 	case *string:
 		if x == nil {
 			return append(b, "null"...), true
 		}
-		return appendHTMLSafeString(b, *x)
+		return appendString(b, *x, true)
 	case bool:
 		return strconv.AppendBool(b, x), true
 	case int:
@@ -72,97 +72,78 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 	case json.RawMessage:
 		return appendRaw(b, x)
 	case []any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = appendValue(b, e, depth+1); !ok {
-				return b, false
-			}
-		}
-		return append(b, ']'), true
+		return appendArray(b, x, func(b []byte, e any) ([]byte, bool) { return appendValue(b, e, depth+1) })
 	case []string:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = appendHTMLSafeString(b, e); !ok {
-				return b, false
-			}
-		}
-		return append(b, ']'), true
+		return appendArray(b, x, appendHTMLSafe)
 	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		b = append(b, '{')
-		for i, k := range sortedKeys(x) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = appendHTMLSafeString(b, k); !ok {
-				return b, false
-			}
-			b = append(b, ':')
-			if b, ok = appendValue(b, x[k], depth+1); !ok {
-				return b, false
-			}
-		}
-		return append(b, '}'), true
+		return appendObject(b, x, func(b []byte, e any) ([]byte, bool) { return appendValue(b, e, depth+1) })
 	case map[string]string:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		b = append(b, '{')
-		for i, k := range sortedKeys(x) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = appendHTMLSafeString(b, k); !ok {
-				return b, false
-			}
-			b = append(b, ':')
-			if b, ok = appendHTMLSafeString(b, x[k]); !ok {
-				return b, false
-			}
-		}
-		return append(b, '}'), true
+		return appendObject(b, x, appendHTMLSafe)
 	}
 	return b, false
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+// appendArray appends xs as a JSON array (nil: null), each element by elem.
+func appendArray[E any](b []byte, xs []E, elem func([]byte, E) ([]byte, bool)) ([]byte, bool) {
+	if xs == nil {
+		return append(b, "null"...), true
+	}
+	b = append(b, '[')
+	for i, e := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = elem(b, e); !ok {
+			return b, false
+		}
+	}
+	return append(b, ']'), true
+}
+
+// appendObject appends m as a JSON object (nil: null) with its keys sorted, as
+// json.Marshal orders them, each value by value.
+func appendObject[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte, bool)) ([]byte, bool) {
+	if m == nil {
+		return append(b, "null"...), true
+	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	return keys
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = appendHTMLSafe(b, k); !ok {
+			return b, false
+		}
+		b = append(b, ':')
+		if b, ok = value(b, m[k]); !ok {
+			return b, false
+		}
+	}
+	return append(b, '}'), true
 }
 
-// appendHTMLSafeString appends s quoted as json.Marshal quotes it: <, > and &
-// escaped (so the JSON can sit inside HTML), as are U+2028 and U+2029; false for
-// invalid UTF-8.
-func appendHTMLSafeString(b []byte, s string) ([]byte, bool) {
+func appendHTMLSafe(b []byte, s string) ([]byte, bool) { return appendString(b, s, true) }
+
+// appendString appends s as a JSON string. With html, as json.Marshal writes it:
+// <, > and & escaped (so the JSON can sit inside HTML), as are U+2028 and U+2029,
+// and false for invalid UTF-8 (Go versions write it differently); without, the
+// contract's envelope: invalid UTF-8 becomes U+FFFD and nothing else is escaped
+// beyond what JSON requires.
+func appendString(b []byte, s string, html bool) ([]byte, bool) {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0 // s[start:i] is appended in one copy
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}
@@ -188,10 +169,15 @@ func appendHTMLSafeString(b []byte, s string) ([]byte, bool) {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			return b, false
-		}
-		if r == '\u2028' || r == '\u2029' {
+		switch {
+		case r == utf8.RuneError && size == 1:
+			if html {
+				return b, false
+			}
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			start = i + size
+		case html && (r == '\u2028' || r == '\u2029'):
 			b = append(b, s[start:i]...)
 			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
 			start = i + size
