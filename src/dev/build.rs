@@ -341,15 +341,7 @@ pub(crate) fn c(job: &Job<'_>, progress: &Progress) -> anyhow::Result<()> {
 /// Go: `go build` with GOOS=wasip1, never downloading a toolchain or a module.
 pub(crate) fn go(job: &Job<'_>, progress: &Progress) -> anyhow::Result<()> {
     let (dir, label) = (job.dir, job.label);
-    let go = std::env::var_os("GO")
-        .filter(|g| !g.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| which("go"))
-        .or_else(|| {
-            let debian = PathBuf::from("/usr/lib/go-1.23/bin/go");
-            debian.is_file().then_some(debian)
-        });
-    let Some(go) = go else {
+    let Some(go) = go_binary() else {
         return Err(job.missing(
             "go is not on PATH (nor /usr/lib/go-1.23/bin/go); Go 1.21 or later is needed",
         ));
@@ -372,6 +364,36 @@ pub(crate) fn go(job: &Job<'_>, progress: &Progress) -> anyhow::Result<()> {
         progress,
     )?;
     finish(&staged, job.module, label)
+}
+
+/// The Go a Go build uses: `$GO`, else `go` on PATH, else Debian's
+/// golang-1.23-go.
+pub(crate) fn go_binary() -> Option<PathBuf> {
+    std::env::var_os("GO")
+        .filter(|g| !g.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| which("go"))
+        .or_else(|| {
+            let debian = PathBuf::from("/usr/lib/go-1.23/bin/go");
+            debian.is_file().then_some(debian)
+        })
+}
+
+/// The version of the Go a build uses (`1.27.3`), if it is a release that can
+/// build for wasip1 (1.21 or later).
+pub(crate) fn go_version() -> Option<String> {
+    let out = Command::new(go_binary()?)
+        .args(["env", "GOVERSION"])
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let version = text.trim().strip_prefix("go")?;
+    let parts: Vec<u32> = version
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    (parts.len() >= 2 && (parts[0], parts[1]) >= (1, 21)).then(|| version.to_owned())
 }
 
 /// Zig: `zig build-exe` on `main.zig` (or the only `*.zig` file).

@@ -185,7 +185,29 @@ fn wat() {
 
 #[test]
 fn go() {
-    devloop("go", &[], false);
+    if let Some((dir, _)) = devloop("go", &[], false) {
+        // go.mod names the Go that built the project, as `go mod init` writes
+        // it (the example's own says 1.21), found where `gojinn build` looks.
+        let go = std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|p| p.join("go"))
+                    .find(|p| p.is_file())
+            })
+            .unwrap_or_else(|| PathBuf::from("/usr/lib/go-1.23/bin/go"));
+        let out = Command::new(&go)
+            .args(["env", "GOVERSION"])
+            .env("GOTOOLCHAIN", "local")
+            .output()
+            .expect("go env GOVERSION");
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let version = version.strip_prefix("go").expect("a release of Go");
+        let gomod = std::fs::read_to_string(dir.join("go.mod")).expect("go.mod");
+        assert!(
+            gomod.lines().any(|l| l == format!("go {version}")),
+            "go.mod does not name go {version}:\n{gomod}"
+        );
+    }
 }
 
 #[test]
