@@ -372,6 +372,36 @@ impl Embedded {
         if !self.in_use() {
             return Ok(0);
         }
+        // Every PRUNE_EVERY: look first, so that a store with nothing to remove
+        // is not written (and synced).
+        let any_old = self
+            .read(move |txn| {
+                let (by_state, jobs) = match (txn.open_table(BY_STATE), txn.open_table(JOBS)) {
+                    (Ok(by_state), Ok(jobs)) => (by_state, jobs),
+                    (Err(redb::TableError::TableDoesNotExist(_)), _)
+                    | (_, Err(redb::TableError::TableDoesNotExist(_))) => return Ok(false),
+                    (Err(e), _) | (_, Err(e)) => return Err(err(e)),
+                };
+                let done = state_code(JobState::Done);
+                for entry in by_state
+                    .range((done, 0u64, "")..=(done, u64::MAX, "\u{10ffff}"))
+                    .map_err(err)?
+                {
+                    let entry = entry.map_err(err)?;
+                    let Some(bytes) = jobs.get(entry.0.value().2).map_err(err)? else {
+                        continue;
+                    };
+                    let job: Job = serde_json::from_slice(bytes.value()).map_err(err)?;
+                    if job.finished_ms.is_some_and(|f| f < before) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await?;
+        if !any_old {
+            return Ok(0);
+        }
         self.write(move |txn| {
             let done = state_code(JobState::Done);
             let old: Vec<String> = {

@@ -590,8 +590,8 @@ mod queue_tests {
         keeps_the_rules(&Queue::open(&dir, None).unwrap()).await;
     }
 
-    /// Idle workers claim every POLL and read depths: none of that may write
-    /// the file (a commit syncs it to disk, even an empty one).
+    /// Idle workers claim every POLL, read depths and prune: none of that may
+    /// write the file (a commit syncs it to disk, even an empty one).
     #[tokio::test]
     async fn an_idle_embedded_queue_leaves_its_file_untouched() {
         let dir = std::env::temp_dir().join(format!("gojinn-jobs-idle-{}", std::process::id()));
@@ -620,6 +620,8 @@ mod queue_tests {
         let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
         for _ in 0..20 {
             assert!(q.claim(lease).await.unwrap().is_none());
+            // The done job is younger than the cut: nothing to remove.
+            assert_eq!(q.prune_done(now_ms() - 60_000).await.unwrap(), 0);
             assert_eq!(q.depths().await.unwrap(), vec![("t".to_owned(), 1)]);
             assert_eq!(q.last_tick("k").await.unwrap(), None);
         }
