@@ -48,6 +48,46 @@ fn read_job(txn: &Txn, id: &str) -> Result<Option<Job>, String> {
     serde_json::from_slice(bytes.value()).map(Some).map_err(err)
 }
 
+/// `def` in a read transaction, or `None` if no write has created it yet.
+fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, String> {
+    match txn.open_table(def) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Up to `limit` done jobs that finished before `before`, oldest created first.
+fn done_before(
+    by_state: &impl ReadableTable<(u8, u64, &'static str), ()>,
+    jobs: &impl ReadableTable<&'static str, &'static [u8]>,
+    before: u64,
+    limit: usize,
+) -> Result<Vec<Job>, String> {
+    let done = state_code(JobState::Done);
+    let mut old = Vec::new();
+    for entry in by_state
+        .range((done, 0u64, "")..=(done, u64::MAX, "\u{10ffff}"))
+        .map_err(err)?
+    {
+        if old.len() >= limit {
+            break;
+        }
+        let entry = entry.map_err(err)?;
+        let Some(bytes) = jobs.get(entry.0.value().2).map_err(err)? else {
+            continue;
+        };
+        let job: Job = serde_json::from_slice(bytes.value()).map_err(err)?;
+        if job.finished_ms.is_some_and(|f| f < before) {
+            old.push(job);
+        }
+    }
+    Ok(old)
+}
+
 /// Writes `job`, moving its index entries from `old` (its previous record).
 fn write_job(txn: &Txn, job: &Job, old: Option<&Job>) -> Result<(), String> {
     let mut due = txn.open_table(DUE).map_err(err)?;
@@ -184,10 +224,8 @@ impl Embedded {
         // So look first; a write transaction only when a job is due.
         let any_due = self
             .read(move |txn| {
-                let due = match txn.open_table(DUE) {
-                    Ok(due) => due,
-                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-                    Err(e) => return Err(err(e)),
+                let Some(due) = open_read(txn, DUE)? else {
+                    return Ok(false);
                 };
                 let mut first = due.range((0u64, "")..=(now, "\u{10ffff}")).map_err(err)?;
                 Ok(first.next().is_some())
@@ -269,13 +307,10 @@ impl Embedded {
         if !self.in_use() {
             return Ok(None);
         }
-        let (db, id) = (self.db()?, id.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read().map_err(err)?;
-            let jobs = match txn.open_table(JOBS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(err(e)),
+        let id = id.to_owned();
+        self.read(move |txn| {
+            let Some(jobs) = open_read(txn, JOBS)? else {
+                return Ok(None);
             };
             let Some(bytes) = jobs.get(id.as_str()).map_err(err)? else {
                 return Ok(None);
@@ -283,21 +318,16 @@ impl Embedded {
             serde_json::from_slice(bytes.value()).map(Some).map_err(err)
         })
         .await
-        .map_err(err)?
     }
 
     pub(crate) async fn list(&self, state: JobState, limit: usize) -> Result<Vec<Job>, String> {
         if !self.in_use() {
             return Ok(Vec::new());
         }
-        let db = self.db()?;
-        tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read().map_err(err)?;
-            let (by_state, jobs) = match (txn.open_table(BY_STATE), txn.open_table(JOBS)) {
-                (Ok(a), Ok(b)) => (a, b),
-                (Err(redb::TableError::TableDoesNotExist(_)), _)
-                | (_, Err(redb::TableError::TableDoesNotExist(_))) => return Ok(Vec::new()),
-                (Err(e), _) | (_, Err(e)) => return Err(err(e)),
+        self.read(move |txn| {
+            let (Some(by_state), Some(jobs)) = (open_read(txn, BY_STATE)?, open_read(txn, JOBS)?)
+            else {
+                return Ok(Vec::new());
             };
             let code = state_code(state);
             let mut out = Vec::new();
@@ -315,7 +345,6 @@ impl Embedded {
             Ok(out)
         })
         .await
-        .map_err(err)?
     }
 
     pub(crate) async fn retry(&self, id: &str, now: u64) -> Result<bool, String> {
@@ -376,66 +405,29 @@ impl Embedded {
         // is not written (and synced).
         let any_old = self
             .read(move |txn| {
-                let (by_state, jobs) = match (txn.open_table(BY_STATE), txn.open_table(JOBS)) {
-                    (Ok(by_state), Ok(jobs)) => (by_state, jobs),
-                    (Err(redb::TableError::TableDoesNotExist(_)), _)
-                    | (_, Err(redb::TableError::TableDoesNotExist(_))) => return Ok(false),
-                    (Err(e), _) | (_, Err(e)) => return Err(err(e)),
+                let (Some(by_state), Some(jobs)) =
+                    (open_read(txn, BY_STATE)?, open_read(txn, JOBS)?)
+                else {
+                    return Ok(false);
                 };
-                let done = state_code(JobState::Done);
-                for entry in by_state
-                    .range((done, 0u64, "")..=(done, u64::MAX, "\u{10ffff}"))
-                    .map_err(err)?
-                {
-                    let entry = entry.map_err(err)?;
-                    let Some(bytes) = jobs.get(entry.0.value().2).map_err(err)? else {
-                        continue;
-                    };
-                    let job: Job = serde_json::from_slice(bytes.value()).map_err(err)?;
-                    if job.finished_ms.is_some_and(|f| f < before) {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
+                Ok(!done_before(&by_state, &jobs, before, 1)?.is_empty())
             })
             .await?;
         if !any_old {
             return Ok(0);
         }
         self.write(move |txn| {
+            let mut by_state = txn.open_table(BY_STATE).map_err(err)?;
+            let mut jobs = txn.open_table(JOBS).map_err(err)?;
+            let old = done_before(&by_state, &jobs, before, 1000)?;
             let done = state_code(JobState::Done);
-            let old: Vec<String> = {
-                let by_state = txn.open_table(BY_STATE).map_err(err)?;
-                let mut ids = Vec::new();
-                for entry in by_state
-                    .range((done, 0u64, "")..=(done, u64::MAX, "\u{10ffff}"))
-                    .map_err(err)?
-                {
-                    ids.push(entry.map_err(err)?.0.value().2.to_owned());
-                }
-                ids
-            };
-            let mut removed = 0;
-            for id in old {
-                if removed >= 1000 {
-                    break;
-                }
-                let Some(job) = read_job(txn, &id)? else {
-                    continue;
-                };
-                if job.finished_ms.is_some_and(|f| f < before) {
-                    txn.open_table(BY_STATE)
-                        .map_err(err)?
-                        .remove((done, job.created_ms, job.id.as_str()))
-                        .map_err(err)?;
-                    txn.open_table(JOBS)
-                        .map_err(err)?
-                        .remove(job.id.as_str())
-                        .map_err(err)?;
-                    removed += 1;
-                }
+            for job in &old {
+                by_state
+                    .remove((done, job.created_ms, job.id.as_str()))
+                    .map_err(err)?;
+                jobs.remove(job.id.as_str()).map_err(err)?;
             }
-            Ok(removed)
+            Ok(old.len())
         })
         .await
     }
@@ -445,10 +437,8 @@ impl Embedded {
             return Ok(Vec::new());
         }
         self.read(|txn| {
-            let waiting = match txn.open_table(WAITING) {
-                Ok(waiting) => waiting,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(err(e)),
+            let Some(waiting) = open_read(txn, WAITING)? else {
+                return Ok(Vec::new());
             };
             let mut out = Vec::new();
             for entry in waiting.iter().map_err(err)? {
@@ -477,10 +467,8 @@ impl Embedded {
     pub(crate) async fn last_tick(&self, key: &str) -> Result<Option<u64>, String> {
         let key = key.to_owned();
         self.read(move |txn| {
-            let ticks = match txn.open_table(TICKS) {
-                Ok(ticks) => ticks,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(err(e)),
+            let Some(ticks) = open_read(txn, TICKS)? else {
+                return Ok(None);
             };
             let last = ticks.get(key.as_str()).map_err(err)?.map(|v| v.value());
             Ok(last)
