@@ -11,7 +11,7 @@
 //! and rejects bad names, `run --watch` picks up a rebuilt module, completions and
 //! `--help` for every command.
 
-use crate::harness::{root, scratch, Server};
+use crate::harness::{go_binary, root, scratch, Server};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -188,13 +188,7 @@ fn go() {
     if let Some((dir, _)) = devloop("go", &[], false) {
         // go.mod names the Go that built the project, as `go mod init` writes
         // it (the example's own says 1.21), found where `gojinn build` looks.
-        let go = std::env::var_os("PATH")
-            .and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|p| p.join("go"))
-                    .find(|p| p.is_file())
-            })
-            .unwrap_or_else(|| PathBuf::from("/usr/lib/go-1.23/bin/go"));
+        let go = go_binary().expect("the Go that built the project");
         let out = Command::new(&go)
             .args(["env", "GOVERSION"])
             .env("GOTOOLCHAIN", "local")

@@ -480,6 +480,20 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
 }
 
 /// A `gojinn` block for the test guest in `mode`, with extra sub-directives.
+/// The Go `gojinn build` uses (`$GO`, else `go` on PATH, else Debian's
+/// golang-1.23-go), if there is one.
+pub(crate) fn go_binary() -> Option<PathBuf> {
+    std::env::var_os("GO")
+        .filter(|g| !g.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|p| p.join("go"))
+                .find(|p| p.is_file())
+        })
+        .or_else(|| Some(PathBuf::from("/usr/lib/go-1.23/bin/go")).filter(|p| p.is_file()))
+}
+
 pub(crate) fn guest_route(path: &str, mode: &str, extra: &str) -> String {
     format!(
         "    handle {path} {{\n        gojinn {} {{\n            args {mode}\n{extra}\n        }}\n    }}\n",

@@ -9,7 +9,7 @@
 //! `GOJINN_REQUIRE_TOOLCHAINS=1` to turn such a skip into a failure.
 //! `scripts/toolchains.sh` (run by `scripts/test.sh`) installs every toolchain.
 
-use crate::harness::{root, scratch, Server};
+use crate::harness::{go_binary, root, scratch, Server};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -184,17 +184,7 @@ fn go() {
 /// `net/url`), run on this machine with `go test`, which is how a user runs them.
 #[test]
 fn go_sdk_unit_tests() {
-    let go = std::env::var_os("GO")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|p| p.join("go"))
-                    .find(|p| p.is_file())
-            })
-        })
-        .or_else(|| Some(PathBuf::from("/usr/lib/go-1.23/bin/go")).filter(|p| p.is_file()));
-    let Some(go) = go else {
+    let Some(go) = go_binary() else {
         skip(
             "go_sdk_unit_tests",
             "go not found (scripts/toolchains.sh go)",

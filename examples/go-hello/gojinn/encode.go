@@ -76,9 +76,9 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 	case []string:
 		return appendArray(b, x, appendHTMLSafe)
 	case map[string]any:
-		return appendObject(b, x, func(b []byte, e any) ([]byte, bool) { return appendValue(b, e, depth+1) })
+		return appendObject(b, x, true, func(b []byte, e any) ([]byte, bool) { return appendValue(b, e, depth+1) })
 	case map[string]string:
-		return appendObject(b, x, appendHTMLSafe)
+		return appendObject(b, x, true, appendHTMLSafe)
 	}
 	return b, false
 }
@@ -102,8 +102,9 @@ func appendArray[E any](b []byte, xs []E, elem func([]byte, E) ([]byte, bool)) (
 }
 
 // appendObject appends m as a JSON object (nil: null) with its keys sorted, as
-// json.Marshal orders them, each value by value.
-func appendObject[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte, bool)) ([]byte, bool) {
+// json.Marshal orders them, quoted by appendString with html, each value by
+// value.
+func appendObject[V any](b []byte, m map[string]V, html bool, value func([]byte, V) ([]byte, bool)) ([]byte, bool) {
 	if m == nil {
 		return append(b, "null"...), true
 	}
@@ -118,7 +119,7 @@ func appendObject[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte
 			b = append(b, ',')
 		}
 		var ok bool
-		if b, ok = appendHTMLSafe(b, k); !ok {
+		if b, ok = appendString(b, k, html); !ok {
 			return b, false
 		}
 		b = append(b, ':')
@@ -130,6 +131,8 @@ func appendObject[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte
 }
 
 func appendHTMLSafe(b []byte, s string) ([]byte, bool) { return appendString(b, s, true) }
+
+func appendPlain(b []byte, s string) ([]byte, bool) { return appendString(b, s, false) }
 
 // appendString appends s as a JSON string. With html, as json.Marshal writes it:
 // <, > and & escaped (so the JSON can sit inside HTML), as are U+2028 and U+2029,

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -210,33 +209,11 @@ func (r *Response) appendJSON(b []byte) []byte {
 		b = append(b, ',')
 	}
 	if len(r.Headers) > 0 {
-		b = append(b, `"headers":{`...)
-		names := make([]string, 0, len(r.Headers))
-		for name := range r.Headers {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for i, name := range names {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b, _ = appendString(b, name, false)
-			b = append(b, ':')
-			values := r.Headers[name]
-			if values == nil {
-				b = append(b, "null"...)
-				continue
-			}
-			b = append(b, '[')
-			for j, v := range values {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b, _ = appendString(b, v, false)
-			}
-			b = append(b, ']')
-		}
-		b = append(b, "},"...)
+		b = append(b, `"headers":`...)
+		b, _ = appendObject(b, r.Headers, false, func(b []byte, values []string) ([]byte, bool) {
+			return appendArray(b, values, appendPlain)
+		})
+		b = append(b, ',')
 	}
 	b = append(b, `"body":`...)
 	b, _ = appendString(b, r.Body, false)
