@@ -481,6 +481,9 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
             bounds = gojinn_runtime::Bounds::from_env()
                 .unwrap_or(gojinn_runtime::Bounds::Adaptive)
                 .name(),
+            stdio = gojinn_runtime::StdioCalls::from_env()
+                .unwrap_or(gojinn_runtime::StdioCalls::Direct)
+                .name(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")
         );

@@ -23,17 +23,18 @@
 //! `--bounds=checked` or `--bounds=adaptive` (the default, as the server) picks how
 //! guest memory accesses are checked (`Bounds`); the loop starts after adaptive
 //! bounds have settled, and prints what they settled on (`bounds=`) and how many
-//! times a call grew memory (`grows_per_call=`).
+//! times a call grew memory (`grows_per_call=`). `--stdio=wasi` leaves every
+//! stdio call to wasmtime-wasi (`StdioCalls::Wasi`).
 
 use gojinn_runtime::{
     default_cache_dir, Bounds, FunctionSpec, Runtime, RuntimeOptions, SandboxReset, Snapshot,
-    DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
+    StdioCalls, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT,
 };
 use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan] [--snapshot|--snapshot-ignoring-randomness] [--bounds=guard|checked|adaptive]";
+    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan] [--snapshot|--snapshot-ignoring-randomness] [--bounds=guard|checked|adaptive] [--stdio=wasi]";
 
 /// Calls made after the first, before measuring.
 const WARM_CALLS: u32 = 32;
@@ -51,6 +52,7 @@ fn main() {
     let mut reset = SandboxReset::detect();
     let mut snapshot = Snapshot::Off;
     let mut bounds = Bounds::Adaptive;
+    let mut stdio = StdioCalls::Direct;
     for arg in args {
         match arg.as_str() {
             "--no-deadlines" => deadlines = false,
@@ -60,6 +62,7 @@ fn main() {
             "--bounds=guard" => bounds = Bounds::Guard,
             "--bounds=checked" => bounds = Bounds::Checked,
             "--bounds=adaptive" => bounds = Bounds::Adaptive,
+            "--stdio=wasi" => stdio = StdioCalls::Wasi,
             "--snapshot-ignoring-randomness" => snapshot = Snapshot::IgnoreRandomness,
             other => {
                 eprintln!("unknown argument `{other}`; {USAGE}");
@@ -91,6 +94,7 @@ fn main() {
         deadlines,
         reset,
         bounds,
+        stdio,
         ..RuntimeOptions::for_functions([&spec])
     };
     let runtime = Runtime::new(&options).expect("engine");

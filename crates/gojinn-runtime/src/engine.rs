@@ -126,6 +126,38 @@ impl Bounds {
     }
 }
 
+/// Who answers a guest's reads of stdin and writes to stdout and stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdioCalls {
+    /// The runtime's own `fd_read` and `fd_write` for the plain case (see
+    /// `stdio.rs`), wasmtime-wasi's for everything else. The default.
+    Direct,
+    /// wasmtime-wasi's for every call.
+    Wasi,
+}
+
+impl StdioCalls {
+    /// What `$GOJINN_STDIO` asks for (`direct` or `wasi`; unset or empty:
+    /// direct). A diagnostic switch, like `GOJINN_BOUNDS`; the error names the
+    /// bad value.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("GOJINN_STDIO").as_deref() {
+            Err(std::env::VarError::NotPresent) | Ok("" | "direct") => Ok(StdioCalls::Direct),
+            Ok("wasi") => Ok(StdioCalls::Wasi),
+            Ok(other) => Err(format!("GOJINN_STDIO=`{other}` is not one of direct, wasi")),
+            Err(e) => Err(format!("GOJINN_STDIO: {e}")),
+        }
+    }
+
+    /// The name used in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            StdioCalls::Direct => "direct",
+            StdioCalls::Wasi => "wasi",
+        }
+    }
+}
+
 /// Size of each async (fiber) stack a guest runs on.
 const ASYNC_STACK_BYTES: usize = 1 << 20;
 
@@ -160,6 +192,8 @@ pub struct RuntimeOptions {
     /// How guest memory accesses are bounds-checked ([`Bounds::Adaptive`] unless
     /// a test or bench pins one).
     pub bounds: Bounds,
+    /// Who answers stdio calls ([`StdioCalls::Direct`] unless a test compares).
+    pub stdio: StdioCalls,
 }
 
 /// The compile cache directory: `$GOJINN_CACHE_DIR` (`off` disables the cache), else
@@ -202,6 +236,10 @@ impl RuntimeOptions {
             bounds: Bounds::from_env().unwrap_or_else(|error| {
                 tracing::error!(%error, "using adaptive bounds checks");
                 Bounds::Adaptive
+            }),
+            stdio: StdioCalls::from_env().unwrap_or_else(|error| {
+                tracing::error!(%error, "using direct stdio calls");
+                StdioCalls::Direct
             }),
         }
     }
@@ -305,6 +343,10 @@ fn flavour(
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut Host| &mut host.wasi)
         .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    if options.stdio == StdioCalls::Direct {
+        crate::stdio::add_to_linker(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    }
     crate::hostcalls::add_to_linker(&mut linker)
         .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
     Ok(Flavour {

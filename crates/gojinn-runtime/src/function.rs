@@ -5,6 +5,7 @@ use crate::limits::Limits;
 use crate::pipes::CappedSink;
 use crate::signature::{self, SignatureError, SignaturePolicy};
 use crate::snapshot::{self as snap, Snapshot};
+use crate::stdio::Stdio;
 use bytes::Bytes;
 use gojinn_host::{Capabilities, Session};
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use wasmtime::{Engine, InstancePre, Module, ModuleExport, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// How much of a guest's stderr is kept per call; the rest is dropped (and counted).
@@ -239,6 +240,8 @@ struct Timings {
 /// Store data of one sandbox.
 pub(crate) struct Host {
     pub(crate) wasi: WasiP1Ctx,
+    /// The WASI context's stdio pipes, for the fast stdio calls.
+    pub(crate) stdio: Stdio,
     pub(crate) limits: Limits,
     /// State of the `gojinn` host calls; only for modules that import them.
     pub(crate) session: Option<Session>,
@@ -742,12 +745,8 @@ impl Inner {
         // One byte past the cap, so "exactly at the cap" and "over it" differ.
         let stdout = MemoryOutputPipe::new(spec.max_output_bytes.saturating_add(1));
         let mut builder = WasiCtxBuilder::new();
-        builder
-            .stdin(MemoryInputPipe::new(Bytes::from(stdin)))
-            .stdout(stdout.clone())
-            .stderr(stderr)
-            .envs(&spec.env)
-            .args(&self.argv);
+        let stdio = Stdio::attach(&mut builder, Bytes::from(stdin), stdout.clone(), stderr);
+        builder.envs(&spec.env).args(&self.argv);
         for m in &spec.mounts {
             let perms = if m.writable {
                 FsPerms::ReadWrite
@@ -772,6 +771,7 @@ impl Inner {
             &code.engine,
             Host {
                 wasi,
+                stdio,
                 limits: Limits::new(spec.memory_limit),
                 session,
             },

@@ -17,6 +17,7 @@ mod hostcalls;
 mod limits;
 mod pipes;
 pub mod snapshot;
+mod stdio;
 pub use gojinn_signature as signature;
 
 /// The wasmtime release this crate is built against (kept in step with the
@@ -24,8 +25,8 @@ pub use gojinn_signature as signature;
 pub const WASMTIME_VERSION: &str = "48";
 
 pub use engine::{
-    default_cache_dir, Bounds, CacheStats, Runtime, RuntimeOptions, SandboxReset, EPOCH_TICK,
-    MAX_TOTAL_SLOTS,
+    default_cache_dir, Bounds, CacheStats, Runtime, RuntimeOptions, SandboxReset, StdioCalls,
+    EPOCH_TICK, MAX_TOTAL_SLOTS,
 };
 pub use function::{
     CallOutcome, Fault, Function, FunctionSpec, LoadError, MountSpec, DEFAULT_MAX_STDERR_BYTES,

@@ -30,7 +30,7 @@ impl CappedSink {
         }
     }
 
-    fn push(&self, bytes: &[u8]) {
+    pub(crate) fn push(&self, bytes: &[u8]) {
         // A poisoned lock only means another writer panicked mid-push; the buffer
         // is still plain bytes, so keep using it.
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

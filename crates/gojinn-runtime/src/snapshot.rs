@@ -40,12 +40,13 @@ use crate::engine::Runtime;
 use crate::function::{FunctionSpec, Host, LoadError};
 use crate::limits::Limits;
 use crate::pipes::CappedSink;
+use crate::stdio::Stdio;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wasmtime::{Caller, Instance, Linker, Module, Store, Trap, UpdateDeadline, Val};
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
@@ -228,16 +229,18 @@ async fn make(
     let stdout = MemoryOutputPipe::new(1 << 10);
     let stderr = CappedSink::new(MAX_INIT_STDERR_BYTES);
     let mut builder = WasiCtxBuilder::new();
-    builder
-        .stdin(MemoryInputPipe::new(bytes::Bytes::new()))
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .envs(&spec.env)
-        .args(argv);
+    let stdio = Stdio::attach(
+        &mut builder,
+        bytes::Bytes::new(),
+        stdout.clone(),
+        stderr.clone(),
+    );
+    builder.envs(&spec.env).args(argv);
     let mut store = Store::new(
         &runtime.primary.engine,
         Host {
             wasi: builder.build_p1(),
+            stdio,
             limits: Limits::new(spec.memory_limit),
             session: None,
         },

@@ -6,7 +6,8 @@
 
 use crate::support::{command, i64s, load, stdout, within, Scratch, MAX_MEMORY};
 use gojinn_runtime::{
-    Bounds, Fault, Function, Runtime, RuntimeOptions, SandboxReset, ADAPTIVE_OBSERVED_CALLS,
+    Bounds, Fault, Function, Runtime, RuntimeOptions, SandboxReset, StdioCalls,
+    ADAPTIVE_OBSERVED_CALLS,
 };
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ fn runtime(bounds: Bounds, slots: u32) -> Runtime {
         reset: SandboxReset::detect(),
         fuel: false,
         bounds,
+        stdio: StdioCalls::Direct,
     })
     .expect("runtime")
 }

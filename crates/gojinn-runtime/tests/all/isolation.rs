@@ -4,7 +4,7 @@
 //! scans all of its memory for it.
 
 use crate::support::{stdout, Scratch, MAX_MEMORY};
-use gojinn_runtime::{Bounds, Runtime, RuntimeOptions, SandboxReset};
+use gojinn_runtime::{Bounds, Runtime, RuntimeOptions, SandboxReset, StdioCalls};
 
 /// The secret request 1 writes, as one little-endian i64.
 pub(crate) const SECRET: i64 = 0x5ec2_e75e_c2e7_5ec2;
@@ -90,6 +90,7 @@ fn nothing_survives(reset: SandboxReset, bounds: Bounds) {
         reset,
         fuel: false,
         bounds,
+        stdio: StdioCalls::Direct,
     })
     .expect("runtime");
     assert_eq!(runtime.reset(), reset);
@@ -157,6 +158,7 @@ fn a_pagemap_scan_reset_leaves_nothing_for_the_next_call() {
             reset: SandboxReset::PagemapScan,
             fuel: false,
             bounds: Bounds::Guard,
+            stdio: StdioCalls::Direct,
         })
         .is_err());
         return;

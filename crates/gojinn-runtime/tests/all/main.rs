@@ -18,6 +18,8 @@
 //! - `snapshot`: requests started from a pre-initialised snapshot: its state
 //!   in every request, nothing else crossing between them (secrets, random
 //!   bytes), unsafe initialisations refused, the on-disk cache;
+//! - `stdio`: the runtime's own `fd_read` and `fd_write` against wasmtime-wasi's,
+//!   on good calls, bad ones and moved descriptors;
 //! - `support`: the scratch directory, module builder and listeners they share.
 
 mod abi;
@@ -28,4 +30,5 @@ mod isolation;
 mod legacy;
 mod output;
 mod snapshot;
+mod stdio;
 mod support;

@@ -6,7 +6,9 @@
 use crate::isolation::secret_funcs;
 use crate::support::{stdout, Scratch, MAX_MEMORY};
 use gojinn_runtime::snapshot::snapshot_dir;
-use gojinn_runtime::{Bounds, LoadError, Runtime, RuntimeOptions, SandboxReset, Snapshot};
+use gojinn_runtime::{
+    Bounds, LoadError, Runtime, RuntimeOptions, SandboxReset, Snapshot, StdioCalls,
+};
 use std::path::Path;
 
 /// What the initialisation leaves at 2048, as one i64.
@@ -121,6 +123,7 @@ fn runtime_checked_by(reset: SandboxReset, bounds: Bounds, cache_dir: Option<&Pa
         reset,
         fuel: false,
         bounds,
+        stdio: StdioCalls::Direct,
     })
     .expect("runtime")
 }

@@ -3,7 +3,7 @@
 
 use gojinn_runtime::{
     Bounds, CallOutcome, Function, FunctionSpec, HostFn, Runtime, RuntimeOptions, SandboxReset,
-    Snapshot, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT, HOST_FUNCTIONS,
+    Snapshot, StdioCalls, DEFAULT_MAX_STDERR_BYTES, DEFAULT_QUEUE_WAIT, HOST_FUNCTIONS,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +47,11 @@ pub(crate) fn runtime() -> Runtime {
 
 /// [`runtime`], with fuel counted (as when some route has a `fuel_limit`).
 pub(crate) fn runtime_with_fuel(fuel: bool) -> Runtime {
+    runtime_with(fuel, StdioCalls::Direct)
+}
+
+/// [`runtime`], with fuel counted or not and `stdio` answering stdio calls.
+pub(crate) fn runtime_with(fuel: bool, stdio: StdioCalls) -> Runtime {
     Runtime::new(&RuntimeOptions {
         total_slots: 8,
         max_memory_bytes: MAX_MEMORY,
@@ -55,6 +60,7 @@ pub(crate) fn runtime_with_fuel(fuel: bool) -> Runtime {
         reset: SandboxReset::detect(),
         fuel,
         bounds: Bounds::Adaptive,
+        stdio,
     })
     .expect("runtime")
 }
