@@ -159,29 +159,60 @@ fn is_stdio(fd: i32) -> bool {
     (0..=2).contains(&fd)
 }
 
+/// A stdio call in the plain case: the guest's memory, the call's pipes, the
+/// buffer of the call's first non-empty I/O vector and the slot for its count.
+struct Plain<'a> {
+    data: &'a mut [u8],
+    stdio: &'a mut Stdio,
+    buf: std::ops::Range<usize>,
+    count_at: usize,
+}
+
+impl<'a> Plain<'a> {
+    /// The call with these arguments, if it is the plain case: stdio as the call
+    /// started it, an exported (unshared) memory, the vectors, their first
+    /// non-empty buffer and the 4-byte count slot in memory and aligned.
+    fn of(caller: &'a mut Caller<'_, Host>, iovs: i32, iovs_len: i32, count: i32) -> Option<Self> {
+        let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+            return None;
+        };
+        let (data, host) = memory.data_and_store_mut(&mut *caller);
+        if host.stdio.moved {
+            return None;
+        }
+        let (start, len) = first_non_empty(data, iovs, iovs_len)?;
+        let count_at = u32_slot(data, count)?;
+        let buf = start..start.checked_add(len)?;
+        data.get(buf.clone())?;
+        Some(Plain {
+            data,
+            stdio: &mut host.stdio,
+            buf,
+            count_at,
+        })
+    }
+
+    /// Stores the call's count of bytes read or written.
+    fn done(self, n: usize) {
+        self.data[self.count_at..self.count_at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+    }
+}
+
 /// `fd_read` on stdin into the first non-empty buffer; `None` (nothing read)
 /// when this is not the plain case.
 fn fast_read(caller: &mut Caller<'_, Host>, iovs: i32, iovs_len: i32, nread: i32) -> Option<()> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        return None;
-    };
-    let (data, host) = memory.data_and_store_mut(&mut *caller);
-    if host.stdio.moved {
-        return None;
-    }
-    let (start, len) = first_non_empty(data, iovs, iovs_len)?;
-    let nread = u32_slot(data, nread)?;
-    // Checked before the pipe is read: from here on the call cannot fail.
-    data.get(start..start.checked_add(len)?)?;
-    let bytes = match host.stdio.stdin.read(len) {
+    // Everything is checked before the pipe is read: from here on the call
+    // cannot fail.
+    let call = Plain::of(caller, iovs, iovs_len, nread)?;
+    let bytes = match call.stdio.stdin.read(call.buf.len()) {
         Ok(bytes) => bytes,
         // The request is all read: end of file.
         Err(StreamError::Closed) => Bytes::new(),
         // A memory pipe fails in no other way; should it, nothing was read.
         Err(_) => return None,
     };
-    data[start..start + bytes.len()].copy_from_slice(&bytes);
-    data[nread..nread + 4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+    call.data[call.buf.start..][..bytes.len()].copy_from_slice(&bytes);
+    call.done(bytes.len());
     Some(())
 }
 
@@ -196,28 +227,21 @@ fn fast_write(
     iovs_len: i32,
     nwritten: i32,
 ) -> Option<()> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        return None;
-    };
-    let (data, host) = memory.data_and_store_mut(&mut *caller);
-    if host.stdio.moved {
-        return None;
-    }
-    let (start, len) = first_non_empty(data, iovs, iovs_len)?;
-    let nwritten = u32_slot(data, nwritten)?;
-    let bytes = data.get(start..start.checked_add(len)?)?;
+    let call = Plain::of(caller, iovs, iovs_len, nwritten)?;
+    let bytes = &call.data[call.buf.clone()];
     if fd == 1 {
-        if host.stdio.stdout.check_write().ok()? < len {
+        if call.stdio.stdout.check_write().ok()? < bytes.len() {
             return None;
         }
-        host.stdio
+        call.stdio
             .stdout
             .write(Bytes::copy_from_slice(bytes))
             .ok()?;
     } else {
-        host.stdio.stderr.push(bytes);
+        call.stdio.stderr.push(bytes);
     }
-    data[nwritten..nwritten + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    let n = call.buf.len();
+    call.done(n);
     Some(())
 }
 
