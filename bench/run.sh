@@ -142,10 +142,13 @@ if ((build)); then
     ((debug)) && release_flag=()
     cargo build "${release_flag[@]}" --quiet -p gojinn -p gojinn-bench-baseline -p gojinn-bench-cgi-hello
     cargo build "${release_flag[@]}" --quiet -p gojinn-runtime --example call_loop
+    # Every language has rows, so every toolchain is needed (as
+    # scripts/serve-examples.sh); one that cannot be installed leaves its rows out.
+    scripts/toolchains.sh all go-current || say "a toolchain is missing: its rows are left out"
     say "building the example functions"
-    scripts/build-examples.sh
+    # With the gojinn just built, so that no second (debug) gojinn is built.
+    GOJINN="$bin/gojinn" scripts/build-examples.sh
     say "building the hello functions as users build them (bench/guests/build.sh)"
-    scripts/toolchains.sh go-current || say "no current Go: its row is left out"
     bench/guests/build.sh "$root/target/bench-guests"
     if ((has_sandbox_bench)); then
         say "building the sandbox criterion bench"
