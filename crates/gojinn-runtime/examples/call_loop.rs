@@ -24,7 +24,10 @@
 //! guest memory accesses are checked (`Bounds`); the loop starts after adaptive
 //! bounds have settled, and prints what they settled on (`bounds=`) and how many
 //! times a call grew memory (`grows_per_call=`). `--stdio=wasi` leaves every
-//! stdio call to wasmtime-wasi (`StdioCalls::Wasi`).
+//! stdio call to wasmtime-wasi (`StdioCalls::Wasi`). `--idle-us=U` sleeps U µs
+//! after each measured call, so that the core idles between calls as a server's
+//! does between requests (the thread's CPU then includes what sleeping and waking
+//! cost it; docs/performance.md).
 
 use gojinn_runtime::{
     default_cache_dir, Bounds, FunctionSpec, Runtime, RuntimeOptions, SandboxReset, Snapshot,
@@ -34,7 +37,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan] [--snapshot|--snapshot-ignoring-randomness] [--bounds=guard|checked|adaptive] [--stdio=wasi]";
+    "usage: call_loop MODULE N [--no-deadlines] [--reset=memset|--reset=pagemap_scan] [--snapshot|--snapshot-ignoring-randomness] [--bounds=guard|checked|adaptive] [--stdio=wasi] [--idle-us=U]";
 
 /// Calls made after the first, before measuring.
 const WARM_CALLS: u32 = 32;
@@ -53,6 +56,7 @@ fn main() {
     let mut snapshot = Snapshot::Off;
     let mut bounds = Bounds::Adaptive;
     let mut stdio = StdioCalls::Direct;
+    let mut idle = None;
     for arg in args {
         match arg.as_str() {
             "--no-deadlines" => deadlines = false,
@@ -64,6 +68,14 @@ fn main() {
             "--bounds=adaptive" => bounds = Bounds::Adaptive,
             "--stdio=wasi" => stdio = StdioCalls::Wasi,
             "--snapshot-ignoring-randomness" => snapshot = Snapshot::IgnoreRandomness,
+            other if other.starts_with("--idle-us=") => {
+                let us = other.trim_start_matches("--idle-us=");
+                let Ok(us) = us.parse() else {
+                    eprintln!("`{other}`: the µs to idle is a whole number; {USAGE}");
+                    std::process::exit(2);
+                };
+                idle = Some(Duration::from_micros(us));
+            }
             other => {
                 eprintln!("unknown argument `{other}`; {USAGE}");
                 std::process::exit(2);
@@ -128,6 +140,9 @@ fn main() {
         let outcome = rt.block_on(function.call(REQUEST.to_vec()));
         ok += u32::from(outcome.result.is_ok());
         grows += u64::from(outcome.memory_grows);
+        if let Some(idle) = idle {
+            std::thread::sleep(idle);
+        }
     }
     let per_call = started.elapsed().as_secs_f64() * 1e6 / f64::from(n.max(1));
     // CPU time of this thread (user and kernel): unlike the wall clock it does
