@@ -105,15 +105,18 @@ impl Bounds {
     /// or empty: adaptive). A diagnostic switch, for comparing the engines on a
     /// real load; the error names the bad value.
     pub fn from_env() -> Result<Self, String> {
-        match std::env::var("GOJINN_BOUNDS").as_deref() {
-            Err(std::env::VarError::NotPresent) | Ok("" | "adaptive") => Ok(Bounds::Adaptive),
-            Ok("guard") => Ok(Bounds::Guard),
-            Ok("checked") => Ok(Bounds::Checked),
-            Ok(other) => Err(format!(
-                "GOJINN_BOUNDS=`{other}` is not one of guard, checked, adaptive"
-            )),
-            Err(e) => Err(format!("GOJINN_BOUNDS: {e}")),
-        }
+        Self::from_var(std::env::var("GOJINN_BOUNDS"))
+    }
+
+    /// [`Bounds::from_env`] of the variable's value as `std::env::var` gives it.
+    fn from_var(raw: Result<String, std::env::VarError>) -> Result<Self, String> {
+        switch(
+            "GOJINN_BOUNDS",
+            raw,
+            Bounds::Adaptive,
+            &[Bounds::Guard, Bounds::Checked, Bounds::Adaptive],
+            Bounds::name,
+        )
     }
 
     /// The name used in logs and metrics.
@@ -141,12 +144,18 @@ impl StdioCalls {
     /// direct). A diagnostic switch, like `GOJINN_BOUNDS`; the error names the
     /// bad value.
     pub fn from_env() -> Result<Self, String> {
-        match std::env::var("GOJINN_STDIO").as_deref() {
-            Err(std::env::VarError::NotPresent) | Ok("" | "direct") => Ok(StdioCalls::Direct),
-            Ok("wasi") => Ok(StdioCalls::Wasi),
-            Ok(other) => Err(format!("GOJINN_STDIO=`{other}` is not one of direct, wasi")),
-            Err(e) => Err(format!("GOJINN_STDIO: {e}")),
-        }
+        Self::from_var(std::env::var("GOJINN_STDIO"))
+    }
+
+    /// [`StdioCalls::from_env`] of the variable's value as `std::env::var` gives it.
+    fn from_var(raw: Result<String, std::env::VarError>) -> Result<Self, String> {
+        switch(
+            "GOJINN_STDIO",
+            raw,
+            StdioCalls::Direct,
+            &[StdioCalls::Direct, StdioCalls::Wasi],
+            StdioCalls::name,
+        )
     }
 
     /// The name used in logs.
@@ -156,6 +165,32 @@ impl StdioCalls {
             StdioCalls::Wasi => "wasi",
         }
     }
+}
+
+/// A diagnostic switch: `raw`, the value of `$var`, names one of `choices`
+/// (unset or empty: `default`). The error names the variable, the bad value and
+/// the names it may take.
+fn switch<T: Copy>(
+    var: &str,
+    raw: Result<String, std::env::VarError>,
+    default: T,
+    choices: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, String> {
+    let value = match raw {
+        Err(std::env::VarError::NotPresent) => return Ok(default),
+        Err(e) => return Err(format!("{var}: {e}")),
+        Ok(value) if value.is_empty() => return Ok(default),
+        Ok(value) => value,
+    };
+    choices
+        .iter()
+        .copied()
+        .find(|&choice| name(choice) == value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|&choice| name(choice)).collect();
+            format!("{var}=`{value}` is not one of {}", names.join(", "))
+        })
 }
 
 /// Size of each async (fiber) stack a guest runs on.
@@ -463,5 +498,43 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::env::VarError;
+
+    #[test]
+    fn a_switch_takes_its_names_and_defaults_when_unset_or_empty() {
+        let bounds = Bounds::from_var;
+        assert_eq!(bounds(Err(VarError::NotPresent)), Ok(Bounds::Adaptive));
+        assert_eq!(bounds(Ok(String::new())), Ok(Bounds::Adaptive));
+        assert_eq!(bounds(Ok("guard".into())), Ok(Bounds::Guard));
+        assert_eq!(bounds(Ok("checked".into())), Ok(Bounds::Checked));
+        assert_eq!(bounds(Ok("adaptive".into())), Ok(Bounds::Adaptive));
+        let stdio = StdioCalls::from_var;
+        assert_eq!(stdio(Err(VarError::NotPresent)), Ok(StdioCalls::Direct));
+        assert_eq!(stdio(Ok(String::new())), Ok(StdioCalls::Direct));
+        assert_eq!(stdio(Ok("direct".into())), Ok(StdioCalls::Direct));
+        assert_eq!(stdio(Ok("wasi".into())), Ok(StdioCalls::Wasi));
+    }
+
+    #[test]
+    fn a_switch_error_names_the_variable_the_value_and_the_choices() {
+        assert_eq!(
+            Bounds::from_var(Ok("Guard".into())),
+            Err("GOJINN_BOUNDS=`Guard` is not one of guard, checked, adaptive".into())
+        );
+        assert_eq!(
+            StdioCalls::from_var(Ok("fast".into())),
+            Err("GOJINN_STDIO=`fast` is not one of direct, wasi".into())
+        );
+        let not_unicode = VarError::NotUnicode(std::ffi::OsString::from("x"));
+        match Bounds::from_var(Err(not_unicode)) {
+            Err(error) => assert!(error.starts_with("GOJINN_BOUNDS: "), "{error}"),
+            Ok(taken) => panic!("a value that is not unicode was taken as {taken:?}"),
+        }
     }
 }
