@@ -259,7 +259,8 @@ fn a_response_without_content_type_gets_one_sniffed() {
 }
 
 /// A one-shot HTTP server: answers each connection with `body` (status 404,
-/// which `host_http_get` returns anyway) and reports each request line.
+/// which `host_http_get` returns anyway) and reports each request line before
+/// it answers.
 fn upstream(body: &'static str) -> (u16, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
     let port = listener.local_addr().expect("addr").port();
@@ -275,14 +276,16 @@ fn upstream(body: &'static str) -> (u16, mpsc::Receiver<String>) {
             while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
                 header.clear();
             }
+            // Reported before the answer is written, so a caller that has its
+            // answer finds the line already in the channel.
+            if tx.send(line).is_err() {
+                return;
+            }
             let _ = write!(
                 conn,
                 "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
-            if tx.send(line).is_err() {
-                return;
-            }
         }
     });
     (port, rx)
