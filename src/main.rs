@@ -479,10 +479,10 @@ fn serve(config_path: &Path, watch: bool) -> anyhow::Result<()> {
             functions = config.functions().len(),
             sandbox_reset = gojinn_runtime::SandboxReset::detect().name(),
             bounds = gojinn_runtime::Bounds::from_env()
-                .unwrap_or(gojinn_runtime::Bounds::Adaptive)
+                .unwrap_or_default()
                 .name(),
             stdio = gojinn_runtime::StdioCalls::from_env()
-                .unwrap_or(gojinn_runtime::StdioCalls::Direct)
+                .unwrap_or_default()
                 .name(),
             "gojinn {} ready",
             env!("CARGO_PKG_VERSION")

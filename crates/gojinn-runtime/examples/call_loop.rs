@@ -68,18 +68,17 @@ fn main() {
             "--bounds=adaptive" => bounds = Bounds::Adaptive,
             "--stdio=wasi" => stdio = StdioCalls::Wasi,
             "--snapshot-ignoring-randomness" => snapshot = Snapshot::IgnoreRandomness,
-            other if other.starts_with("--idle-us=") => {
-                let us = other.trim_start_matches("--idle-us=");
-                let Ok(us) = us.parse() else {
+            other => match other.strip_prefix("--idle-us=").map(str::parse) {
+                Some(Ok(us)) => idle = Some(Duration::from_micros(us)),
+                Some(Err(_)) => {
                     eprintln!("`{other}`: the µs to idle is a whole number; {USAGE}");
                     std::process::exit(2);
-                };
-                idle = Some(Duration::from_micros(us));
-            }
-            other => {
-                eprintln!("unknown argument `{other}`; {USAGE}");
-                std::process::exit(2);
-            }
+                }
+                None => {
+                    eprintln!("unknown argument `{other}`; {USAGE}");
+                    std::process::exit(2);
+                }
+            },
         }
     }
     let spec = FunctionSpec {

@@ -88,7 +88,7 @@ impl SandboxReset {
 /// compare per access (Go 17 %, Rust 4 % in the bench) and make growth free.
 /// Which is cheaper depends on the function, so by default it is measured
 /// (docs/performance.md, "Growing memory").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Bounds {
     /// Every function on the guard-page engine.
     Guard,
@@ -96,7 +96,9 @@ pub enum Bounds {
     Checked,
     /// Functions start on the guard-page engine; one whose calls grow memory
     /// often enough for the checks to be cheaper moves to the explicit-checks
-    /// engine after its first calls (see `Function::settled_bounds`).
+    /// engine after its first calls (see `Function::settled_bounds`). The
+    /// default.
+    #[default]
     Adaptive,
 }
 
@@ -113,7 +115,6 @@ impl Bounds {
         switch(
             "GOJINN_BOUNDS",
             raw,
-            Bounds::Adaptive,
             &[Bounds::Guard, Bounds::Checked, Bounds::Adaptive],
             Bounds::name,
         )
@@ -130,10 +131,11 @@ impl Bounds {
 }
 
 /// Who answers a guest's reads of stdin and writes to stdout and stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StdioCalls {
     /// The runtime's own `fd_read` and `fd_write` for the plain case (see
     /// `stdio.rs`), wasmtime-wasi's for everything else. The default.
+    #[default]
     Direct,
     /// wasmtime-wasi's for every call.
     Wasi,
@@ -152,7 +154,6 @@ impl StdioCalls {
         switch(
             "GOJINN_STDIO",
             raw,
-            StdioCalls::Direct,
             &[StdioCalls::Direct, StdioCalls::Wasi],
             StdioCalls::name,
         )
@@ -168,19 +169,18 @@ impl StdioCalls {
 }
 
 /// A diagnostic switch: `raw`, the value of `$var`, names one of `choices`
-/// (unset or empty: `default`). The error names the variable, the bad value and
-/// the names it may take.
-fn switch<T: Copy>(
+/// (unset or empty: `T`'s default). The error names the variable, the bad value
+/// and the names it may take.
+fn switch<T: Copy + Default>(
     var: &str,
     raw: Result<String, std::env::VarError>,
-    default: T,
     choices: &[T],
     name: fn(T) -> &'static str,
 ) -> Result<T, String> {
     let value = match raw {
-        Err(std::env::VarError::NotPresent) => return Ok(default),
+        Err(std::env::VarError::NotPresent) => return Ok(T::default()),
         Err(e) => return Err(format!("{var}: {e}")),
-        Ok(value) if value.is_empty() => return Ok(default),
+        Ok(value) if value.is_empty() => return Ok(T::default()),
         Ok(value) => value,
     };
     choices
@@ -269,12 +269,14 @@ impl RuntimeOptions {
             reset: SandboxReset::detect(),
             fuel,
             bounds: Bounds::from_env().unwrap_or_else(|error| {
-                tracing::error!(%error, "using adaptive bounds checks");
-                Bounds::Adaptive
+                let default = Bounds::default();
+                tracing::error!(%error, "using {} bounds checks", default.name());
+                default
             }),
             stdio: StdioCalls::from_env().unwrap_or_else(|error| {
-                tracing::error!(%error, "using direct stdio calls");
-                StdioCalls::Direct
+                let default = StdioCalls::default();
+                tracing::error!(%error, "using {} stdio calls", default.name());
+                default
             }),
         }
     }
